@@ -1,0 +1,315 @@
+package dev.sdpa4j.provider.math;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The float32 building blocks of the forward and backward kernels, on the preferred vector species: two
+ * register-blocked matrix products (4 × 4 vectors of accumulators), the masking of a transposed score tile, and a
+ * vectorised {@code 2^x}. Score tiles are transposed, {@code st[key][row]}, so that per-row softmax statistics are
+ * lane-wise over rows, with no horizontal reductions.
+ */
+final class Kernels {
+  static final VectorSpecies<Float> SP = FloatVector.SPECIES_PREFERRED;
+  static final int VL = SP.length();
+  /** Query rows per block: the width of a transposed score tile, four vectors. */
+  static final int BLOCK_ROWS = 4 * VL;
+  /** {@code log2(e)}: scores are kept in the base-2 domain. */
+  static final float LOG2E = (float) (1 / Math.log(2));
+
+  private static final float MAGIC = 12582912f; // 1.5 * 2^23: adding it rounds to an integer
+  private static final int MAGIC_BITS = Float.floatToRawIntBits(MAGIC);
+  // Taylor coefficients of 2^f = e^(f ln 2) on [-1/2, 1/2]; degree 6 gives a relative error near 1e-7
+  private static final float C6 = 1.5403530393381606e-4f;
+  private static final FloatVector C5 = FloatVector.broadcast(SP, 0.0013333558146428443f);
+  private static final FloatVector C4 = FloatVector.broadcast(SP, 0.009618129107628477f);
+  private static final FloatVector C3 = FloatVector.broadcast(SP, 0.05550410866482158f);
+  private static final FloatVector C2 = FloatVector.broadcast(SP, 0.2402265069591007f);
+  private static final FloatVector C1 = FloatVector.broadcast(SP, 0.6931471805599453f);
+  private static final FloatVector ONE = FloatVector.broadcast(SP, 1f);
+  private static final FloatVector LANE_INDEX;
+
+  static {
+    float[] iota = new float[VL];
+    for (int x = 0; x < VL; x++) {
+      iota[x] = x;
+    }
+    LANE_INDEX = FloatVector.fromArray(SP, iota, 0);
+  }
+
+  private Kernels() {}
+
+  /** {@code n} rounded up to a multiple of the vector length. */
+  static int padded(int n) {
+    return (n + VL - 1) / VL * VL;
+  }
+
+  /**
+   * The transposed product {@code st[jj * BLOCK_ROWS + r] = Σ_c at[c * atStride + r0 + r] * b[jj * bStride + c]}
+   * for keys {@code jj < nk} rounded up to 4 (rows of {@code b} up to there must exist) and rows
+   * {@code r < rowVectors * VL}.
+   */
+  static void transposedProduct(float[] at, int atStride, int r0, int rowVectors, float[] b, int bStride, int depth,
+      int nk, float[] st) {
+    for (int jj = 0; jj < nk; jj += 4) {
+      int k0 = jj * bStride;
+      int k1 = k0 + bStride;
+      int k2 = k1 + bStride;
+      int k3 = k2 + bStride;
+      if (rowVectors == 4) {
+        FloatVector a00 = FloatVector.zero(SP), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        for (int c = 0; c < depth; c++) {
+          int qo = c * atStride + r0;
+          FloatVector q0 = FloatVector.fromArray(SP, at, qo);
+          FloatVector q1 = FloatVector.fromArray(SP, at, qo + VL);
+          FloatVector q2 = FloatVector.fromArray(SP, at, qo + 2 * VL);
+          FloatVector q3 = FloatVector.fromArray(SP, at, qo + 3 * VL);
+          FloatVector b0 = FloatVector.broadcast(SP, b[k0 + c]);
+          a00 = q0.fma(b0, a00);
+          a01 = q1.fma(b0, a01);
+          a02 = q2.fma(b0, a02);
+          a03 = q3.fma(b0, a03);
+          FloatVector b1 = FloatVector.broadcast(SP, b[k1 + c]);
+          a10 = q0.fma(b1, a10);
+          a11 = q1.fma(b1, a11);
+          a12 = q2.fma(b1, a12);
+          a13 = q3.fma(b1, a13);
+          FloatVector b2 = FloatVector.broadcast(SP, b[k2 + c]);
+          a20 = q0.fma(b2, a20);
+          a21 = q1.fma(b2, a21);
+          a22 = q2.fma(b2, a22);
+          a23 = q3.fma(b2, a23);
+          FloatVector b3 = FloatVector.broadcast(SP, b[k3 + c]);
+          a30 = q0.fma(b3, a30);
+          a31 = q1.fma(b3, a31);
+          a32 = q2.fma(b3, a32);
+          a33 = q3.fma(b3, a33);
+        }
+        int s0 = jj * BLOCK_ROWS;
+        a00.intoArray(st, s0);
+        a01.intoArray(st, s0 + VL);
+        a02.intoArray(st, s0 + 2 * VL);
+        a03.intoArray(st, s0 + 3 * VL);
+        a10.intoArray(st, s0 + BLOCK_ROWS);
+        a11.intoArray(st, s0 + BLOCK_ROWS + VL);
+        a12.intoArray(st, s0 + BLOCK_ROWS + 2 * VL);
+        a13.intoArray(st, s0 + BLOCK_ROWS + 3 * VL);
+        a20.intoArray(st, s0 + 2 * BLOCK_ROWS);
+        a21.intoArray(st, s0 + 2 * BLOCK_ROWS + VL);
+        a22.intoArray(st, s0 + 2 * BLOCK_ROWS + 2 * VL);
+        a23.intoArray(st, s0 + 2 * BLOCK_ROWS + 3 * VL);
+        a30.intoArray(st, s0 + 3 * BLOCK_ROWS);
+        a31.intoArray(st, s0 + 3 * BLOCK_ROWS + VL);
+        a32.intoArray(st, s0 + 3 * BLOCK_ROWS + 2 * VL);
+        a33.intoArray(st, s0 + 3 * BLOCK_ROWS + 3 * VL);
+      } else {
+        narrowProduct(at, atStride, r0, rowVectors, b, k0, bStride, depth, jj, st);
+      }
+    }
+  }
+
+  /** {@link #transposedProduct} for four keys from {@code jj} and fewer than four row vectors, one at a time. */
+  private static void narrowProduct(float[] at, int atStride, int r0, int rowVectors, float[] b, int k0, int bStride,
+      int depth, int jj, float[] st) {
+    int k1 = k0 + bStride;
+    int k2 = k1 + bStride;
+    int k3 = k2 + bStride;
+    for (int rv = 0; rv < rowVectors; rv++) {
+      FloatVector a0 = FloatVector.zero(SP), a1 = a0, a2 = a0, a3 = a0;
+      for (int c = 0; c < depth; c++) {
+        FloatVector qv = FloatVector.fromArray(SP, at, c * atStride + r0 + rv * VL);
+        a0 = qv.fma(FloatVector.broadcast(SP, b[k0 + c]), a0);
+        a1 = qv.fma(FloatVector.broadcast(SP, b[k1 + c]), a1);
+        a2 = qv.fma(FloatVector.broadcast(SP, b[k2 + c]), a2);
+        a3 = qv.fma(FloatVector.broadcast(SP, b[k3 + c]), a3);
+      }
+      int s0 = jj * BLOCK_ROWS + rv * VL;
+      a0.intoArray(st, s0);
+      a1.intoArray(st, s0 + BLOCK_ROWS);
+      a2.intoArray(st, s0 + 2 * BLOCK_ROWS);
+      a3.intoArray(st, s0 + 3 * BLOCK_ROWS);
+    }
+  }
+
+  /**
+   * The product-accumulate {@code out[a] = scale[a] * out[a] + Σ_{b < nb} coef[a * ca + b * cb] * x[b]} over rows
+   * {@code a < na} (a multiple of 4) of {@code width} elements (a multiple of VL), where {@code out[a]} starts at
+   * {@code outOff + a * outStride} and {@code x[b]} at {@code b * xStride}. {@code scale} is read from
+   * {@code alpha[alphaOff + a]}, or is 1 when {@code alpha} is null.
+   */
+  static void accumulate(float[] coef, int coefOff, int ca, int cb, int na, int nb, float[] x, int xStride,
+      float[] out, int outOff, int outStride, int width, float[] alpha, int alphaOff) {
+    for (int aq = 0; aq < na; aq += 4) {
+      FloatVector al0 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + aq]);
+      FloatVector al1 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + aq + 1]);
+      FloatVector al2 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + aq + 2]);
+      FloatVector al3 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + aq + 3]);
+      int o0 = outOff + aq * outStride;
+      int o1 = o0 + outStride;
+      int o2 = o1 + outStride;
+      int o3 = o2 + outStride;
+      int c0 = coefOff + aq * ca;
+      int c1 = c0 + ca;
+      int c2 = c1 + ca;
+      int c3 = c2 + ca;
+      int c = 0;
+      for (; c + 4 * VL <= width; c += 4 * VL) {
+        FloatVector a00 = FloatVector.fromArray(SP, out, o0 + c).mul(al0);
+        FloatVector a01 = FloatVector.fromArray(SP, out, o0 + c + VL).mul(al0);
+        FloatVector a02 = FloatVector.fromArray(SP, out, o0 + c + 2 * VL).mul(al0);
+        FloatVector a03 = FloatVector.fromArray(SP, out, o0 + c + 3 * VL).mul(al0);
+        FloatVector a10 = FloatVector.fromArray(SP, out, o1 + c).mul(al1);
+        FloatVector a11 = FloatVector.fromArray(SP, out, o1 + c + VL).mul(al1);
+        FloatVector a12 = FloatVector.fromArray(SP, out, o1 + c + 2 * VL).mul(al1);
+        FloatVector a13 = FloatVector.fromArray(SP, out, o1 + c + 3 * VL).mul(al1);
+        FloatVector a20 = FloatVector.fromArray(SP, out, o2 + c).mul(al2);
+        FloatVector a21 = FloatVector.fromArray(SP, out, o2 + c + VL).mul(al2);
+        FloatVector a22 = FloatVector.fromArray(SP, out, o2 + c + 2 * VL).mul(al2);
+        FloatVector a23 = FloatVector.fromArray(SP, out, o2 + c + 3 * VL).mul(al2);
+        FloatVector a30 = FloatVector.fromArray(SP, out, o3 + c).mul(al3);
+        FloatVector a31 = FloatVector.fromArray(SP, out, o3 + c + VL).mul(al3);
+        FloatVector a32 = FloatVector.fromArray(SP, out, o3 + c + 2 * VL).mul(al3);
+        FloatVector a33 = FloatVector.fromArray(SP, out, o3 + c + 3 * VL).mul(al3);
+        for (int bb = 0; bb < nb; bb++) {
+          int xo = bb * xStride + c;
+          FloatVector x0 = FloatVector.fromArray(SP, x, xo);
+          FloatVector x1 = FloatVector.fromArray(SP, x, xo + VL);
+          FloatVector x2 = FloatVector.fromArray(SP, x, xo + 2 * VL);
+          FloatVector x3 = FloatVector.fromArray(SP, x, xo + 3 * VL);
+          int co = bb * cb;
+          FloatVector p0 = FloatVector.broadcast(SP, coef[c0 + co]);
+          a00 = x0.fma(p0, a00);
+          a01 = x1.fma(p0, a01);
+          a02 = x2.fma(p0, a02);
+          a03 = x3.fma(p0, a03);
+          FloatVector p1 = FloatVector.broadcast(SP, coef[c1 + co]);
+          a10 = x0.fma(p1, a10);
+          a11 = x1.fma(p1, a11);
+          a12 = x2.fma(p1, a12);
+          a13 = x3.fma(p1, a13);
+          FloatVector p2 = FloatVector.broadcast(SP, coef[c2 + co]);
+          a20 = x0.fma(p2, a20);
+          a21 = x1.fma(p2, a21);
+          a22 = x2.fma(p2, a22);
+          a23 = x3.fma(p2, a23);
+          FloatVector p3 = FloatVector.broadcast(SP, coef[c3 + co]);
+          a30 = x0.fma(p3, a30);
+          a31 = x1.fma(p3, a31);
+          a32 = x2.fma(p3, a32);
+          a33 = x3.fma(p3, a33);
+        }
+        a00.intoArray(out, o0 + c);
+        a01.intoArray(out, o0 + c + VL);
+        a02.intoArray(out, o0 + c + 2 * VL);
+        a03.intoArray(out, o0 + c + 3 * VL);
+        a10.intoArray(out, o1 + c);
+        a11.intoArray(out, o1 + c + VL);
+        a12.intoArray(out, o1 + c + 2 * VL);
+        a13.intoArray(out, o1 + c + 3 * VL);
+        a20.intoArray(out, o2 + c);
+        a21.intoArray(out, o2 + c + VL);
+        a22.intoArray(out, o2 + c + 2 * VL);
+        a23.intoArray(out, o2 + c + 3 * VL);
+        a30.intoArray(out, o3 + c);
+        a31.intoArray(out, o3 + c + VL);
+        a32.intoArray(out, o3 + c + 2 * VL);
+        a33.intoArray(out, o3 + c + 3 * VL);
+      }
+      if (c < width) {
+        narrowAccumulate(coef, c0, ca, cb, nb, x, xStride, out, o0, outStride, c, width, alpha, alphaOff + aq);
+      }
+    }
+  }
+
+  /**
+   * {@link #accumulate} for four rows from {@code o0} over columns {@code [cFrom, width)}, one vector at a time.
+   * (Scalars, not vectors, cross the call: a vector argument of a call that is not inlined is boxed.)
+   */
+  private static void narrowAccumulate(float[] coef, int c0, int ca, int cb, int nb, float[] x, int xStride,
+      float[] out, int o0, int outStride, int cFrom, int width, float[] alpha, int alphaOff) {
+    FloatVector al0 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff]);
+    FloatVector al1 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + 1]);
+    FloatVector al2 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + 2]);
+    FloatVector al3 = FloatVector.broadcast(SP, alpha == null ? 1f : alpha[alphaOff + 3]);
+    int o1 = o0 + outStride;
+    int o2 = o1 + outStride;
+    int o3 = o2 + outStride;
+    int c1 = c0 + ca;
+    int c2 = c1 + ca;
+    int c3 = c2 + ca;
+    for (int c = cFrom; c < width; c += VL) {
+      FloatVector a0 = FloatVector.fromArray(SP, out, o0 + c).mul(al0);
+      FloatVector a1 = FloatVector.fromArray(SP, out, o1 + c).mul(al1);
+      FloatVector a2 = FloatVector.fromArray(SP, out, o2 + c).mul(al2);
+      FloatVector a3 = FloatVector.fromArray(SP, out, o3 + c).mul(al3);
+      for (int bb = 0; bb < nb; bb++) {
+        FloatVector x0 = FloatVector.fromArray(SP, x, bb * xStride + c);
+        int co = bb * cb;
+        a0 = x0.fma(FloatVector.broadcast(SP, coef[c0 + co]), a0);
+        a1 = x0.fma(FloatVector.broadcast(SP, coef[c1 + co]), a1);
+        a2 = x0.fma(FloatVector.broadcast(SP, coef[c2 + co]), a2);
+        a3 = x0.fma(FloatVector.broadcast(SP, coef[c3 + co]), a3);
+      }
+      a0.intoArray(out, o0 + c);
+      a1.intoArray(out, o1 + c);
+      a2.intoArray(out, o2 + c);
+      a3.intoArray(out, o3 + c);
+    }
+  }
+
+  /**
+   * Applies causality and the mask tensor to a transposed score tile (base-2 domain) of rows
+   * {@code [ib, ib + br)} and keys {@code [j0, j0 + nk)}: hidden scores become {@code -inf}, an additive mask's
+   * value is added.
+   */
+  static void mask(Problem p, int b, int h, int ib, int br, int j0, int nk, int rowVectors, float[] st) {
+    for (int jj = 0; jj < nk; jj++) {
+      long j = j0 + jj;
+      int so = jj * BLOCK_ROWS;
+      if (p.causal) {
+        // row ib + r may see key j iff r >= j - shift - ib
+        long first = j - p.shift - ib;
+        if (first > 0) {
+          float f = (float) Math.min(first, BLOCK_ROWS);
+          for (int rv = 0; rv < rowVectors; rv++) {
+            FloatVector s = FloatVector.fromArray(SP, st, so + rv * VL);
+            VectorMask<Float> hidden = LANE_INDEX.add((float) (rv * VL)).lt(f);
+            s.blend(Float.NEGATIVE_INFINITY, hidden).intoArray(st, so + rv * VL);
+          }
+        }
+      }
+      if (p.hasTensorMask()) {
+        for (int r = 0; r < br; r++) {
+          double bias = p.bias(b, h, ib + r, j);
+          st[so + r] = bias == Double.NEGATIVE_INFINITY ? Float.NEGATIVE_INFINITY
+              : st[so + r] + (float) bias * LOG2E;
+        }
+      }
+    }
+  }
+
+  /**
+   * {@code 2^x} lane-wise for {@code x <= 0}: exactly 0 below -125 (so {@code -inf} gives 0); NaN stays NaN.
+   */
+  static FloatVector exp2(FloatVector x) {
+    FloatVector xc = x.max(-125f);
+    FloatVector t = xc.add(MAGIC);
+    FloatVector f = xc.sub(t.sub(MAGIC));
+    FloatVector poly = f.mul(C6).add(C5);
+    poly = poly.fma(f, C4);
+    poly = poly.fma(f, C3);
+    poly = poly.fma(f, C2);
+    poly = poly.fma(f, C1);
+    poly = poly.fma(f, ONE);
+    IntVector exponent = t.reinterpretAsInts().sub(MAGIC_BITS).lanewise(VectorOperators.LSHL, 23);
+    FloatVector r = poly.reinterpretAsInts().add(exponent).reinterpretAsFloats();
+    r = r.blend(0f, x.lt(-125f));
+    return r.blend(x, x.compare(VectorOperators.NE, x));
+  }
+}
