@@ -24,6 +24,11 @@ final class FloatForward {
   static final int TASK_ROWS = 2 * BLOCK_ROWS;
   /** Keys per tile. */
   static final int TILE_KEYS = 64;
+  /**
+   * Blocks with fewer rows than this (decoding: one or a few queries) take row-wise dot products instead of the
+   * tile of row vectors, which would leave most lanes idle.
+   */
+  private static final int FEW_ROWS = 4;
   private static final float LN2 = (float) Math.log(2);
 
   private final Problem p;
@@ -57,6 +62,7 @@ final class FloatForward {
     int e = p.e;
 
     float[] qt = new float[e * TASK_ROWS];
+    float[] qr = new float[FEW_ROWS * e];
     float[] kp = new float[TILE_KEYS * e];
     float[] vp = new float[TILE_KEYS * evPad];
     float[] st = new float[TILE_KEYS * BLOCK_ROWS];
@@ -83,7 +89,16 @@ final class FloatForward {
           continue; // causality hides the whole tile from these rows
         }
         int rowVectors = (br + VL - 1) / VL;
-        Kernels.transposedProduct(qt, TASK_ROWS, r0, rowVectors, kp, e, e, nk, st);
+        if (br < FEW_ROWS) {
+          for (int r = 0; r < br; r++) {
+            for (int c = 0; c < e; c++) {
+              qr[r * e + c] = qt[c * TASK_ROWS + r0 + r];
+            }
+          }
+          Kernels.rowDots(qr, e, br, kp, e, e, nk, st);
+        } else {
+          Kernels.transposedProduct(qt, TASK_ROWS, r0, rowVectors, kp, e, e, nk, st);
+        }
         if (p.hasTensorMask() || p.keyLimit(ib) < j0 + nk) {
           Kernels.mask(p, b, h, ib, br, j0, nk, rowVectors, st);
         }
@@ -93,6 +108,10 @@ final class FloatForward {
         }
         if (vBad) {
           accumulateSkippingZeros(r0, br, nk, st, vp, o, alpha);
+        } else if (br < FEW_ROWS) {
+          for (int r = 0; r < br; r++) {
+            Kernels.accumulateRow(st, r, BLOCK_ROWS, nk, vp, evPad, o, (r0 + r) * evPad, evPad, alpha[r0 + r]);
+          }
         } else {
           Kernels.accumulate(st, 0, 1, BLOCK_ROWS, (br + 3) & ~3, nk, vp, evPad, o, r0 * evPad, evPad, evPad,
               alpha, r0);

@@ -138,6 +138,52 @@ final class Kernels {
   }
 
   /**
+   * Scores of a few rows by dot products along the head dim, for decoding, where a tile of row vectors would
+   * waste lanes: {@code st[jj * BLOCK_ROWS + r] = Σ_c q[r * qStride + c] * b[jj * bStride + c]} for rows
+   * {@code r < rows} and keys {@code jj < nk}.
+   */
+  static void rowDots(float[] q, int qStride, int rows, float[] b, int bStride, int depth, int nk, float[] st) {
+    int vecEnd = depth / VL * VL;
+    for (int r = 0; r < rows; r++) {
+      int qo = r * qStride;
+      for (int jj = 0; jj < nk; jj++) {
+        int ko = jj * bStride;
+        FloatVector a0 = FloatVector.zero(SP);
+        FloatVector a1 = a0;
+        int c = 0;
+        for (; c + 2 * VL <= vecEnd; c += 2 * VL) {
+          a0 = FloatVector.fromArray(SP, q, qo + c).fma(FloatVector.fromArray(SP, b, ko + c), a0);
+          a1 = FloatVector.fromArray(SP, q, qo + c + VL).fma(FloatVector.fromArray(SP, b, ko + c + VL), a1);
+        }
+        if (c < vecEnd) {
+          a0 = FloatVector.fromArray(SP, q, qo + c).fma(FloatVector.fromArray(SP, b, ko + c), a0);
+          c += VL;
+        }
+        float sum = a0.add(a1).reduceLanes(VectorOperators.ADD);
+        for (; c < depth; c++) {
+          sum += q[qo + c] * b[ko + c];
+        }
+        st[jj * BLOCK_ROWS + r] = sum;
+      }
+    }
+  }
+
+  /**
+   * One row of {@link #accumulate}: {@code out[outOff..] = alpha * out[outOff..] + Σ_{b < nb} coef[coefOff + b * cb]
+   * * x[b * xStride..]} over {@code width} elements (a multiple of VL).
+   */
+  static void accumulateRow(float[] coef, int coefOff, int cb, int nb, float[] x, int xStride, float[] out,
+      int outOff, int width, float alpha) {
+    for (int c = 0; c < width; c += VL) {
+      FloatVector acc = FloatVector.fromArray(SP, out, outOff + c).mul(alpha);
+      for (int bb = 0; bb < nb; bb++) {
+        acc = FloatVector.fromArray(SP, x, bb * xStride + c).fma(FloatVector.broadcast(SP, coef[coefOff + bb * cb]), acc);
+      }
+      acc.intoArray(out, outOff + c);
+    }
+  }
+
+  /**
    * The product-accumulate {@code out[a] = scale[a] * out[a] + Σ_{b < nb} coef[a * ca + b * cb] * x[b]} over rows
    * {@code a < na} (a multiple of 4) of {@code width} elements (a multiple of VL), where {@code out[a]} starts at
    * {@code outOff + a * outStride} and {@code x[b]} at {@code b * xStride}. {@code scale} is read from

@@ -29,7 +29,9 @@ class MathProviderTest {
         Case.of(2, 2, 1, 129, 129, 64, 64),
         Case.of(1, 2, 2, 70, 200, 17, 33),
         Case.of(1, 3, 1, 200, 70, 8, 8),
-        Case.of(1, 1, 1, 20, 30, 300, 257));
+        Case.of(1, 1, 1, 20, 30, 300, 257),
+        Case.of(1, 2, 1, 2, 100, 37, 20),
+        Case.of(2, 1, 1, 3, 65, 130, 48));
     List<Case> cases = new ArrayList<>();
     int n = 0;
     for (Case s : shapes) {

@@ -1,0 +1,34 @@
+package dev.sdpa4j.cuda;
+
+import dev.sdpa4j.Device;
+import dev.sdpa4j.spi.ComputeCapability;
+import java.util.Objects;
+
+/**
+ * Facts about one CUDA device, read once when the driver is probed.
+ *
+ * @param ordinal                      the CUDA device ordinal
+ * @param name                         e.g. "NVIDIA H100 80GB HBM3"
+ * @param computeCapability            e.g. 9.0
+ * @param totalMemoryBytes             device memory in bytes
+ * @param multiprocessorCount          number of SMs
+ * @param maxSharedMemoryPerBlockOptin the largest dynamic shared memory a block may opt in to, in bytes
+ */
+public record CudaDevice(int ordinal, String name, ComputeCapability computeCapability, long totalMemoryBytes,
+                         int multiprocessorCount, int maxSharedMemoryPerBlockOptin) {
+  public CudaDevice {
+    Objects.requireNonNull(name, "name");
+    Objects.requireNonNull(computeCapability, "computeCapability");
+  }
+
+  /** The api's name of this device: {@code Device.cuda(ordinal)}. */
+  public Device device() {
+    return Device.cuda(ordinal);
+  }
+
+  /** One line for {@code sdpa4j info}: compute capability, SMs, memory. */
+  public String describe() {
+    return "compute capability " + computeCapability + ", " + multiprocessorCount + " SMs, "
+        + (totalMemoryBytes >> 20) + " MiB, driver " + CudaDriver.driverVersionString();
+  }
+}

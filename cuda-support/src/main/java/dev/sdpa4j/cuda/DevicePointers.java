@@ -1,0 +1,55 @@
+package dev.sdpa4j.cuda;
+
+import static org.bytedeco.cuda.global.cudart.CUDA_SUCCESS;
+import static org.bytedeco.cuda.global.cudart.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL;
+import static org.bytedeco.cuda.global.cudart.cuMemGetAddressRange;
+import static org.bytedeco.cuda.global.cudart.cuPointerGetAttribute;
+
+import dev.sdpa4j.Storage;
+import dev.sdpa4j.Tensor;
+import java.util.Optional;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.SizeTPointer;
+
+/** Checks on callers' device pointers, so kernels never touch memory the caller did not give them. */
+@SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
+public final class DevicePointers {
+  private DevicePointers() {}
+
+  /**
+   * Why the device storage behind {@code t} cannot be used in {@code context}, or empty when it can: the handle
+   * must be CUDA memory of the context's device, and the tensor's elements must lie inside that allocation.
+   *
+   * @param what the tensor's name for the message, e.g. {@code query}
+   */
+  public static Optional<String> problem(CudaContext context, Tensor t, String what) {
+    if (!(t.storage() instanceof Storage.DeviceBuffer(var device, long handle, long byteOffset, long byteSize))) {
+      return Optional.of(what + " is not in device memory");
+    }
+    long start = handle + byteOffset;
+    long end = start + t.elementSpan() * t.dtype().byteSize();
+    try (CudaContext.Scope s = context.enter(); IntPointer ordinal = new IntPointer(1);
+         SizeTPointer size = new SizeTPointer(1)) {
+      int r = cuPointerGetAttribute(ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, handle);
+      if (r != CUDA_SUCCESS) {
+        return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is not CUDA device memory ("
+            + CudaDriver.errorName(r) + ")");
+      }
+      if (ordinal.get() != context.device().ordinal()) {
+        return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is memory of cuda:" + ordinal.get()
+            + ", not of cuda:" + context.device().ordinal());
+      }
+      long[] base = new long[1];
+      r = cuMemGetAddressRange(base, size, start);
+      if (r != CUDA_SUCCESS) {
+        return Optional.of(what + " address 0x" + Long.toHexString(start) + " is outside any CUDA allocation ("
+            + CudaDriver.errorName(r) + ")");
+      }
+      if (end > base[0] + size.get()) {
+        return Optional.of(what + " reaches byte 0x" + Long.toHexString(end) + " beyond its CUDA allocation [0x"
+            + Long.toHexString(base[0]) + ", 0x" + Long.toHexString(base[0] + size.get()) + ")");
+      }
+    }
+    return Optional.empty();
+  }
+}

@@ -1,0 +1,142 @@
+package dev.sdpa4j.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sdpa4j.DType;
+import dev.sdpa4j.Storage;
+import dev.sdpa4j.Tensor;
+import java.io.ByteArrayInputStream;
+import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Runs only where a CUDA device is present (skipped by assumption elsewhere). */
+class CudaGpuTest {
+  private static final String SAXPY = """
+      extern "C" __global__ void saxpy(float a, const float* x, float* y, int n) {
+        int i = blockIdx.x * blockDim.x + threadIdx.x;
+        if (i < n) y[i] = a * x[i] + y[i];
+      }
+      """;
+
+  @BeforeEach
+  void needsGpu() {
+    assumeTrue(CudaDriver.availability().available(), () -> "no GPU: " + CudaDriver.availability().reason());
+  }
+
+  @Test
+  void deviceFactsAreSane() {
+    CudaDevice d = CudaDriver.device(0);
+    System.out.println("CUDA device 0: " + d.name() + ", " + d.describe());
+    assertThat(d.computeCapability().major()).isGreaterThanOrEqualTo(3);
+    assertThat(d.totalMemoryBytes()).isPositive();
+    assertThat(d.multiprocessorCount()).isPositive();
+  }
+
+  @Test
+  void deviceTensorRoundTripsStridedHostTensors() {
+    long seed = System.nanoTime();
+    System.out.println("deviceTensorRoundTripsStridedHostTensors seed " + seed);
+    Random rnd = new Random(seed);
+    try (CudaContext ctx = CudaContext.retainPrimary(0); Arena arena = Arena.ofConfined()) {
+      Tensor host = Tensor.blhe(DType.BFLOAT16, new Storage.Host(arena.allocate(2L * 7 * 3 * 16 * 2)), 2, 7, 3, 16);
+      for (int b = 0; b < 2; b++) {
+        for (int h = 0; h < 3; h++) {
+          for (int l = 0; l < 7; l++) {
+            for (int e = 0; e < 16; e++) {
+              host.set(rnd.nextGaussian(), b, h, l, e);
+            }
+          }
+        }
+      }
+      Tensor back = Tensor.allocate(arena, DType.BFLOAT16, 2, 3, 7, 16);
+      try (DeviceTensor d = DeviceTensor.upload(ctx, host)) {
+        assertThat(d.tensor().storage()).isInstanceOf(Storage.DeviceBuffer.class);
+        assertThat(d.tensor().device()).isEqualTo(ctx.device().device());
+        d.download(back);
+      }
+      for (int b = 0; b < 2; b++) {
+        for (int h = 0; h < 3; h++) {
+          for (int l = 0; l < 7; l++) {
+            for (int e = 0; e < 16; e++) {
+              assertThat(back.get(b, h, l, e)).isEqualTo(host.get(b, h, l, e));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void failedCallsNameTheCallAndTheError() {
+    try (CudaContext ctx = CudaContext.retainPrimary(0)) {
+      assertThatThrownBy(() -> DeviceMemory.allocate(ctx, 1L << 50))
+          .isInstanceOf(CudaException.class)
+          .hasMessageContaining("cuMemAlloc")
+          .hasMessageContaining("CUDA_ERROR_OUT_OF_MEMORY");
+    }
+  }
+
+  @Test
+  void nvrtcCompilesCachesAndLaunches(@TempDir Path cache) {
+    String old = System.getProperty(KernelModule.CACHE_DIR_PROPERTY);
+    System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
+    try (CudaContext ctx = CudaContext.retainPrimary(0); Arena arena = Arena.ofConfined()) {
+      KernelSource src = new KernelSource("saxpy-test", "/test", "saxpy.cu", List.of("-std=c++17"),
+          name -> name.equals("/test/saxpy.cu") ? new ByteArrayInputStream(SAXPY.getBytes(StandardCharsets.UTF_8)) : null);
+      int n = 1000;
+      Tensor x = Tensor.allocate(arena, DType.FLOAT32, n);
+      Tensor y = Tensor.allocate(arena, DType.FLOAT32, n);
+      for (int i = 0; i < n; i++) {
+        x.set(i, i);
+        y.set(1, i);
+      }
+      try (KernelModule m = KernelModule.load(ctx, src); KernelModule again = KernelModule.load(ctx, src);
+           DeviceTensor dx = DeviceTensor.upload(ctx, x); DeviceTensor dy = DeviceTensor.upload(ctx, y);
+           CudaStream stream = CudaStream.create(ctx);
+           CudaEvent start = CudaEvent.create(ctx, true); CudaEvent end = CudaEvent.create(ctx, true)) {
+        assertThat(m.origin()).isEqualTo(KernelModule.Origin.NVRTC_COMPILED);
+        assertThat(again.origin()).isEqualTo(KernelModule.Origin.NVRTC_CACHED);
+        start.record(stream);
+        m.function("saxpy").launch(Dim3.of((n + 255) / 256), Dim3.of(256), 0, stream,
+            KernelArgs.builder().f32(2f).pointer(dx.memory().address()).pointer(dy.memory().address()).i32(n).build());
+        end.record(stream);
+        stream.synchronize();
+        assertThat(CudaEvent.elapsedMillis(start, end)).isGreaterThanOrEqualTo(0f);
+        dy.download(y);
+        for (int i = 0; i < n; i++) {
+          assertThat(y.get(i)).isEqualTo(2.0 * i + 1);
+        }
+        assertThatThrownBy(() -> m.function("no_such_kernel")).isInstanceOf(CudaException.class)
+            .hasMessageContaining("cuModuleGetFunction(no_such_kernel)");
+      }
+    } finally {
+      if (old == null) {
+        System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
+      } else {
+        System.setProperty(KernelModule.CACHE_DIR_PROPERTY, old);
+      }
+    }
+  }
+
+  @Test
+  void allocationsAreFreed() {
+    try (CudaContext ctx = CudaContext.retainPrimary(0)) {
+      for (int i = 0; i < 3; i++) {
+        DeviceMemory.allocate(ctx, 64 << 20).close();
+      }
+      long before = ctx.memoryInfo()[0];
+      for (int i = 0; i < 200; i++) {
+        DeviceMemory.allocate(ctx, 64 << 20).close();
+      }
+      assertThat(ctx.memoryInfo()[0]).isGreaterThanOrEqualTo(before - (64 << 20));
+    }
+  }
+}

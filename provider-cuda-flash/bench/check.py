@@ -1,0 +1,96 @@
+"""Correctness of the kernels against a float64 reference (random shapes, strides, masks); prints a summary."""
+import math, random, sys, time
+import torch
+from flashlib import prepare
+
+def reference(q, k, v, causal, scale):
+    B, H, Lq, E = q.shape
+    Hk, Lk = k.shape[1], k.shape[2]
+    G = H // Hk
+    kq = k.double().repeat_interleave(G, 1)
+    vq = v.double().repeat_interleave(G, 1)
+    s = torch.matmul(q.double(), kq.transpose(-1, -2)) * scale
+    if causal:
+        i = torch.arange(Lq, device=q.device)[:, None]
+        j = torch.arange(Lk, device=q.device)[None, :]
+        off = 0 if causal == 1 else Lk - Lq
+        s = s.masked_fill(j > i + off, float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    pm = torch.exp(s - lse[..., None])
+    pm = torch.nan_to_num(pm, nan=0.0)
+    o = torch.matmul(pm, vq)
+    return o, lse
+
+def make(B, H, L, E, dtype, layout, gen):
+    if layout == "bhle":
+        return torch.randn(B, H, L, E, dtype=dtype, device="cuda", generator=gen)
+    if layout == "blhe":
+        return torch.randn(B, L, H, E, dtype=dtype, device="cuda", generator=gen).transpose(1, 2)
+    # padded rows: row stride E + 8
+    t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
+    return t[..., :E]
+
+def one(cfg, gen):
+    B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
+    q = make(B, H, Lq, E, dtype, layout, gen)
+    k = make(B, H // G, Lk, E, dtype, layout, gen)
+    v = make(B, H // G, Lk, E, dtype, layout, gen)
+    o = torch.full((B, H, Lq, E), float("nan"), dtype=dtype, device="cuda")
+    if layout == "blhe":
+        o = torch.full((B, Lq, H, E), float("nan"), dtype=dtype, device="cuda").transpose(1, 2)
+    lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
+    sc = scale if scale is not None else 1 / math.sqrt(E)
+    run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits)
+    run()
+    torch.cuda.synchronize()
+    ro, rl = reference(q, k, v, causal, sc)
+    fin = torch.isfinite(rl)
+    oerr = (o.double() - ro).abs().max().item()
+    nan_o = torch.isnan(o).any().item()
+    lerr = (lse.double()[fin] - rl[fin]).abs().max().item() if fin.any() else 0.0
+    masked_ok = bool((lse[~fin] == float("-inf")).all().item()) and bool((o[~fin] == 0).all().item())
+    tol = 4e-3 if dtype == torch.float16 else 3e-2
+    ok = (not nan_o) and oerr <= tol and lerr <= 2e-3 and masked_ok
+    return ok, oerr, lerr, run.info
+
+def main():
+    seed = int(sys.argv[1]) if len(sys.argv) > 1 else int(time.time())
+    print("check seed", seed)
+    rnd = random.Random(seed)
+    gen = torch.Generator(device="cuda").manual_seed(seed)
+    cfgs = []
+    # fixed edge cases
+    for E in (8, 32, 40, 64, 80, 96, 128, 160, 192, 200, 256):
+        for dt in (torch.float16, torch.bfloat16):
+            cfgs.append((2, 4, 1, 77, 131, E, dt, 0, "bhle", None, None))
+            cfgs.append((1, 4, 2, 130, 65, E, dt, 1, "blhe", None, None))
+            cfgs.append((1, 2, 1, 65, 130, E, dt, 2, "pad", 0.3, None))
+    for Lq, Lk in ((1, 1), (1, 7), (7, 1), (1, 5000), (16, 3000), (3, 2), (200, 3)):
+        for c in (0, 1, 2):
+            cfgs.append((2, 4, 2, Lq, Lk, 64, torch.float16, c, "bhle", None, None))
+            cfgs.append((1, 8, 4, Lq, Lk, 128, torch.bfloat16, c, "blhe", None, None))
+    # forced split-KV on longer queries
+    for s in (2, 5):
+        cfgs.append((1, 4, 1, 300, 1000, 128, torch.float16, 1, "bhle", None, s))
+        cfgs.append((2, 2, 2, 40, 777, 64, torch.bfloat16, 2, "blhe", None, s))
+    # random
+    for _ in range(60):
+        E = 8 * rnd.randint(1, 32)
+        G = rnd.choice((1, 1, 2, 4))
+        cfgs.append((rnd.randint(1, 3), G * rnd.randint(1, 3), G, rnd.randint(1, 400), rnd.randint(1, 600), E,
+                     rnd.choice((torch.float16, torch.bfloat16)), rnd.randint(0, 2), rnd.choice(("bhle", "blhe", "pad")),
+                     rnd.choice((None, 0.05, 1.0, -0.2)), None))
+    fails = 0
+    worst = {}
+    for cfg in cfgs:
+        ok, oe, le, info = one(cfg, gen)
+        key = str(cfg[6]).split(".")[-1]
+        worst[key] = max(worst.get(key, 0), oe)
+        if not ok:
+            fails += 1
+            print("FAIL", cfg[:6], cfg[6], "causal", cfg[7], cfg[8], "scale", cfg[9], "splits", cfg[10], "oerr %.2e lerr %.2e" % (oe, le), info)
+    print(f"check: {len(cfgs)} cases, {fails} failed; worst output error {worst}")
+    return fails
+
+if __name__ == "__main__":
+    sys.exit(1 if main() else 0)

@@ -1,0 +1,141 @@
+package dev.sdpa4j.provider.cuda.flash;
+
+import com.google.auto.service.AutoService;
+import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.DType;
+import dev.sdpa4j.MaskKind;
+import dev.sdpa4j.Platform;
+import dev.sdpa4j.Storage;
+import dev.sdpa4j.Tensor;
+import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaDevice;
+import dev.sdpa4j.cuda.CudaDriver;
+import dev.sdpa4j.cuda.DevicePointers;
+import dev.sdpa4j.spi.AttentionProvider;
+import dev.sdpa4j.spi.Availability;
+import dev.sdpa4j.spi.Capabilities;
+import dev.sdpa4j.spi.ComputeCapability;
+import dev.sdpa4j.spi.DeviceInfo;
+import dev.sdpa4j.spi.Determinism;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * {@code cuda-flash}: FlashAttention-2-class forward attention on NVIDIA tensor cores (compute capability 8.0 and
+ * up), fp16 and bf16, head dims 8..256 in multiples of 8, causal masking in both alignments, grouped-query
+ * attention, custom scale and LSE. No arbitrary masks, dropout or backward (use {@code cuda-memeff} or
+ * {@code math}).
+ *
+ * <p>Memory: tensors in the device's memory are used in place on the caller's stream
+ * ({@link dev.sdpa4j.AttentionOptions#stream()}); the call returns once the work is queued, except with stream 0
+ * (the provider's own per-thread stream), where it waits for the result. Inputs whose address or strides do not
+ * allow 16-byte loads (or outputs not 4-byte aligned) are first copied to aligned scratch memory on the device, in
+ * stream order. Host tensors are copied to the device and back (the convenience path; it waits). Apart from that
+ * scratch, and fp32 partial results of the split-KV path for short query blocks, no device memory is used.
+ */
+@AutoService(AttentionProvider.class)
+public final class CudaFlashProvider implements AttentionProvider {
+  /** The provider's name. */
+  public static final String NAME = "cuda-flash";
+  /** The lowest compute capability (Ampere: mma.sync bf16, cp.async). */
+  public static final ComputeCapability MIN_COMPUTE_CAPABILITY = new ComputeCapability(8, 0);
+  /** Grid limit on batch x query heads. */
+  static final long MAX_BATCH_HEADS = 65_535;
+
+  private final ConcurrentHashMap<Integer, FlashDevice> state = new ConcurrentHashMap<>();
+
+  /** Cheap; touches the driver only when asked for availability or devices. */
+  public CudaFlashProvider() {}
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  @Override
+  public int priority() {
+    return 300;
+  }
+
+  @Override
+  public Availability availability() {
+    return CudaDriver.availability(MIN_COMPUTE_CAPABILITY);
+  }
+
+  @Override
+  public List<DeviceInfo> devices() {
+    if (!availability().available()) {
+      return List.of();
+    }
+    List<DeviceInfo> out = new ArrayList<>();
+    for (CudaDevice d : CudaDriver.devices()) {
+      if (d.computeCapability().compareTo(MIN_COMPUTE_CAPABILITY) >= 0) {
+        out.add(new DeviceInfo(d.device(), d.name(), d.describe(), d.totalMemoryBytes(), capabilities()));
+      }
+    }
+    return List.copyOf(out);
+  }
+
+  /** What the kernels support, the same on every device of compute capability 8.0 and up. */
+  static Capabilities capabilities() {
+    return Capabilities.builder()
+        .dtypes(DType.FLOAT16, DType.BFLOAT16)
+        .headDims(8, 256, 8)
+        .maskKinds(MaskKind.CAUSAL_TOP_LEFT, MaskKind.CAUSAL_BOTTOM_RIGHT)
+        .dropout(false)
+        .backward(false)
+        .groupedQuery(true)
+        .customScale(true)
+        .logSumExp(true)
+        .unitHeadDimStride(true)
+        .memory(Platform.CUDA, Platform.HOST)
+        .determinism(Determinism.ALWAYS)
+        .minComputeCapability(MIN_COMPUTE_CAPABILITY)
+        .build();
+  }
+
+  @Override
+  public List<String> notSupportedReasons(AttentionRequest request) {
+    List<String> reasons = new ArrayList<>(AttentionProvider.super.notSupportedReasons(request));
+    if (!reasons.isEmpty()) {
+      return reasons;
+    }
+    var s = request.shape();
+    if (s.batch() * s.queryHeads() > MAX_BATCH_HEADS) {
+      reasons.add("batch x query heads = " + s.batch() * s.queryHeads() + " > " + MAX_BATCH_HEADS);
+    }
+    if (s.queryLength() > Integer.MAX_VALUE / 2 || s.keyLength() > Integer.MAX_VALUE / 2) {
+      reasons.add("sequence length above " + Integer.MAX_VALUE / 2);
+    }
+    if (request.device().platform() == Platform.CUDA) {
+      CudaContext ctx = device(request.device().index()).context();
+      String[] names = {"query", "key", "value", "output", "lse"};
+      Tensor[] ts = {request.query(), request.key(), request.value(), request.output(), request.lse().orElse(null)};
+      for (int i = 0; i < ts.length; i++) {
+        if (ts[i] == null) {
+          continue;
+        }
+        Storage.DeviceBuffer b = (Storage.DeviceBuffer) ts[i].storage();
+        if ((b.handle() + b.byteOffset()) % ts[i].dtype().byteSize() != 0) {
+          reasons.add(names[i] + " address 0x" + Long.toHexString(b.handle() + b.byteOffset())
+              + " is not aligned to its " + ts[i].dtype().byteSize() + "-byte elements");
+        }
+        DevicePointers.problem(ctx, ts[i], names[i]).ifPresent(reasons::add);
+      }
+    }
+    return reasons;
+  }
+
+  @Override
+  public void forward(AttentionRequest request) {
+    int ordinal = request.device().platform() == Platform.HOST
+        ? deviceFor(request).orElseThrow(() -> new IllegalStateException("no CUDA device")).device().index()
+        : request.device().index();
+    device(ordinal).forward(request);
+  }
+
+  FlashDevice device(int ordinal) {
+    return state.computeIfAbsent(ordinal, i -> new FlashDevice(CudaContext.retainPrimary(i)));
+  }
+}

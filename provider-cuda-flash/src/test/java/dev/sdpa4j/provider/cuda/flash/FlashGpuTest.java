@@ -1,0 +1,162 @@
+package dev.sdpa4j.provider.cuda.flash;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sdpa4j.AttentionOptions;
+import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.CausalMode;
+import dev.sdpa4j.DType;
+import dev.sdpa4j.Tensor;
+import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaStream;
+import dev.sdpa4j.cuda.DeviceTensor;
+import dev.sdpa4j.cuda.KernelModule;
+import dev.sdpa4j.provider.math.ReferenceAttention;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Kernel loading paths, zero-copy device tensors on a caller's stream, and leaks; skipped without a GPU. */
+class FlashGpuTest {
+  private final CudaFlashProvider provider = new CudaFlashProvider();
+
+  @BeforeEach
+  void needsGpu() {
+    assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
+  }
+
+  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
+    Tensor t = Tensor.allocate(arena, dt, shape);
+    long n = t.elementCount();
+    for (long i = 0; i < n; i++) {
+      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
+    }
+    return t;
+  }
+
+  private static double maxError(Tensor out, double[] ref) {
+    double err = 0;
+    for (long i = 0; i < ref.length; i++) {
+      err = Math.max(err, Math.abs(out.dtype().read(out.hostSegment(), i * out.dtype().byteSize()) - ref[(int) i]));
+    }
+    return err;
+  }
+
+  @Test
+  void packagedCubinAndNvrtcGiveTheSameBits(@TempDir Path cache) {
+    long seed = System.nanoTime();
+    System.out.println("packagedCubinAndNvrtcGiveTheSameBits seed " + seed);
+    Random rnd = new Random(seed);
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor q = random(arena, DType.BFLOAT16, rnd, 2, 4, 97, 80);
+      Tensor k = random(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
+      Tensor v = random(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
+      Tensor o1 = Tensor.allocate(arena, DType.BFLOAT16, 2, 4, 97, 80);
+      Tensor o2 = Tensor.allocate(arena, DType.BFLOAT16, 2, 4, 97, 80);
+      AttentionOptions opts = AttentionOptions.builder().causal(CausalMode.BOTTOM_RIGHT).enableGqa(true).build();
+      AttentionRequest r1 = AttentionRequest.create(q, k, v, o1, null, opts);
+      FlashDevice packaged = provider.device(0);
+      packaged.forward(r1);
+      System.out.println("default kernels: " + packaged.module());
+      if (packaged.context().device().computeCapability().major() == 9) {
+        assertThat(packaged.module().origin()).isEqualTo(KernelModule.Origin.PACKAGED_CUBIN);
+      }
+      System.setProperty(KernelModule.FORCE_NVRTC_PROPERTY, "true");
+      System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
+      try (CudaContext ctx = CudaContext.retainPrimary(0)) {
+        FlashDevice compiled = new FlashDevice(ctx);
+        compiled.forward(AttentionRequest.create(q, k, v, o2, null, opts));
+        System.out.println("forced kernels: " + compiled.module());
+        assertThat(compiled.module().origin()).isEqualTo(KernelModule.Origin.NVRTC_COMPILED);
+        assertThat(new FlashDevice(ctx).module().origin()).isEqualTo(KernelModule.Origin.NVRTC_CACHED);
+      } finally {
+        System.clearProperty(KernelModule.FORCE_NVRTC_PROPERTY);
+        System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
+      }
+      assertThat(o2.hostSegment().mismatch(o1.hostSegment())).isEqualTo(-1L);
+      double err = maxError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
+      assertThat(err).isLessThan(3e-2);
+    }
+  }
+
+  @Test
+  void deviceTensorsRunInPlaceOnTheCallersStream() {
+    long seed = System.nanoTime();
+    System.out.println("deviceTensorsRunInPlaceOnTheCallersStream seed " + seed);
+    Random rnd = new Random(seed);
+    CudaContext ctx = provider.device(0).context();
+    try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx)) {
+      // [B, L, H, E] memory (FlashAttention's layout) viewed as [B, H, L, E]; decode-sized and long queries
+      for (long lq : new long[] {1, 300}) {
+        Tensor q = random(arena, DType.FLOAT16, rnd, 2, lq, 8, 128).view(new long[] {2, 8, lq, 128},
+            new long[] {lq * 8 * 128, 128, 8 * 128, 1});
+        Tensor k = random(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
+        Tensor v = random(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
+        Tensor o = Tensor.allocate(arena, DType.FLOAT16, 2, 8, lq, 128);
+        Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 8, lq);
+        try (DeviceTensor dq = DeviceTensor.allocate(ctx, DType.FLOAT16, 2, lq, 8, 128);
+             DeviceTensor dk = DeviceTensor.upload(ctx, k); DeviceTensor dv = DeviceTensor.upload(ctx, v);
+             DeviceTensor dout = DeviceTensor.allocate(ctx, DType.FLOAT16, 2, 8, lq, 128);
+             DeviceTensor dlse = DeviceTensor.allocate(ctx, DType.FLOAT32, 2, 8, lq)) {
+          Tensor qHostBlhe = q.view(new long[] {2, lq, 8, 128}, new long[] {lq * 8 * 128, 8 * 128, 128, 1});
+          dq.upload(qHostBlhe);
+          Tensor dqView = dq.tensor().view(q.shape(), q.strides());
+          AttentionOptions opts = AttentionOptions.builder().enableGqa(true).causal(CausalMode.BOTTOM_RIGHT)
+              .stream(stream.handle()).returnLse(true).build();
+          AttentionRequest r = AttentionRequest.create(dqView, dk.tensor(), dv.tensor(), dout.tensor(), dlse.tensor(),
+              opts);
+          assertThat(provider.notSupportedReasons(r)).isEmpty();
+          provider.forward(r);
+          stream.synchronize();
+          dout.download(o);
+          dlse.download(lse);
+        }
+        var ref = ReferenceAttention.forward(AttentionRequest.create(q, k, v, o, lse,
+            AttentionOptions.builder().enableGqa(true).causal(CausalMode.BOTTOM_RIGHT).returnLse(true).build()),
+            DType.FLOAT64);
+        assertThat(maxError(o, ref.output())).isLessThan(4e-3);
+        assertThat(maxError(lse, ref.lse())).isLessThan(2e-3);
+      }
+    }
+  }
+
+  @Test
+  void tenThousandCallsLeakNoDeviceMemory() {
+    long seed = System.nanoTime();
+    System.out.println("tenThousandCallsLeakNoDeviceMemory seed " + seed);
+    Random rnd = new Random(seed);
+    CudaContext ctx = provider.device(0).context();
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor q = random(arena, DType.FLOAT16, rnd, 1, 4, 33, 64);
+      Tensor kv = random(arena, DType.FLOAT16, rnd, 1, 4, 700, 64);
+      Tensor o = Tensor.allocate(arena, DType.FLOAT16, 1, 4, 33, 64);
+      Tensor dec = random(arena, DType.FLOAT16, rnd, 1, 4, 1, 64);
+      Tensor decOut = Tensor.allocate(arena, DType.FLOAT16, 1, 4, 1, 64);
+      try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dkv = DeviceTensor.upload(ctx, kv);
+           DeviceTensor dd = DeviceTensor.upload(ctx, dec); DeviceTensor ddo = DeviceTensor.upload(ctx, decOut);
+           DeviceTensor dout = DeviceTensor.upload(ctx, o)) {
+        AttentionRequest dev = AttentionRequest.create(dq.tensor(), dkv.tensor(), dkv.tensor(), dout.tensor(), null,
+            AttentionOptions.builder().build());
+        AttentionRequest decode = AttentionRequest.create(dd.tensor(), dkv.tensor(), dkv.tensor(), ddo.tensor(), null,
+            AttentionOptions.builder().build());
+        AttentionRequest host = AttentionRequest.create(q, kv, kv, o, null, AttentionOptions.builder().build());
+        for (int i = 0; i < 20; i++) {
+          provider.forward(dev);
+          provider.forward(decode);
+          provider.forward(host);
+        }
+        long before = ctx.memoryInfo()[0];
+        for (int i = 0; i < 10_000; i++) {
+          provider.forward(i % 3 == 0 ? dev : i % 3 == 1 ? decode : host);
+        }
+        long after = ctx.memoryInfo()[0];
+        System.out.println("free device memory before " + before + ", after 10,000 calls " + after);
+        assertThat(before - after).isLessThan(4L << 20);
+      }
+    }
+  }
+}

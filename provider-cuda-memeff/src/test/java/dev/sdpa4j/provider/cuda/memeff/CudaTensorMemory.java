@@ -1,0 +1,56 @@
+package dev.sdpa4j.provider.cuda.memeff;
+
+import dev.sdpa4j.Device;
+import dev.sdpa4j.Storage;
+import dev.sdpa4j.conformance.TensorMemory;
+import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaStream;
+import dev.sdpa4j.cuda.DeviceMemory;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** The conformance kit's tensors in CUDA device memory, so the kit exercises the zero-copy path. */
+final class CudaTensorMemory implements TensorMemory {
+  private final CudaContext context;
+  private final ConcurrentHashMap<Long, DeviceMemory> live = new ConcurrentHashMap<>();
+
+  CudaTensorMemory(CudaContext context) {
+    this.context = context;
+  }
+
+  @Override
+  public Device device() {
+    return context.device().device();
+  }
+
+  @Override
+  public Storage allocate(long byteSize) {
+    DeviceMemory m = DeviceMemory.allocate(context, Math.max(1, byteSize));
+    live.put(m.address(), m);
+    return new Storage.DeviceBuffer(device(), m.address(), 0, byteSize);
+  }
+
+  private DeviceMemory memory(Storage s) {
+    return live.get(((Storage.DeviceBuffer) s).handle());
+  }
+
+  @Override
+  public void copyToDevice(MemorySegment source, Storage target) {
+    memory(target).copyFromHostAndWait(source, ((Storage.DeviceBuffer) target).byteOffset(),
+        CudaStream.perThread(context));
+  }
+
+  @Override
+  public void copyToHost(Storage source, MemorySegment target) {
+    memory(source).copyToHostAndWait(((Storage.DeviceBuffer) source).byteOffset(), target,
+        CudaStream.perThread(context));
+  }
+
+  @Override
+  public void release(Storage storage) {
+    DeviceMemory m = live.remove(((Storage.DeviceBuffer) storage).handle());
+    if (m != null) {
+      m.close();
+    }
+  }
+}

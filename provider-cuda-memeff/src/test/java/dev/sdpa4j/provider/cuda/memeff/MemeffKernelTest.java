@@ -1,0 +1,75 @@
+package dev.sdpa4j.provider.cuda.memeff;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.sdpa4j.DType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+class MemeffKernelTest {
+  /** sm_86 and sm_89 let a block opt in to 99 KiB of shared memory; every kernel must fit there. */
+  private static final int SM86_SHARED = 99 * 1024;
+
+  @Test
+  void everyKernelFitsTheSmallestSharedMemoryOfTheSupportedArchitectures() {
+    for (DType dt : new DType[] {DType.FLOAT32, DType.FLOAT16, DType.BFLOAT16}) {
+      for (int e : new int[] {4, 64, 128, 256, 512}) {
+        for (int ev : new int[] {8, 64, 128, 512}) {
+          MemeffKernel k = MemeffKernel.select(dt, e, ev);
+          assertThat(k.tileBytes()).as(k.toString()).isLessThanOrEqualTo(SM86_SHARED);
+          assertThat(k.threads()).isBetween(32, 256);
+          assertThat(k.blockN() % (dt == DType.FLOAT32 ? 8 : 16)).isZero();
+        }
+      }
+    }
+  }
+
+  @Test
+  void headDimsRoundUpToTheNextInstantiation() {
+    assertThat(MemeffKernel.select(DType.FLOAT16, 8, 8).name()).isEqualTo("memeff_fwd_f16_q64_v64");
+    assertThat(MemeffKernel.select(DType.BFLOAT16, 80, 48).name()).isEqualTo("memeff_fwd_bf16_q128_v64");
+    assertThat(MemeffKernel.select(DType.FLOAT32, 512, 200).name()).isEqualTo("memeff_fwd_f32_q512_v128");
+    MemeffKernel k = MemeffKernel.select(DType.FLOAT16, 64, 512);
+    assertThat(k.valueChunks(512)).isEqualTo(4);
+    assertThat(k.valueChunks(136)).isEqualTo(2);
+    assertThat(k.queryTiles(1)).isEqualTo(1);
+    assertThat(k.queryTiles(65)).isEqualTo(2);
+    assertThatThrownBy(() -> MemeffKernel.select(DType.FLOAT64, 64, 64)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  /** The Java table must mirror the MEMEFF_KERNEL lines of the CUDA source, which the build packages. */
+  @Test
+  void tableMatchesTheCudaSource() throws IOException {
+    String src;
+    try (InputStream in = getClass().getResourceAsStream("/dev/sdpa4j/cuda/memeff/memeff_fwd.cu")) {
+      assertThat(in).as("the packaged kernel source").isNotNull();
+      src = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+    // MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v64, T, 64, 64, 64, 64, 2) and the fp32 lines
+    Pattern line = Pattern.compile("MEMEFF_KERNEL\\(memeff_fwd_(##DT##|f32)_q(\\d+)_v(\\d+), [^,]+, (\\d+), (\\d+), "
+        + "(\\d+), (\\d+), (\\d+)\\)");
+    Matcher m = line.matcher(src);
+    int found = 0;
+    while (m.find()) {
+      DType[] types = m.group(1).equals("f32") ? new DType[] {DType.FLOAT32}
+          : new DType[] {DType.FLOAT16, DType.BFLOAT16};
+      int q = Integer.parseInt(m.group(2));
+      int v = Integer.parseInt(m.group(3));
+      for (DType dt : types) {
+        MemeffKernel k = MemeffKernel.select(dt, q, v);
+        assertThat(k.qDim()).isEqualTo(Integer.parseInt(m.group(4)));
+        assertThat(k.vDim()).isEqualTo(Integer.parseInt(m.group(5)));
+        assertThat(k.blockM()).as(k.name()).isEqualTo(Integer.parseInt(m.group(6)));
+        assertThat(k.blockN()).as(k.name()).isEqualTo(Integer.parseInt(m.group(7)));
+        assertThat(k.stages()).as(k.name()).isEqualTo(Integer.parseInt(m.group(8)));
+      }
+      found++;
+    }
+    assertThat(found).isEqualTo(16);
+  }
+}
