@@ -1,0 +1,258 @@
+package dev.sdpa4j.cli;
+
+import dev.sdpa4j.AttentionOptions;
+import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.AttentionResult;
+import dev.sdpa4j.CausalMode;
+import dev.sdpa4j.DType;
+import dev.sdpa4j.ProviderRegistry;
+import dev.sdpa4j.ProviderScope;
+import dev.sdpa4j.Sdpa;
+import dev.sdpa4j.Selection;
+import dev.sdpa4j.Tensor;
+import dev.sdpa4j.Verdict;
+import dev.sdpa4j.provider.math.ReferenceAttention;
+import java.io.PrintWriter;
+import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code sdpa4j run}: attention on generated host inputs with the chosen (or best) provider, checked against the
+ * float64 reference on the first batch and head, timed, with the memory it used.
+ */
+@Command(name = "run", description = "Run attention on random inputs, check it against the float64 reference, time it.")
+final class RunCommand implements Callable<Integer> {
+  /** Kinds of generated mask. */
+  enum MaskOption { none, padding, bias }
+
+  /** Causal alignments on the command line. */
+  enum CausalOption { none, top_left, bottom_right }
+
+  @Spec
+  CommandSpec spec;
+
+  @Option(names = "--batch", defaultValue = "2", description = "B (default ${DEFAULT-VALUE})")
+  long batch;
+
+  @Option(names = "--heads", defaultValue = "8", description = "query heads Hq (default ${DEFAULT-VALUE})")
+  long heads;
+
+  @Option(names = "--kv-heads", description = "key/value heads Hkv (default: Hq; fewer enables GQA)")
+  Long kvHeads;
+
+  @Option(names = "--seq", defaultValue = "1024", description = "query length Lq (default ${DEFAULT-VALUE})")
+  long seq;
+
+  @Option(names = "--kv-seq", description = "key length Lk (default: Lq)")
+  Long kvSeq;
+
+  @Option(names = "--head-dim", defaultValue = "64", description = "E (default ${DEFAULT-VALUE})")
+  long headDim;
+
+  @Option(names = "--value-dim", description = "Ev (default: E)")
+  Long valueDim;
+
+  @Option(names = "--dtype", defaultValue = "fp32", converter = DTypeConverter.class,
+      description = "fp32, fp16, bf16 or fp64 (default ${DEFAULT-VALUE})")
+  DType dtype;
+
+  @Option(names = "--causal", arity = "0..1", fallbackValue = "top_left", defaultValue = "none",
+      description = "causal masking: top_left (PyTorch's is_causal), bottom_right (KV-cache alignment) or none")
+  CausalOption causal;
+
+  @Option(names = "--mask", defaultValue = "none",
+      description = "none, padding (boolean key-padding mask [B,1,1,Lk]) or bias (additive fp32 bias [1,Hq,Lq,Lk])")
+  MaskOption mask;
+
+  @Option(names = "--dropout", defaultValue = "0", description = "dropout probability p in [0, 1)")
+  double dropout;
+
+  @Option(names = "--scale", description = "scale of Q·Kᵀ (default 1/sqrt(E))")
+  Double scale;
+
+  @Option(names = "--provider", split = ",", description = "provider(s) to use, in order of preference (default: ranking)")
+  String[] providers;
+
+  @Option(names = "--repeats", defaultValue = "5", description = "timed runs after one warm-up (default ${DEFAULT-VALUE})")
+  int repeats;
+
+  @Option(names = "--seed", defaultValue = "42", description = "seed of the generated inputs and of dropout")
+  long seed;
+
+  @Override
+  public Integer call() {
+    PrintWriter out = spec.commandLine().getOut();
+    long hkv = kvHeads == null ? heads : kvHeads;
+    long lk = kvSeq == null ? seq : kvSeq;
+    long ev = valueDim == null ? headDim : valueDim;
+    Arena arena = Arena.ofShared();
+    try (arena) {
+      SplittableRandom random = new SplittableRandom(seed);
+      Tensor q = gaussian(arena, random, batch, heads, seq, headDim);
+      Tensor k = gaussian(arena, random, batch, hkv, lk, headDim);
+      Tensor v = gaussian(arena, random, batch, hkv, lk, ev);
+      Tensor o = Tensor.allocate(arena, dtype, batch, heads, seq, ev);
+      AttentionOptions options = options(arena, random, lk, hkv);
+      AttentionRequest request = AttentionRequest.create(q, k, v, o, null, options);
+
+      try (ProviderScope scope = providers == null ? null : Sdpa.useProviders(providers)) {
+        Selection selection = ProviderRegistry.discovered().select(request);
+        out.println("request:  " + request.describe());
+        for (Verdict verdict : selection.verdicts()) {
+          boolean chosen = selection.chosen() != null && verdict.provider().equals(selection.chosen().name());
+          out.printf("  %-12s %s%n", verdict.provider(), chosen ? "CHOSEN" : String.join("; ", verdict.reasons()));
+        }
+        AttentionResult result = ProviderRegistry.discovered().forward(request);
+        long allocatedBefore = allocatedBytes();
+        double[] millis = new double[Math.max(1, repeats)];
+        for (int r = 0; r < millis.length; r++) {
+          long t0 = System.nanoTime();
+          ProviderRegistry.discovered().forward(request);
+          millis[r] = (System.nanoTime() - t0) / 1e6;
+        }
+        long allocatedPerCall = (allocatedBytes() - allocatedBefore) / millis.length;
+        Arrays.sort(millis);
+        double median = millis[millis.length / 2];
+        double flops = request.shape().forwardFlops() * (causal == CausalOption.none ? 1.0 : 0.5);
+        out.printf(Locale.ROOT, "provider: %s%n", result.provider());
+        out.printf(Locale.ROOT, "time:     median %.3f ms of %d runs (min %.3f, max %.3f) = %.2f GFLOP/s%s%n", median,
+            millis.length, millis[0], millis[millis.length - 1], flops / median / 1e6,
+            causal == CausalOption.none ? "" : " (causal: half the FLOPs counted)");
+        long tensorBytes = bytes(q) + bytes(k) + bytes(v) + bytes(o) + request.mask().map(m -> bytes(options.attnMask().orElseThrow())).orElse(0L);
+        out.printf(Locale.ROOT, "memory:   tensors %.2f MiB; JVM heap allocated per call %.3f MiB (a materialised "
+            + "score matrix would be %.2f MiB)%n", tensorBytes / 1048576.0, allocatedPerCall / 1048576.0,
+            batch * heads * seq * lk * 4 / 1048576.0);
+        return check(out, request);
+      }
+    }
+  }
+
+  /** Compares batch 0, head 0 of the output with the float64 reference; returns the exit code. */
+  private int check(PrintWriter out, AttentionRequest request) {
+    AttentionRequest first = firstHead(request);
+    double[] expected = ReferenceAttention.forward(first, DType.FLOAT64).output();
+    Tensor got = request.output();
+    double maxAbs = 0;
+    double errSq = 0;
+    double refSq = 0;
+    long ev = got.size(3);
+    for (long i = 0; i < got.size(2); i++) {
+      for (long e = 0; e < ev; e++) {
+        double g = got.get(0, 0, i, e);
+        double x = expected[(int) (i * ev + e)];
+        double d = Math.abs(g - x);
+        if (Double.isNaN(g) != Double.isNaN(x)) {
+          d = Double.POSITIVE_INFINITY;
+        }
+        if (!Double.isNaN(d)) {
+          maxAbs = Math.max(maxAbs, d);
+          errSq += d * d;
+          refSq += x * x;
+        }
+      }
+    }
+    double relL2 = Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL));
+    double tolerance = switch (dtype) {
+      case FLOAT64 -> 1e-12;
+      case FLOAT32 -> 1e-5;
+      case FLOAT16 -> 5e-3;
+      case BFLOAT16, BOOL -> 4e-2;
+    };
+    boolean ok = relL2 <= tolerance;
+    out.printf(Locale.ROOT, "check:    batch 0, head 0 against the float64 reference: max abs error %.3g, relative L2 "
+        + "error %.3g (tolerance %.0g for %s): %s%n", maxAbs, relL2, tolerance, dtype.shortName(), ok ? "OK" : "FAILED");
+    out.flush();
+    return ok ? 0 : 1;
+  }
+
+  /** The request restricted to batch 0 and query head 0 (and its key/value head), on a scratch output. */
+  private static AttentionRequest firstHead(AttentionRequest r) {
+    Tensor q = slice(r.query());
+    Tensor k = slice(r.key());
+    Tensor v = slice(r.value());
+    Tensor scratch = Tensor.allocate(Arena.ofAuto(), r.dtype(), 1, 1, q.size(2), v.size(3));
+    AttentionOptions.Builder o = r.options().toBuilder().enableGqa(false).scale(r.scale());
+    r.dropoutSeed().ifPresent(o::dropoutSeed);
+    r.mask().ifPresent(m -> o.attnMask(slice(m)));
+    return AttentionRequest.create(q, k, v, scratch, null, o.build());
+  }
+
+  private static Tensor slice(Tensor t) {
+    long[] shape = t.shape();
+    shape[0] = 1;
+    shape[1] = 1;
+    return t.view(shape, t.strides());
+  }
+
+  private AttentionOptions options(Arena arena, SplittableRandom random, long lk, long hkv) {
+    AttentionOptions.Builder b = AttentionOptions.builder()
+        .causal(switch (causal) {
+          case none -> CausalMode.NONE;
+          case top_left -> CausalMode.TOP_LEFT;
+          case bottom_right -> CausalMode.BOTTOM_RIGHT;
+        })
+        .enableGqa(hkv != heads)
+        .dropoutP(dropout);
+    if (scale != null) {
+      b.scale(scale);
+    }
+    if (dropout > 0) {
+      b.dropoutSeed(seed, 0);
+    }
+    switch (mask) {
+      case none -> { }
+      case padding -> {
+        Tensor m = Tensor.allocate(arena, DType.BOOL, batch, 1, 1, lk);
+        for (long bi = 0; bi < batch; bi++) {
+          long valid = 1 + random.nextLong(lk);
+          for (long j = 0; j < lk; j++) {
+            m.set(j < valid ? 1 : 0, bi, 0, 0, j);
+          }
+        }
+        b.attnMask(m);
+      }
+      case bias -> {
+        Tensor m = Tensor.allocate(arena, DType.FLOAT32, 1, heads, seq, lk);
+        long n = m.elementCount();
+        for (long i = 0; i < n; i++) {
+          DType.FLOAT32.write(m.hostSegment(), i * 4, random.nextGaussian());
+        }
+        b.attnMask(m);
+      }
+    }
+    return b.build();
+  }
+
+  private Tensor gaussian(Arena arena, SplittableRandom random, long... shape) {
+    Tensor t = Tensor.allocate(arena, dtype, shape);
+    long n = t.elementCount();
+    for (long i = 0; i < n; i++) {
+      dtype.write(t.hostSegment(), i * dtype.byteSize(), random.nextGaussian());
+    }
+    return t;
+  }
+
+  private static long bytes(Tensor t) {
+    return t.elementSpan() * t.dtype().byteSize();
+  }
+
+  private static long allocatedBytes() {
+    return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean()).getTotalThreadAllocatedBytes();
+  }
+
+  /** Parses dtype names for picocli. */
+  static final class DTypeConverter implements picocli.CommandLine.ITypeConverter<DType> {
+    @Override
+    public DType convert(String value) {
+      return DType.parse(value);
+    }
+  }
+}
