@@ -25,8 +25,10 @@ import org.slf4j.LoggerFactory;
  * system property {@value #PROVIDERS_PROPERTY}, comma-separated) is tried in its own order; without one, providers
  * are tried by {@link AttentionProvider#priority()}, highest first, ties in discovery order. Forbidden providers
  * ({@link Sdpa#forbidProviders}, or the system property {@value #EXCLUDE_PROPERTY}) are never tried. The first
- * provider with no {@linkplain AttentionProvider#notSupportedReasons reasons} against the request runs it. At DEBUG
- * the choice and each rejection are logged, one line each.
+ * provider with no {@linkplain AttentionProvider#notSupportedReasons reasons} against the request runs it. A provider
+ * that refuses for reasons of its own gets one more reason naming the providers that would accept the request
+ * ({@code "use provider cuda-memeff or math, which accept this request"}). At DEBUG the choice and each rejection
+ * are logged, one line each.
  */
 public final class ProviderRegistry {
   /** Ordered allow-list of provider names, e.g. {@code cuda-flash,math}. */
@@ -190,6 +192,7 @@ public final class ProviderRegistry {
 
     AttentionProvider chosen = null;
     List<Verdict> considered = new ArrayList<>();
+    List<Integer> refusedByCapability = new ArrayList<>();
     for (ProviderStatus s : order) {
       List<String> reasons;
       if (forbidden.contains(s.name())) {
@@ -203,9 +206,27 @@ public final class ProviderRegistry {
         reasons = safeReasons(s.provider(), request);
         if (reasons.isEmpty()) {
           chosen = s.provider();
+        } else {
+          refusedByCapability.add(considered.size());
         }
       }
       considered.add(new Verdict(s.name(), reasons));
+    }
+    if (!refusedByCapability.isEmpty()) {
+      List<String> acceptors = statuses.stream()
+          .filter(s -> s.available() && s.provider() != null && !forbidden.contains(s.name()))
+          .filter(s -> safeReasons(s.provider(), request).isEmpty())
+          .map(ProviderStatus::name)
+          .toList();
+      for (int i : refusedByCapability) {
+        Verdict v = considered.get(i);
+        if (!acceptors.isEmpty()) {
+          List<String> withHint = new ArrayList<>(v.reasons());
+          withHint.add("use provider " + String.join(" or ", acceptors) + ", which "
+              + (acceptors.size() == 1 ? "accepts" : "accept") + " this request");
+          considered.set(i, new Verdict(v.provider(), withHint));
+        }
+      }
     }
     considered.addAll(verdicts);
     Selection selection = new Selection(chosen, considered);

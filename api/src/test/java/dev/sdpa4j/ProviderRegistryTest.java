@@ -53,7 +53,23 @@ class ProviderRegistryTest {
     Selection s = ProviderRegistry.of(picky, general).select(request(DType.FLOAT16, AttentionOptions.DEFAULTS));
     assertThat(s.chosen()).isSameAs(general);
     assertThat(s.verdicts().get(0).provider()).isEqualTo("picky");
-    assertThat(s.verdicts().get(0).reasons()).containsExactly("dtype fp16 not supported (supported: fp32)");
+    assertThat(s.verdicts().get(0).reasons()).containsExactly("dtype fp16 not supported (supported: fp32)",
+        "use provider general, which accepts this request");
+  }
+
+  @Test
+  void refusalsNameTheProvidersThatWouldAcceptButNotForbiddenOnes() {
+    var picky = new FakeProvider("picky", 9, FP32_ONLY);
+    var one = new FakeProvider("one", 2, FakeProvider.everything());
+    var two = new FakeProvider("two", 1, FakeProvider.everything());
+    var three = new FakeProvider("three", 0, FakeProvider.everything());
+    var registry = ProviderRegistry.of(picky, one, two, three);
+    try (var scope = Sdpa.forbidProviders("three")) {
+      Selection s = registry.select(request(DType.FLOAT16, AttentionOptions.DEFAULTS));
+      assertThat(s.chosen()).isSameAs(one);
+      assertThat(s.verdicts().get(0).reasons()).last().isEqualTo("use provider one or two, which accept this request");
+      assertThat(s.verdicts().get(2).reasons()).containsExactly("a higher-ranked provider was chosen");
+    }
   }
 
   @Test
@@ -117,7 +133,7 @@ class ProviderRegistryTest {
       assertThatThrownBy(() -> registry.forward(request(DType.BFLOAT16, AttentionOptions.DEFAULTS)))
           .isInstanceOf(NoSuitableProviderException.class)
           .hasMessageContaining("query [1, 2, 4, 8], key [1, 2, 4, 8], value [1, 2, 4, 8] bf16")
-          .hasMessageContaining("picky: dtype bf16 not supported (supported: fp32)")
+          .hasMessageContaining("picky: dtype bf16 not supported (supported: fp32); use provider general, which accepts this request")
           .hasMessageContaining("nonesuch: named in the provider scope but not found (found: picky, general)")
           .hasMessageContaining("general: not in the allow-list of the provider scope [picky, nonesuch]");
     }
@@ -157,7 +173,8 @@ class ProviderRegistryTest {
         Tensors.filled(DType.FLOAT32, 0, 1, 1, 4, 8), Tensors.filled(DType.FLOAT32, 0, 1, 1, 4), options);
     Selection s = ProviderRegistry.of(inferenceOnly, trainer).select(request);
     assertThat(s.chosen()).isSameAs(trainer);
-    assertThat(s.verdicts().get(0).reasons()).contains("backward (training) not supported", "log-sum-exp output not supported");
+    assertThat(s.verdicts().get(0).reasons()).containsExactly("backward (training) not supported",
+        "log-sum-exp output not supported", "use provider trainer, which accepts this request");
   }
 
   @Test
