@@ -6,7 +6,7 @@ import json, math, os, sys, statistics
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 import torch.nn.functional as F
-from flashlib import prepare
+from flashlib import prepare, BASE_LIB
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "."
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -52,6 +52,10 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
     run(); torch.cuda.synchronize()
     row["sdpa4j_extra_bytes"] = torch.cuda.max_memory_allocated() - base
     del run
+    if BASE_LIB is not None and kind == "train":
+        rb = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB)
+        row["base_ms"] = graph_time(rb)[0]
+        del rb
     if os.environ.get("BENCH_VARIANTS") == "1" and kind == "train" and dtype == torch.float16 and Lq in (1024, 4096, 16384):
         for var in (1, 2):
             try:
@@ -99,6 +103,7 @@ def main():
         print(f"{r['kind']:6s} B={r['B']:3d} H={r['H']:2d} Lq={r['Lq']:5d} Lk={r['Lk']:5d} E={r['E']:3d} {r['dtype']:8s} causal={int(r['causal'])} "
               f"sdpa4j {tflops(r, 'sdpa4j'):6.1f} | flash {tflops(r, 'torch-flash') or 0:6.1f} eff {tflops(r, 'torch-efficient') or 0:6.1f} "
               f"cudnn {tflops(r, 'torch-cudnn') or 0:6.1f} TFLOP/s  ({r['sdpa4j_ms']*1e3:.1f} us)"
+              + (f" base {tflops(r, 'base'):6.1f}" if 'base_ms' in r else "")
               + (f" var1 {tflops(r, 'var1') or 0:6.1f} var2 {tflops(r, 'var2') or 0:6.1f}" if 'var1_ms' in r else ""), flush=True)
     meta = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
                 sms=torch.cuda.get_device_properties(0).multi_processor_count)

@@ -12,10 +12,10 @@ class FlashParams(ctypes.Structure):
         "causal_offset num_splits").split()] + [("scale", ctypes.c_float), ("scale_log2", ctypes.c_float)]
 
 # head dim class -> (D, BM, BN, warps), split traits (BM, BN, warps); same table as the .cu and FlashKernels.java
-TRAITS = [(32, 128, 128, 4), (64, 128, 64, 4), (96, 128, 64, 4), (128, 128, 64, 4), (192, 128, 64, 8), (256, 64, 64, 4)]
+TRAITS = [(32, 128, 128, 4), (64, 128, 128, 4), (96, 128, 64, 4), (128, 128, 64, 4), (192, 128, 64, 8), (256, 64, 64, 4)]
 SPLIT = [(16, 128, 1), (16, 128, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1)]
 # experimental fp16 tilings in harness.cu (bench only): (BM, BN, warps) per head-dim class
-VARIANTS = {1: [(128, 128, 4), (128, 128, 8)], 3: [(128, 64, 8), (128, 32, 4)], 5: [(128, 64, 8), (64, 32, 4)]}
+VARIANTS = {1: [(128, 64, 4), (128, 128, 8)], 3: [(128, 64, 8), (128, 32, 4)], 5: [(128, 64, 8), (64, 32, 4)]}
 SMS = torch.cuda.get_device_properties(0).multi_processor_count
 
 def dclass(e):
@@ -45,7 +45,10 @@ def num_splits(work, n_blocks, slots, max_splits=128):
             return s
     return 1
 
-def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0):
+# optional second harness (FLASH_HARNESS_BASE: an earlier kernel version) timed in the same process by bench.py
+BASE_LIB = ctypes.CDLL(os.environ["FLASH_HARNESS_BASE"]) if os.environ.get("FLASH_HARNESS_BASE") else None
+
+def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once)."""
     B, H, Lq, E = q.shape
@@ -107,16 +110,18 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0)
         smem = (BM + 2 * BN) * D * 2
         grid = (cdiv(lq, BM), B * heads, 1)
 
+    lib = LIB if lib is None else lib
+
     def run():
         st = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
         if variant:
-            r = LIB.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
+            r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
         else:
-            r = LIB.harness_launch(pref, dc, int(bf16), int(split), grid[0], grid[1], grid[2], W * 32, smem, st)
+            r = lib.harness_launch(pref, dc, int(bf16), int(split), grid[0], grid[1], grid[2], W * 32, smem, st)
         if r:
             raise RuntimeError(f"launch failed: cuda error {r}")
         if split:
-            r = LIB.harness_combine(pref, int(bf16), ctypes.c_longlong(rows), st)
+            r = lib.harness_combine(pref, int(bf16), ctypes.c_longlong(rows), st)
             if r:
                 raise RuntimeError(f"combine failed: cuda error {r}")
     run.keep = keep

@@ -269,7 +269,9 @@ final class FlashDevice {
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     String dt = r.dtype() == DType.BFLOAT16 ? "bf16" : "f16";
     FlashPlan.Traits t = plan.traits();
-    String name = "flash_fwd_" + (plan.split() ? "split_" : "") + dt + "_d" + t.headDim();
+    // the _pad kernels serve head dims below the specialisation's (predicated loads); see flash_fwd.cu
+    String name = "flash_fwd_" + (plan.split() ? "split_" : "") + dt + "_d" + t.headDim()
+        + (e == t.headDim() ? "" : "_pad");
     module().function(name).launch(Dim3.of(plan.gridX(), plan.gridY(), plan.splits()), Dim3.of(t.threads()),
         t.sharedBytes(), stream, args);
     if (plan.split()) {

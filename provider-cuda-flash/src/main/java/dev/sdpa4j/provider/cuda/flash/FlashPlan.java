@@ -31,7 +31,7 @@ record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY)
     }
   }
 
-  static final Traits[] MAIN = {new Traits(32, 128, 128, 4), new Traits(64, 128, 64, 4), new Traits(96, 128, 64, 4),
+  static final Traits[] MAIN = {new Traits(32, 128, 128, 4), new Traits(64, 128, 128, 4), new Traits(96, 128, 64, 4),
       new Traits(128, 128, 64, 4), new Traits(192, 128, 64, 8), new Traits(256, 64, 64, 4)};
   static final Traits[] SPLIT = {new Traits(32, 16, 128, 1), new Traits(64, 16, 128, 1), new Traits(96, 16, 64, 1),
       new Traits(128, 16, 64, 1), new Traits(192, 16, 64, 1), new Traits(256, 16, 64, 1)};
