@@ -3,9 +3,10 @@
 # and the GPU-host bundle in .gpu-memeff/): kernel checks, the benchmark against PyTorch efficient, compute-sanitizer
 # memcheck and racecheck, then the module's Java tests with the conformance kit at the full level.
 #   BENCH=bench|qbench|fbench  (default bench)   JTIME=seconds for the Java tests (default 400)
+#   CUBIN=path of the cubin to check and time (default: the module's built sm_90a.cubin)
 export PYTHONUNBUFFERED=1
 H=provider-cuda-memeff/bench/memeff_harness.py
-C=provider-cuda-memeff/target/classes/dev/sdpa4j/cuda/memeff/sm_90a.cubin
+C=${CUBIN:-provider-cuda-memeff/target/classes/dev/sdpa4j/cuda/memeff/sm_90a.cubin}
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu --format=csv,noheader > $OUT/gpu.txt
 timeout 150 python3 $H $C check > $OUT/check.log 2>&1
 timeout 60 python3 $H $C quick-direct > $OUT/check-direct.log 2>&1

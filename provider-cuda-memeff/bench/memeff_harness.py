@@ -7,7 +7,7 @@ usage: python3 memeff_harness.py CUBIN MODE [out.json]
        check-direct | ...   the same with masks read directly (no shared-memory staging)
        bench | qbench       the issue's benchmark grid (qbench: fp16, L = 1k/4k) against PyTorch efficient
        fbench               the fp32 rows of the grid
-The launch table (config) mirrors MemeffKernel.java; MEMEFF_Q64 / MEMEFF_Q128 override the 16-bit tile shapes
+The launch table (config) mirrors MemeffKernel.java; MEMEFF_Q64 / MEMEFF_Q128 (16-bit) and MEMEFF_F32_Q128 override tile shapes
 (NW,MT,BN,STAGES) for experiments with edited copies of the kernel. See bench/device_run.sh.
 """
 import ctypes, json, math, struct, sys, time
@@ -55,7 +55,8 @@ _q64 = tuple(int(x) for x in os.environ.get("MEMEFF_Q64", "4,1,64,2").split(",")
 _q128 = tuple(int(x) for x in os.environ.get("MEMEFF_Q128", "4,1,64,2").split(","))
 CFG16 = {(64, 64): _q64, (64, 128): _q64, (128, 64): _q128, (128, 128): _q128,
          (256, 64): (4, 1, 32, 2), (256, 128): (4, 1, 32, 2), (512, 64): (2, 1, 32, 1), (512, 128): (2, 1, 32, 1)}
-CFG32 = {(64, 64): (4, 1, 32, 2), (64, 128): (4, 1, 32, 2), (128, 64): (4, 1, 32, 2), (128, 128): (4, 1, 32, 2),
+_f128 = tuple(int(x) for x in os.environ.get("MEMEFF_F32_Q128", "8,1,16,2").split(","))
+CFG32 = {(64, 64): (4, 1, 32, 2), (64, 128): (4, 1, 32, 2), (128, 64): _f128, (128, 128): _f128,
          (256, 64): (2, 1, 32, 1), (256, 128): (2, 1, 32, 1), (512, 64): (1, 1, 16, 1), (512, 128): (1, 1, 16, 1)}
 
 

@@ -172,8 +172,9 @@ template <> __device__ __forceinline__ void mma16816<bf16>(float* c, const uint3
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// Not volatile: a pure function of its operands, so the compiler may interleave independent accumulator chains.
 __device__ __forceinline__ void mma1688_tf32(float* c, const uint32_t* a, const uint32_t* b) {
-  asm volatile(
+  asm(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
@@ -187,16 +188,23 @@ __device__ __forceinline__ void split_tf32(float x, uint32_t& big, uint32_t& sma
   small = __float_as_uint(x - __uint_as_float(b));
 }
 
-// c += a * b in 3xTF32
-__device__ __forceinline__ void mma_3xtf32(float* c, const float* a, const float* b) {
-  uint32_t ab[4], as[4], bb[2], bs[2];
+// c[n] += a * b[n] for N n-tiles in 3xTF32, a split once; the three products run as three passes over the n-tiles
+// (small terms first), so N independent accumulators sit between two dependent mma.sync instead of none.
+template <int N>
+__device__ __forceinline__ void mma_3xtf32_row(float (*c)[4], const uint32_t* ab, const uint32_t* as,
+                                               const float (*b)[2]) {
+  uint32_t bb[N][2], bs[N][2];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) split_tf32(a[i], ab[i], as[i]);
+  for (int n = 0; n < N; ++n) {
+    split_tf32(b[n][0], bb[n][0], bs[n][0]);
+    split_tf32(b[n][1], bb[n][1], bs[n][1]);
+  }
 #pragma unroll
-  for (int i = 0; i < 2; ++i) split_tf32(b[i], bb[i], bs[i]);
-  mma1688_tf32(c, as, bb);
-  mma1688_tf32(c, ab, bs);
-  mma1688_tf32(c, ab, bb);
+  for (int n = 0; n < N; ++n) mma1688_tf32(c[n], as, bb[n]);
+#pragma unroll
+  for (int n = 0; n < N; ++n) mma1688_tf32(c[n], ab, bs[n]);
+#pragma unroll
+  for (int n = 0; n < N; ++n) mma1688_tf32(c[n], ab, bb[n]);
 }
 
 __device__ __forceinline__ void ldsm_x4(uint32_t* r, const void* p) {
@@ -483,13 +491,18 @@ __device__ __forceinline__ void attention(const Params& p) {
       for (int kk = 0; kk < HDQ / 8; ++kk) {
         if (kk < e_steps) {
           const float* qa = reinterpret_cast<const float*>(sQ) + (warp * 16 + g) * LDQ + kk * 8 + t;
-          float a[4] = {qa[0], qa[8 * LDQ], qa[4], qa[8 * LDQ + 4]};
+          const float a[4] = {qa[0], qa[8 * LDQ], qa[4], qa[8 * LDQ + 4]};
+          uint32_t ab[4], as[4];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) split_tf32(a[i], ab[i], as[i]);
+          float kf[NTILES][2];
 #pragma unroll
           for (int nt = 0; nt < NTILES; ++nt) {
             const float* kb = reinterpret_cast<const float*>(cK) + (nt * 8 + g) * LDQ + kk * 8 + t;
-            float bb[2] = {kb[0], kb[4]};
-            mma_3xtf32(s[nt], a, bb);
+            kf[nt][0] = kb[0];
+            kf[nt][1] = kb[4];
           }
+          mma_3xtf32_row<NTILES>(s, ab, as, kf);
         }
       }
     }
@@ -511,6 +524,7 @@ __device__ __forceinline__ void attention(const Params& p) {
         s[nt][c] = v;
       }
     }
+    float row_alpha[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       float mx = row_max[r];
@@ -522,10 +536,13 @@ __device__ __forceinline__ void attention(const Params& p) {
       const float alpha = ex2(row_max[r] - base);
       row_max[r] = mx;
       row_sum[r] *= alpha;
+      row_alpha[r] = alpha;
+      if constexpr (!F32) {
 #pragma unroll
-      for (int ot = 0; ot < OTILES; ++ot) {
-        o[ot][2 * r] *= alpha;
-        o[ot][2 * r + 1] *= alpha;
+        for (int ot = 0; ot < OTILES; ++ot) {
+          o[ot][2 * r] *= alpha;
+          o[ot][2 * r + 1] *= alpha;
+        }
       }
       float sum = 0.f;
 #pragma unroll
@@ -576,16 +593,38 @@ __device__ __forceinline__ void attention(const Params& p) {
         }
       }
     } else {
+      // O = alpha * O + P V, the P V of this tile staged per group of G output n-tiles: the tensor cores sum only this
+      // tile's BN keys from zero, the running O is updated in fp32 (one FFMA per element, the rescale folded in)
       const int ev_steps8 = (ev_valid + 7) / 8;
+      uint32_t pb[NTILES][4], ps[NTILES][4];
 #pragma unroll
       for (int kb = 0; kb < NTILES; ++kb) {
-        float a[4] = {s[kb][0], s[kb][2], s[kb][1], s[kb][3]};
+        const float a[4] = {s[kb][0], s[kb][2], s[kb][1], s[kb][3]};
 #pragma unroll
-        for (int ot = 0; ot < OTILES; ++ot) {
-          if (ot < ev_steps8) {
-            const float* vb = reinterpret_cast<const float*>(cV) + (kb * 8 + 2 * t) * LDV + ot * 8 + g;
-            float bb[2] = {vb[0], vb[LDV]};
-            mma_3xtf32(o[ot], a, bb);
+        for (int i = 0; i < 4; ++i) split_tf32(a[i], pb[kb][i], ps[kb][i]);
+      }
+      constexpr int G = OTILES < 4 ? OTILES : 4;  // O n-tiles per pass group
+#pragma unroll
+      for (int og = 0; og < OTILES; og += G) {
+        if (og < ev_steps8) {
+          float acc[G][4];
+#pragma unroll
+          for (int i = 0; i < G; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+#pragma unroll
+          for (int kb = 0; kb < NTILES; ++kb) {
+            float vf[G][2];
+#pragma unroll
+            for (int i = 0; i < G; ++i) {
+              const float* vb = reinterpret_cast<const float*>(cV) + (kb * 8 + 2 * t) * LDV + (og + i) * 8 + g;
+              vf[i][0] = vb[0];
+              vf[i][1] = vb[LDV];
+            }
+            mma_3xtf32_row<G>(acc, pb[kb], ps[kb], vf);
+          }
+#pragma unroll
+          for (int i = 0; i < G; ++i) {
+#pragma unroll
+            for (int c = 0; c < 4; ++c) o[og + i][c] = fmaf(o[og + i][c], row_alpha[c / 2], acc[i][c]);
           }
         }
       }
@@ -647,6 +686,13 @@ __device__ __forceinline__ void attention(const Params& p) {
   extern "C" __global__ void __launch_bounds__((BM) / 16 * 32) NAME(const memeff::Params p) {        \
     memeff::attention<T, HDQ, HDV, BM, BN, ST>(p);                                                    \
   }
+// The same with a floor of MINB resident blocks per SM for the register allocation (__launch_bounds__). The fp32
+// kernels are latency-bound (three dependent mma.sync per product): q64/v64 (52 KiB shared, 128 threads) runs 4
+// blocks and q128 (99 KiB, 256 threads) 2 blocks, 16 warps per SM either way.
+#define MEMEFF_KERNEL_MINB(NAME, T, HDQ, HDV, BM, BN, ST, MINB)                                       \
+  extern "C" __global__ void __launch_bounds__((BM) / 16 * 32, MINB) NAME(const memeff::Params p) {  \
+    memeff::attention<T, HDQ, HDV, BM, BN, ST>(p);                                                    \
+  }
 
 #define MEMEFF_16BIT(DT, T)                                              \
   MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v64, T, 64, 64, 64, 64, 2)         \
@@ -665,10 +711,10 @@ MEMEFF_16BIT(f16, memeff::f16)
 MEMEFF_16BIT(bf16, memeff::bf16)
 #endif
 #if !defined(MEMEFF_ONLY) || MEMEFF_ONLY == 3
-MEMEFF_KERNEL(memeff_fwd_f32_q64_v64, float, 64, 64, 64, 32, 2)
+MEMEFF_KERNEL_MINB(memeff_fwd_f32_q64_v64, float, 64, 64, 64, 32, 2, 4)
 MEMEFF_KERNEL(memeff_fwd_f32_q64_v128, float, 64, 128, 64, 32, 2)
-MEMEFF_KERNEL(memeff_fwd_f32_q128_v64, float, 128, 64, 64, 32, 2)
-MEMEFF_KERNEL(memeff_fwd_f32_q128_v128, float, 128, 128, 64, 32, 2)
+MEMEFF_KERNEL_MINB(memeff_fwd_f32_q128_v64, float, 128, 64, 128, 16, 2, 2)
+MEMEFF_KERNEL_MINB(memeff_fwd_f32_q128_v128, float, 128, 128, 128, 16, 2, 2)
 MEMEFF_KERNEL(memeff_fwd_f32_q256_v64, float, 256, 64, 32, 32, 1)
 MEMEFF_KERNEL(memeff_fwd_f32_q256_v128, float, 256, 128, 32, 32, 1)
 MEMEFF_KERNEL(memeff_fwd_f32_q512_v64, float, 512, 64, 16, 16, 1)

@@ -39,8 +39,8 @@ record MemeffKernel(String name, DType dtype, int qDim, int vDim, int blockM, in
       }
       case FLOAT32 -> {
         dt = "f32";
-        bm = q <= 128 ? 64 : q == 256 ? 32 : 16;
-        bn = q <= 256 ? 32 : 16;
+        bm = q == 64 ? 64 : q == 128 ? 128 : q == 256 ? 32 : 16;
+        bn = q == 128 || q == 512 ? 16 : 32;
         st = q <= 128 ? 2 : 1;
       }
       default -> throw new IllegalArgumentException("no memeff kernel for " + dtype);

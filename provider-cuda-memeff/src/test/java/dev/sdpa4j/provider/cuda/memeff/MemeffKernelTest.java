@@ -50,9 +50,10 @@ class MemeffKernelTest {
       assertThat(in).as("the packaged kernel source").isNotNull();
       src = new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
-    // MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v64, T, 64, 64, 64, 64, 2) and the fp32 lines
-    Pattern line = Pattern.compile("MEMEFF_KERNEL\\(memeff_fwd_(##DT##|f32)_q(\\d+)_v(\\d+), [^,]+, (\\d+), (\\d+), "
-        + "(\\d+), (\\d+), (\\d+)\\)");
+    // MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v64, T, 64, 64, 64, 64, 2) and the fp32 lines, some of them
+    // MEMEFF_KERNEL_MINB(memeff_fwd_f32_q128_v128, float, 128, 128, 128, 16, 2, 2) (a trailing minimum of blocks per SM)
+    Pattern line = Pattern.compile("MEMEFF_KERNEL(?:_MINB)?\\(memeff_fwd_(##DT##|f32)_q(\\d+)_v(\\d+), [^,]+, (\\d+), "
+        + "(\\d+), (\\d+), (\\d+), (\\d+)(?:, \\d+)?\\)");
     Matcher m = line.matcher(src);
     int found = 0;
     while (m.find()) {
