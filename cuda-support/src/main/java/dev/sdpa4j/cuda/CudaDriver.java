@@ -1,5 +1,8 @@
 package dev.sdpa4j.cuda;
 
+import dev.sdpa4j.spi.AttentionProvider;
+import dev.sdpa4j.spi.Capabilities;
+import dev.sdpa4j.spi.DeviceInfo;
 import static org.bytedeco.cuda.global.cudart.CUDA_SUCCESS;
 
 import dev.sdpa4j.spi.Availability;
@@ -66,6 +69,20 @@ public final class CudaDriver {
       return Availability.unavailable("compute capability " + best + " < " + minimum);
     }
     return driver;
+  }
+
+  /**
+   * A provider's {@link AttentionProvider#devices()}: every device of at least compute capability {@code minimum},
+   * each with the same capabilities; empty when the driver is unavailable or no device qualifies.
+   */
+  public static List<DeviceInfo> deviceInfos(ComputeCapability minimum, Capabilities capabilities) {
+    if (!availability(minimum).available()) {
+      return List.of();
+    }
+    return devices().stream()
+        .filter(d -> d.computeCapability().compareTo(minimum) >= 0)
+        .map(d -> new DeviceInfo(d.device(), d.name(), d.describe(), d.totalMemoryBytes(), capabilities))
+        .toList();
   }
 
   /** The devices seen by the driver, in ordinal order; empty when unavailable. */

@@ -7,6 +7,8 @@ import static org.bytedeco.cuda.global.cudart.cuPointerGetAttribute;
 
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.SizeTPointer;
@@ -15,6 +17,28 @@ import org.bytedeco.javacpp.SizeTPointer;
 @SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
 public final class DevicePointers {
   private DevicePointers() {}
+
+  /**
+   * Every reason the device tensors cannot be used in {@code context}: an address not aligned to the tensor's
+   * element size, or a {@link #problem}. Null entries of {@code tensors} (absent optional tensors) are skipped.
+   *
+   * @param names the tensors' names for the messages, parallel to {@code tensors}
+   */
+  public static List<String> problems(CudaContext context, String[] names, Tensor[] tensors) {
+    List<String> reasons = new ArrayList<>();
+    for (int i = 0; i < tensors.length; i++) {
+      Tensor t = tensors[i];
+      if (t == null) {
+        continue;
+      }
+      if (t.storage() instanceof Storage.DeviceBuffer b && (b.handle() + b.byteOffset()) % t.dtype().byteSize() != 0) {
+        reasons.add(names[i] + " address 0x" + Long.toHexString(b.handle() + b.byteOffset())
+            + " is not aligned to its " + t.dtype().byteSize() + "-byte elements");
+      }
+      problem(context, t, names[i]).ifPresent(reasons::add);
+    }
+    return reasons;
+  }
 
   /**
    * Why the device storage behind {@code t} cannot be used in {@code context}, or empty when it can: the handle

@@ -13,6 +13,7 @@ import dev.sdpa4j.cuda.Dim3;
 import dev.sdpa4j.cuda.HostStaging;
 import dev.sdpa4j.cuda.KernelArgs;
 import dev.sdpa4j.cuda.KernelModule;
+import dev.sdpa4j.cuda.LazyKernelModule;
 import dev.sdpa4j.cuda.KernelSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,10 +34,11 @@ final class FlashDevice {
   private static final int COPY_THREADS = 256;
 
   private final CudaContext context;
-  private volatile KernelModule module;
+  private final LazyKernelModule module;
 
   FlashDevice(CudaContext context) {
     this.context = context;
+    this.module = new LazyKernelModule(context, KERNELS);
   }
 
   CudaContext context() {
@@ -45,17 +47,7 @@ final class FlashDevice {
 
   /** The kernels, loaded on first use (packaged cubin, else NVRTC, else PTX). */
   KernelModule module() {
-    KernelModule m = module;
-    if (m == null) {
-      synchronized (this) {
-        m = module;
-        if (m == null) {
-          m = KernelModule.load(context, KERNELS);
-          module = m;
-        }
-      }
-    }
-    return m;
+    return module.get();
   }
 
   /** A device view of one tensor: element 0's address and the element strides of its first three dimensions. */

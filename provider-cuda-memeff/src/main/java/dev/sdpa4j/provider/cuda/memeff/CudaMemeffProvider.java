@@ -6,10 +6,8 @@ import dev.sdpa4j.AttentionShape;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
-import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
-import dev.sdpa4j.cuda.CudaDevice;
 import dev.sdpa4j.cuda.CudaDriver;
 import dev.sdpa4j.cuda.DevicePointers;
 import dev.sdpa4j.spi.AttentionProvider;
@@ -65,16 +63,7 @@ public final class CudaMemeffProvider implements AttentionProvider {
 
   @Override
   public List<DeviceInfo> devices() {
-    if (!availability().available()) {
-      return List.of();
-    }
-    List<DeviceInfo> out = new ArrayList<>();
-    for (CudaDevice d : CudaDriver.devices()) {
-      if (d.computeCapability().compareTo(MIN_COMPUTE_CAPABILITY) >= 0) {
-        out.add(new DeviceInfo(d.device(), d.name(), d.describe(), d.totalMemoryBytes(), capabilities()));
-      }
-    }
-    return List.copyOf(out);
+    return CudaDriver.deviceInfos(MIN_COMPUTE_CAPABILITY, capabilities());
   }
 
   /**
@@ -127,20 +116,10 @@ public final class CudaMemeffProvider implements AttentionProvider {
     reasons.addAll(shapeReasons(request));
     if (request.device().platform() == Platform.CUDA) {
       CudaContext ctx = device(request.device().index()).context();
-      String[] names = {"query", "key", "value", "output", "lse", "options.attnMask"};
-      Tensor[] ts = {request.query(), request.key(), request.value(), request.output(), request.lse().orElse(null),
-          request.mask().orElse(null)};
-      for (int i = 0; i < ts.length; i++) {
-        if (ts[i] == null) {
-          continue;
-        }
-        Storage.DeviceBuffer b = (Storage.DeviceBuffer) ts[i].storage();
-        if ((b.handle() + b.byteOffset()) % ts[i].dtype().byteSize() != 0) {
-          reasons.add(names[i] + " address 0x" + Long.toHexString(b.handle() + b.byteOffset())
-              + " is not aligned to its " + ts[i].dtype().byteSize() + "-byte elements");
-        }
-        DevicePointers.problem(ctx, ts[i], names[i]).ifPresent(reasons::add);
-      }
+      reasons.addAll(DevicePointers.problems(ctx,
+          new String[] {"query", "key", "value", "output", "lse", "options.attnMask"},
+          new Tensor[] {request.query(), request.key(), request.value(), request.output(),
+              request.lse().orElse(null), request.mask().orElse(null)}));
     }
     return reasons;
   }

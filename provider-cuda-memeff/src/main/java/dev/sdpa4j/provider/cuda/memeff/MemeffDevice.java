@@ -12,6 +12,7 @@ import dev.sdpa4j.cuda.Dim3;
 import dev.sdpa4j.cuda.HostStaging;
 import dev.sdpa4j.cuda.KernelArgs;
 import dev.sdpa4j.cuda.KernelModule;
+import dev.sdpa4j.cuda.LazyKernelModule;
 import dev.sdpa4j.cuda.KernelSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,10 +32,11 @@ final class MemeffDevice {
       List.of("-std=c++17"), CudaMemeffProvider.class::getResourceAsStream);
 
   private final CudaContext context;
-  private volatile KernelModule module;
+  private final LazyKernelModule module;
 
   MemeffDevice(CudaContext context) {
     this.context = context;
+    this.module = new LazyKernelModule(context, KERNELS);
   }
 
   CudaContext context() {
@@ -43,17 +45,7 @@ final class MemeffDevice {
 
   /** The kernels, loaded on first use (packaged cubin, else NVRTC, else PTX). */
   KernelModule module() {
-    KernelModule m = module;
-    if (m == null) {
-      synchronized (this) {
-        m = module;
-        if (m == null) {
-          m = KernelModule.load(context, KERNELS);
-          module = m;
-        }
-      }
-    }
-    return m;
+    return module.get();
   }
 
   void forward(AttentionRequest r) {
