@@ -208,11 +208,11 @@ final class FloatBackward {
      */
     void gradients(int b, int h, int ib, int br, int j0, int nk, boolean dropped) {
       int rowVectors = (br + VL - 1) / VL;
-      Kernels.transposedProduct(qt, BLOCK_ROWS, 0, rowVectors, kp, ePad, p.e, nk, pt);
+      Kernels.transposedProduct(qt, 0, rowVectors, kp, ePad, p.e, nk, pt);
       if (p.hasTensorMask() || p.keyLimit(ib) < j0 + nk) {
         Kernels.mask(p, b, h, ib, br, j0, nk, rowVectors, pt);
       }
-      Kernels.transposedProduct(gt, BLOCK_ROWS, 0, rowVectors, vp, evPad, p.ev, nk, dst);
+      Kernels.transposedProduct(gt, 0, rowVectors, vp, evPad, p.ev, nk, dst);
       if (factor != null) {
         float scale = (float) p.keepScale;
         for (int r = 0; r < br; r++) {

@@ -7,21 +7,25 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The float32 forward kernel (fp32, fp16 and bf16 inputs): FlashAttention-2's tiling with an online softmax on the
- * CPU, no {@code Lq × Lk} buffer. One task owns {@link #TASK_ROWS} query rows of one (batch, head); it walks the key
- * tiles of {@link #TILE_KEYS} keys, converting each key/value tile to float32 once, and for each block of
- * {@link Kernels#BLOCK_ROWS} rows computes the transposed score tile {@code S^T [keys][rows]}
- * ({@link Kernels#transposedProduct}), updates the running max and sum lane-wise over rows (no horizontal
- * reductions), and accumulates {@code P·V} ({@link Kernels#accumulate}).
+ * CPU, no {@code Lq × Lk} buffer. One task owns up to {@link #TASK_ROWS} query rows of one (batch, head), so that the
+ * conversion of each key/value tile to float32 is shared by up to eight blocks of {@link Kernels#BLOCK_ROWS} rows. It
+ * walks the key tiles of {@link #TILE_KEYS} keys, converting each once (the values also in column slices for
+ * {@link Kernels#accumulateSlices}), and for each block computes the transposed score tile {@code S^T [keys][rows]}
+ * ({@link Kernels#groupedProduct}; the block's queries are stored transposed, {@code [E][BLOCK_ROWS]}), updates
+ * the running max and sum lane-wise over rows (no horizontal reductions), and accumulates {@code P·V}
+ * ({@link Kernels#accumulateSlices}, the output rows in registers across the tile's keys).
  *
  * <p>Scores are kept in the base-2 domain ({@code log2(e)} folded into the query's scale) and exponentiated with
- * {@link Kernels#exp2}. Results depend only on the request, not on the thread count or schedule.
+ * {@link Kernels#exp2NoNaN}, or {@link Kernels#exp2} for a row whose max is NaN. Results depend only on the request,
+ * not on the thread count or schedule.
  */
 final class FloatForward {
   private static final VectorSpecies<Float> SP = Kernels.SP;
   private static final int VL = Kernels.VL;
   private static final int BLOCK_ROWS = Kernels.BLOCK_ROWS;
-  /** Query rows per task: two blocks share each converted key/value tile. */
-  static final int TASK_ROWS = 2 * BLOCK_ROWS;
+  private static final int SLICE = Kernels.SLICE;
+  /** Query rows per task: up to eight blocks share each converted key/value tile. */
+  static final int TASK_ROWS = 8 * BLOCK_ROWS;
   /** Keys per tile. */
   static final int TILE_KEYS = 64;
   /**
@@ -33,11 +37,14 @@ final class FloatForward {
 
   private final Problem p;
   private final int evPad;
+  /** Full column slices of the value tile ({@link Kernels#accumulateSlices}); the rest is the narrow tail. */
+  private final int slices;
   private final float qScale;
 
   FloatForward(Problem p) {
     this.p = p;
     this.evPad = Kernels.padded(p.ev);
+    this.slices = evPad / SLICE;
     this.qScale = (float) p.scale * Kernels.LOG2E;
   }
 
@@ -61,26 +68,31 @@ final class FloatForward {
     int kvh = p.kvHead(h);
     int e = p.e;
 
-    float[] qt = new float[e * TASK_ROWS];
+    int cap = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS * BLOCK_ROWS;
+    float[] qt = new float[e * cap];
     float[] qr = new float[FEW_ROWS * e];
     float[] kp = new float[TILE_KEYS * e];
+    // keys in groups of four, for the blocks of four row vectors (more than 3 * VL rows)
+    float[] kg = Math.min(rows, BLOCK_ROWS) > 3 * VL ? new float[TILE_KEYS * e] : null;
     float[] vp = new float[TILE_KEYS * evPad];
+    float[] vs = new float[TILE_KEYS * slices * SLICE];
     float[] st = new float[TILE_KEYS * BLOCK_ROWS];
-    float[] o = new float[TASK_ROWS * evPad];
-    float[] m = new float[TASK_ROWS];
-    float[] l = new float[TASK_ROWS];
-    float[] alpha = new float[TASK_ROWS];
+    float[] o = new float[cap * evPad];
+    float[] m = new float[cap];
+    float[] l = new float[cap];
+    float[] alpha = new float[cap];
     boolean[] keep = p.seed == null ? null : new boolean[TILE_KEYS];
     java.util.Arrays.fill(m, Float.NEGATIVE_INFINITY);
 
     for (int r = 0; r < rows; r++) {
-      Strided.read(p.q.type(), p.q.segment(), p.q.row(b, h, i0 + r), p.q.s3(), e, qt, r, TASK_ROWS, qScale);
+      Strided.read(p.q.type(), p.q.segment(), p.q.row(b, h, i0 + r), p.q.s3(), e, qt,
+          r / BLOCK_ROWS * e * BLOCK_ROWS + r % BLOCK_ROWS, BLOCK_ROWS, qScale);
     }
     int blocks = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS;
     int keyEnd = p.keyLimit(i0 + rows - 1);
     for (int j0 = 0; j0 < keyEnd; j0 += TILE_KEYS) {
       int nk = Math.min(TILE_KEYS, keyEnd - j0);
-      boolean vBad = packTile(b, kvh, j0, nk, kp, vp);
+      boolean vBad = packTile(b, kvh, j0, nk, kp, kg, vp, vs);
       for (int blk = 0; blk < blocks; blk++) {
         int r0 = blk * BLOCK_ROWS;
         int br = Math.min(BLOCK_ROWS, rows - r0);
@@ -92,12 +104,14 @@ final class FloatForward {
         if (br < FEW_ROWS) {
           for (int r = 0; r < br; r++) {
             for (int c = 0; c < e; c++) {
-              qr[r * e + c] = qt[c * TASK_ROWS + r0 + r];
+              qr[r * e + c] = qt[blk * e * BLOCK_ROWS + c * BLOCK_ROWS + r];
             }
           }
           Kernels.rowDots(qr, e, br, kp, e, e, nk, st);
-        } else {
-          Kernels.transposedProduct(qt, TASK_ROWS, r0, rowVectors, kp, e, e, nk, st);
+        } else if (rowVectors == 4) {
+          Kernels.groupedProduct(qt, blk * e * BLOCK_ROWS, kg, e, nk, st);
+        } else { // a last block of at most 48 rows
+          Kernels.transposedProduct(qt, blk * e * BLOCK_ROWS, rowVectors, kp, e, e, nk, st);
         }
         if (p.hasTensorMask() || p.keyLimit(ib) < j0 + nk) {
           Kernels.mask(p, b, h, ib, br, j0, nk, rowVectors, st);
@@ -113,25 +127,48 @@ final class FloatForward {
             Kernels.accumulateRow(st, r, BLOCK_ROWS, nk, vp, evPad, o, (r0 + r) * evPad, evPad, alpha[r0 + r]);
           }
         } else {
-          Kernels.accumulate(st, 0, 1, BLOCK_ROWS, (br + 3) & ~3, nk, vp, evPad, o, r0 * evPad, evPad, evPad,
-              alpha, r0);
+          int na = (br + 3) & ~3;
+          Kernels.accumulateSlices(st, na, nk, vs, TILE_KEYS, slices, o, r0 * evPad, evPad, alpha, r0);
+          for (int aq = 0; slices * SLICE < evPad && aq < na; aq += 4) {
+            Kernels.narrowAccumulate(st, aq, 1, BLOCK_ROWS, nk, vp, evPad, o, (r0 + aq) * evPad, evPad,
+                slices * SLICE, evPad, alpha, r0 + aq);
+          }
         }
       }
     }
     finish(b, h, i0, rows, o, m, l);
   }
 
-  /** Converts keys and values {@code [j0, j0 + nk)} to float32; true when a value is NaN or infinite. */
-  private boolean packTile(int b, int kvh, int j0, int nk, float[] kp, float[] vp) {
+  /**
+   * Converts keys and values {@code [j0, j0 + nk)} to float32: the keys row-major ({@code kp}) and, unless {@code kg}
+   * is null (no full block), in groups of four ({@code kg}, see {@link Kernels#groupedProduct}), the values row-major ({@code vp}) and, for their full column
+   * slices, in slices ({@code vs}, see {@link Kernels#accumulateSlices}); true when a value is NaN or infinite.
+   */
+  private boolean packTile(int b, int kvh, int j0, int nk, float[] kp, float[] kg, float[] vp, float[] vs) {
     int e = p.e;
     Strided.readRows(p.k.type(), p.k.segment(), p.k.row(b, kvh, j0), p.k.s2(), p.k.s3(), nk, e, kp, 0, e);
     Strided.readRows(p.v.type(), p.v.segment(), p.v.row(b, kvh, j0), p.v.s2(), p.v.s3(), nk, p.ev, vp, 0, evPad);
     int nk4 = (nk + 3) & ~3;
     java.util.Arrays.fill(kp, nk * e, nk4 * e, 0f);
+    for (int jj = 0; kg != null && jj < nk4; jj++) {
+      int g0 = (jj & ~3) * e + (jj & 3);
+      for (int c = 0; c < e; c++) {
+        kg[g0 + c * 4] = kp[jj * e + c];
+      }
+    }
     FloatVector bad = FloatVector.zero(SP);
     for (int x = 0; x < nk * evPad; x += VL) {
       FloatVector val = FloatVector.fromArray(SP, vp, x);
       bad = bad.add(val.sub(val));
+    }
+    for (int sl = 0; sl < slices; sl++) {
+      for (int jj = 0; jj < nk; jj++) {
+        int from = jj * evPad + sl * SLICE;
+        int to = (sl * TILE_KEYS + jj) * SLICE;
+        for (int y = 0; y < SLICE; y += VL) {
+          FloatVector.fromArray(SP, vp, from + y).intoArray(vs, to + y);
+        }
+      }
     }
     return bad.reduceLanes(VectorOperators.ADD) != 0;
   }
@@ -152,11 +189,21 @@ final class FloatForward {
       }
       FloatVector mUse = mx.blend(0f, mx.eq(Float.NEGATIVE_INFINITY));
       FloatVector sum = FloatVector.zero(SP);
-      for (int jj = 0; jj < nk; jj++) {
-        int x = so + jj * BLOCK_ROWS;
-        FloatVector pr = Kernels.exp2(FloatVector.fromArray(SP, st, x).sub(mUse));
-        pr.intoArray(st, x);
-        sum = sum.add(pr);
+      if (mx.test(VectorOperators.IS_NAN).anyTrue()) {
+        // a NaN score makes its row's max NaN: then every probability of that row is NaN
+        for (int jj = 0; jj < nk; jj++) {
+          int x = so + jj * BLOCK_ROWS;
+          FloatVector pr = Kernels.exp2(FloatVector.fromArray(SP, st, x).sub(mUse));
+          pr.intoArray(st, x);
+          sum = sum.add(pr);
+        }
+      } else {
+        for (int jj = 0; jj < nk; jj++) {
+          int x = so + jj * BLOCK_ROWS;
+          FloatVector pr = Kernels.exp2NoNaN(FloatVector.fromArray(SP, st, x).sub(mUse));
+          pr.intoArray(st, x);
+          sum = sum.add(pr);
+        }
       }
       FloatVector a = Kernels.exp2(mOld.sub(mUse));
       a.intoArray(alpha, ro);

@@ -31,7 +31,13 @@ class MathProviderTest {
         Case.of(1, 3, 1, 200, 70, 8, 8),
         Case.of(1, 1, 1, 20, 30, 300, 257),
         Case.of(1, 2, 1, 2, 100, 37, 20),
-        Case.of(2, 1, 1, 3, 65, 130, 48));
+        Case.of(2, 1, 1, 3, 65, 130, 48),
+        // full row blocks with E and Ev past one 64-wide slice (depth slices, value slices and a narrow tail)
+        Case.of(1, 2, 1, 150, 97, 130, 80),
+        // two query tasks of one head, two value slices
+        Case.of(1, 1, 1, 600, 70, 64, 128),
+        // one block of four row vectors, not full
+        Case.of(1, 1, 1, 55, 40, 24, 64));
     List<Case> cases = new ArrayList<>();
     int n = 0;
     for (Case s : shapes) {
