@@ -9,6 +9,7 @@ import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
 import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceMemory;
+import dev.sdpa4j.cuda.DeviceScratch;
 import dev.sdpa4j.cuda.Dim3;
 import dev.sdpa4j.cuda.HostStaging;
 import dev.sdpa4j.cuda.KernelArgs;
@@ -19,7 +20,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -84,13 +84,13 @@ final class FlashDevice {
   /** Host tensors: copy in (row-major), run, copy out, wait. */
   private void forwardHost(AttentionRequest r) {
     CudaStream stream = CudaStream.perThread(context);
-    List<DeviceMemory> temps = new ArrayList<>();
+    DeviceScratch temps = new DeviceScratch(context, stream);
     try (Arena arena = Arena.ofConfined()) {
       Operand q = upload(r.query(), stream, temps, arena);
       Operand k = upload(r.key(), stream, temps, arena);
       Operand v = upload(r.value(), stream, temps, arena);
-      DeviceMemory o = temp(HostStaging.packedBytes(r.output()), stream, temps);
-      DeviceMemory lse = r.lse().isPresent() ? temp(HostStaging.packedBytes(r.lse().get()), stream, temps) : null;
+      DeviceMemory o = temps.allocate(HostStaging.packedBytes(r.output()));
+      DeviceMemory lse = r.lse().isPresent() ? temps.allocate(HostStaging.packedBytes(r.lse().get())) : null;
       run(r, q, k, v, Operand.contiguous(o.address(), r.output()),
           lse == null ? null : Operand.contiguous(lse.address(), r.lse().get()), stream, temps);
       MemorySegment oHost = arena.allocate(o.byteSize(), 16);
@@ -105,7 +105,7 @@ final class FlashDevice {
         HostStaging.unpack(lseHost, r.lse().get());
       }
     } finally {
-      release(temps);
+      temps.close();
     }
   }
 
@@ -113,18 +113,18 @@ final class FlashDevice {
   private void forwardDevice(AttentionRequest r) {
     long handle = r.options().stream();
     CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
-    List<DeviceMemory> temps = new ArrayList<>();
+    DeviceScratch temps = new DeviceScratch(context, stream);
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
       Operand v = input(r.value(), stream, temps);
       boolean oDirect = direct(r.output(), 16);
       Operand o = oDirect ? view(r.output()) : Operand.contiguous(
-          temp(HostStaging.packedBytes(r.output()), stream, temps).address(), r.output());
+          temps.allocate(HostStaging.packedBytes(r.output())).address(), r.output());
       Tensor lseT = r.lse().orElse(null);
       boolean lseDirect = lseT == null || direct(lseT, 4);
       Operand lse = lseT == null ? null : lseDirect ? view(lseT) : Operand.contiguous(
-          temp(HostStaging.packedBytes(lseT), stream, temps).address(), lseT);
+          temps.allocate(HostStaging.packedBytes(lseT)).address(), lseT);
       run(r, q, k, v, o, lse, stream, temps);
       if (!oDirect) {
         copy(o.address(), Tensor.contiguousStrides(r.output().shape()), r.output(), false, stream);
@@ -133,7 +133,7 @@ final class FlashDevice {
         copy(lse.address(), Tensor.contiguousStrides(lseT.shape()), lseT, false, stream);
       }
     } finally {
-      release(temps);
+      temps.close();
     }
     if (handle == 0) {
       stream.synchronize();
@@ -145,43 +145,23 @@ final class FlashDevice {
     return new Operand(b.handle() + b.byteOffset(), t.stride(0), t.stride(1), t.stride(2));
   }
 
-  private Operand input(Tensor t, CudaStream stream, List<DeviceMemory> temps) {
+  private Operand input(Tensor t, CudaStream stream, DeviceScratch temps) {
     if (direct(t, 16)) {
       return view(t);
     }
-    DeviceMemory m = temp(HostStaging.packedBytes(t), stream, temps);
+    DeviceMemory m = temps.allocate(HostStaging.packedBytes(t));
     copy(m.address(), Tensor.contiguousStrides(t.shape()), t, true, stream);
     return Operand.contiguous(m.address(), t);
   }
 
-  private Operand upload(Tensor t, CudaStream stream, List<DeviceMemory> temps, Arena arena) {
+  private Operand upload(Tensor t, CudaStream stream, DeviceScratch temps, Arena arena) {
     MemorySegment packed = HostStaging.pack(t, arena);
-    DeviceMemory m = temp(packed.byteSize(), stream, temps);
+    DeviceMemory m = temps.allocate(packed.byteSize());
     m.copyFromHost(packed, 0, stream);
     return Operand.contiguous(m.address(), t);
   }
 
-  private DeviceMemory temp(long bytes, CudaStream stream, List<DeviceMemory> temps) {
-    DeviceMemory m = DeviceMemory.allocateAsync(context, bytes, stream);
-    temps.add(m);
-    return m;
-  }
 
-  private static void release(List<DeviceMemory> temps) {
-    RuntimeException first = null;
-    for (DeviceMemory m : temps) {
-      try {
-        m.close();
-      } catch (RuntimeException e) {
-        if (first == null) {
-          first = e;
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
-  }
 
   /** Strided copy between the view {@code t} and a buffer at {@code other} with element strides {@code otherStrides}. */
   private void copy(long other, long[] otherStrides, Tensor t, boolean toOther, CudaStream stream) {
@@ -215,7 +195,7 @@ final class FlashDevice {
 
   /** Launches the attention kernels (and the split-KV combine) on operands in device memory. */
   private void run(AttentionRequest r, Operand q, Operand k, Operand v, Operand o, Operand lse, CudaStream stream,
-      List<DeviceMemory> temps) {
+      DeviceScratch temps) {
     AttentionShape s = r.shape();
     long group = s.groupSize();
     long heads = s.queryHeads();
@@ -243,8 +223,8 @@ final class FlashDevice {
     long lseAccum = 0;
     if (plan.split()) {
       long rows = (long) plan.splits() * s.batch() * heads * lq;
-      oAccum = temp(rows * e * 4, stream, temps).address();
-      lseAccum = temp(rows * 4, stream, temps).address();
+      oAccum = temps.allocate(rows * e * 4).address();
+      lseAccum = temps.allocate(rows * 4).address();
     }
     ByteBuffer p = ByteBuffer.allocate(256).order(ByteOrder.nativeOrder());
     p.putLong(q.address()).putLong(k.address()).putLong(v.address()).putLong(o.address())

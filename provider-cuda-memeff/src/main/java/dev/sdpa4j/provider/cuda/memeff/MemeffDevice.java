@@ -8,6 +8,7 @@ import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
 import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceMemory;
+import dev.sdpa4j.cuda.DeviceScratch;
 import dev.sdpa4j.cuda.Dim3;
 import dev.sdpa4j.cuda.HostStaging;
 import dev.sdpa4j.cuda.KernelArgs;
@@ -16,7 +17,6 @@ import dev.sdpa4j.cuda.LazyKernelModule;
 import dev.sdpa4j.cuda.KernelSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -78,7 +78,7 @@ final class MemeffDevice {
    */
   private void forwardHost(AttentionRequest r) {
     CudaStream stream = CudaStream.perThread(context);
-    List<DeviceMemory> temps = new ArrayList<>();
+    DeviceScratch temps = new DeviceScratch(context, stream);
     try (Arena arena = Arena.ofConfined()) {
       MemeffLaunch.Operand q = upload(r.query(), stream, temps, arena);
       MemeffLaunch.Operand k = upload(r.key(), stream, temps, arena);
@@ -91,9 +91,9 @@ final class MemeffDevice {
         mask = new MemeffLaunch.Operand(packed.address(), broadcastStrides(original.shape(), r.mask().get().shape()));
         maskType = original.dtype();
       }
-      DeviceMemory o = temp(HostStaging.packedBytes(r.output()), stream, temps);
+      DeviceMemory o = temps.allocate(HostStaging.packedBytes(r.output()));
       Tensor lseT = r.lse().orElse(null);
-      DeviceMemory lse = lseT == null ? null : temp(HostStaging.packedBytes(lseT), stream, temps);
+      DeviceMemory lse = lseT == null ? null : temps.allocate(HostStaging.packedBytes(lseT));
       launch(r, q, k, v, contiguous(o.address(), r.output().shape()),
           lse == null ? null : contiguous(lse.address(), lseT.shape()), mask, maskType, stream);
       MemorySegment oHost = arena.allocate(o.byteSize(), 16);
@@ -116,7 +116,7 @@ final class MemeffDevice {
       }
       throw e;
     } finally {
-      release(temps);
+      temps.close();
     }
   }
 
@@ -162,32 +162,12 @@ final class MemeffDevice {
     return s;
   }
 
-  private MemeffLaunch.Operand upload(Tensor t, CudaStream stream, List<DeviceMemory> temps, Arena arena) {
+  private MemeffLaunch.Operand upload(Tensor t, CudaStream stream, DeviceScratch temps, Arena arena) {
     MemorySegment packed = HostStaging.pack(t, arena);
-    DeviceMemory m = temp(packed.byteSize(), stream, temps);
+    DeviceMemory m = temps.allocate(packed.byteSize());
     m.copyFromHost(packed, 0, stream);
     return contiguous(m.address(), t.shape());
   }
 
-  private DeviceMemory temp(long bytes, CudaStream stream, List<DeviceMemory> temps) {
-    DeviceMemory m = DeviceMemory.allocateAsync(context, Math.max(16, bytes), stream);
-    temps.add(m);
-    return m;
-  }
 
-  private static void release(List<DeviceMemory> temps) {
-    RuntimeException first = null;
-    for (DeviceMemory m : temps) {
-      try {
-        m.close();
-      } catch (RuntimeException e) {
-        if (first == null) {
-          first = e;
-        }
-      }
-    }
-    if (first != null) {
-      throw first;
-    }
-  }
 }
