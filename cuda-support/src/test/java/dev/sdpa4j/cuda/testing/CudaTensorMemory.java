@@ -1,4 +1,4 @@
-package dev.sdpa4j.provider.cuda.memeff;
+package dev.sdpa4j.cuda.testing;
 
 import dev.sdpa4j.Device;
 import dev.sdpa4j.Storage;
@@ -9,12 +9,16 @@ import dev.sdpa4j.cuda.DeviceMemory;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.ConcurrentHashMap;
 
-/** The conformance kit's tensors in CUDA device memory, so the kit exercises the zero-copy path. */
-final class CudaTensorMemory implements TensorMemory {
+/**
+ * The conformance kit's tensors in CUDA device memory, so the kit exercises a provider's zero-copy path. Shared by
+ * the CUDA providers' tests through this module's test jar ({@code <type>test-jar</type>}).
+ */
+public final class CudaTensorMemory implements TensorMemory {
   private final CudaContext context;
   private final ConcurrentHashMap<Long, DeviceMemory> live = new ConcurrentHashMap<>();
 
-  CudaTensorMemory(CudaContext context) {
+  /** Tensors live in {@code context}'s device; the context stays owned by the caller. */
+  public CudaTensorMemory(CudaContext context) {
     this.context = context;
   }
 
