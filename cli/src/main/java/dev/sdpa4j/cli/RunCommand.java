@@ -3,6 +3,8 @@ package dev.sdpa4j.cli;
 import dev.sdpa4j.AttentionOptions;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.AttentionResult;
+import dev.sdpa4j.AttentionResult.Gradients;
+import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.ProviderRegistry;
@@ -26,7 +28,9 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code sdpa4j run}: attention on generated host inputs with the chosen (or best) provider, checked against the
- * float64 reference on the first batch and head, timed, with the memory it used.
+ * float64 reference on the first batch and head, timed, with the memory it used. With {@code --backward} it runs
+ * training steps instead (forward with {@code training(true)}, then the backward of a random output gradient), checks
+ * the gradients of the first batch against the float64 reference, and times the whole step.
  */
 @Command(name = "run", description = "Run attention on random inputs, check it against the float64 reference, time it.")
 final class RunCommand implements Callable<Integer> {
@@ -35,6 +39,9 @@ final class RunCommand implements Callable<Integer> {
 
   /** Causal alignments on the command line. */
   enum CausalOption { none, top_left, bottom_right }
+
+  /** A training step (forward + backward) counts this many times the forward's FLOPs, as in PyTorch's benchmarks. */
+  private static final double TRAINING_STEP_FLOPS = 3.5;
 
   @Spec
   CommandSpec spec;
@@ -81,6 +88,9 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--provider", split = ",", description = "provider(s) to use, in order of preference (default: ranking)")
   String[] providers;
 
+  @Option(names = "--backward", description = "run training steps: forward + backward, gradients checked and timed")
+  boolean backward;
+
   @Option(names = "--repeats", defaultValue = "5", description = "timed runs after one warm-up (default ${DEFAULT-VALUE})")
   int repeats;
 
@@ -100,8 +110,12 @@ final class RunCommand implements Callable<Integer> {
       Tensor k = gaussian(arena, random, batch, hkv, lk, headDim);
       Tensor v = gaussian(arena, random, batch, hkv, lk, ev);
       Tensor o = Tensor.allocate(arena, dtype, batch, heads, seq, ev);
+      Tensor lse = backward ? Tensor.allocate(arena, DType.FLOAT32, batch, heads, seq) : null;
       AttentionOptions options = options(arena, random, lk, hkv);
-      AttentionRequest request = AttentionRequest.create(q, k, v, o, null, options);
+      AttentionRequest request = AttentionRequest.create(q, k, v, o, lse, options);
+      Tensor dOut = backward ? gaussian(arena, random, batch, heads, seq, ev) : null;
+      Gradients grads = backward ? new Gradients(Tensor.allocate(arena, dtype, q.shape()),
+          Tensor.allocate(arena, dtype, k.shape()), Tensor.allocate(arena, dtype, v.shape())) : null;
 
       try (ProviderScope scope = providers == null ? null : Sdpa.useProviders(providers)) {
         Selection selection = ProviderRegistry.discovered().select(request);
@@ -110,29 +124,90 @@ final class RunCommand implements Callable<Integer> {
           boolean chosen = selection.chosen() != null && verdict.provider().equals(selection.chosen().name());
           out.printf("  %-12s %s%n", verdict.provider(), chosen ? "CHOSEN" : String.join("; ", verdict.reasons()));
         }
-        AttentionResult result = ProviderRegistry.discovered().forward(request);
+        AttentionResult result = step(request, dOut, grads);
         long allocatedBefore = allocatedBytes();
         double[] millis = new double[Math.max(1, repeats)];
         for (int r = 0; r < millis.length; r++) {
           long t0 = System.nanoTime();
-          ProviderRegistry.discovered().forward(request);
+          result = step(request, dOut, grads);
           millis[r] = (System.nanoTime() - t0) / 1e6;
         }
         long allocatedPerCall = (allocatedBytes() - allocatedBefore) / millis.length;
         Arrays.sort(millis);
         double median = millis[millis.length / 2];
-        double flops = request.shape().forwardFlops() * (causal == CausalOption.none ? 1.0 : 0.5);
+        double flops = request.shape().forwardFlops() * (causal == CausalOption.none ? 1.0 : 0.5)
+            * (backward ? TRAINING_STEP_FLOPS : 1.0);
         out.printf(Locale.ROOT, "provider: %s%n", result.provider());
-        out.printf(Locale.ROOT, "time:     median %.3f ms of %d runs (min %.3f, max %.3f) = %.2f GFLOP/s%s%n", median,
-            millis.length, millis[0], millis[millis.length - 1], flops / median / 1e6,
-            causal == CausalOption.none ? "" : " (causal: half the FLOPs counted)");
+        out.printf(Locale.ROOT, "time:     %s median %.3f ms of %d runs (min %.3f, max %.3f) = %.2f GFLOP/s%s%n",
+            backward ? "forward + backward" : "forward", median, millis.length, millis[0], millis[millis.length - 1],
+            flops / median / 1e6, (causal == CausalOption.none ? "" : " (causal: half the FLOPs counted)")
+                + (backward ? " (a step counts 3.5x the forward's FLOPs)" : ""));
         long tensorBytes = bytes(q) + bytes(k) + bytes(v) + bytes(o) + request.mask().map(m -> bytes(options.attnMask().orElseThrow())).orElse(0L);
+        if (backward) {
+          tensorBytes += bytes(lse) + bytes(dOut) + bytes(grads.query()) + bytes(grads.key()) + bytes(grads.value());
+        }
         out.printf(Locale.ROOT, "memory:   tensors %.2f MiB; JVM heap allocated per call %.3f MiB (a materialised "
             + "score matrix would be %.2f MiB)%n", tensorBytes / 1048576.0, allocatedPerCall / 1048576.0,
             batch * heads * seq * lk * 4 / 1048576.0);
-        return check(out, request);
+        int status = check(out, request);
+        return backward ? Math.max(status, checkGradients(out, result.request(), dOut, grads)) : status;
       }
     }
+  }
+
+  /** One forward call, or with {@code --backward} one training step. */
+  private static AttentionResult step(AttentionRequest request, Tensor dOut, Gradients grads) {
+    AttentionResult result = ProviderRegistry.discovered().forward(request);
+    if (dOut != null) {
+      result.backward(dOut, grads.query(), grads.key(), grads.value());
+    }
+    return result;
+  }
+
+  /**
+   * Compares the gradients of batch 0 (every head, so that grouped-query sums are covered) with the float64
+   * reference; returns the exit code.
+   */
+  private int checkGradients(PrintWriter out, AttentionRequest request, Tensor dOut, Gradients grads) {
+    AttentionRequest first = firstBatch(request);
+    BackwardRequest backwardRequest = BackwardRequest.create(first, firstBatch(dOut), firstBatch(grads.query()),
+        firstBatch(grads.key()), firstBatch(grads.value()));
+    ReferenceAttention.Gradients expected = ReferenceAttention.backward(backwardRequest, DType.FLOAT64);
+    double tolerance = 2 * tolerance();
+    boolean ok = true;
+    String[] names = {"dQ", "dK", "dV"};
+    Tensor[] got = {backwardRequest.gradQuery(), backwardRequest.gradKey(), backwardRequest.gradValue()};
+    double[][] want = {expected.query(), expected.key(), expected.value()};
+    for (int g = 0; g < 3; g++) {
+      double relL2 = relativeL2(got[g], want[g]);
+      boolean good = relL2 <= tolerance;
+      ok &= good;
+      out.printf(Locale.ROOT, "check:    %s of batch 0 against the float64 reference: relative L2 error %.3g "
+          + "(tolerance %.0g for %s): %s%n", names[g], relL2, tolerance, dtype.shortName(), good ? "OK" : "FAILED");
+    }
+    out.flush();
+    return ok ? 0 : 1;
+  }
+
+  /** The relative L2 distance of a host tensor (read in row-major order) from a contiguous reference. */
+  private static double relativeL2(Tensor got, double[] expected) {
+    double errSq = 0;
+    double refSq = 0;
+    long[] shape = got.shape();
+    int at = 0;
+    for (long a = 0; a < shape[0]; a++) {
+      for (long b = 0; b < shape[1]; b++) {
+        for (long c = 0; c < shape[2]; c++) {
+          for (long d = 0; d < shape[3]; d++) {
+            double x = expected[at++];
+            double diff = got.get(a, b, c, d) - x;
+            errSq += Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff * diff;
+            refSq += x * x;
+          }
+        }
+      }
+    }
+    return Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL));
   }
 
   /** Compares batch 0, head 0 of the output with the float64 reference; returns the exit code. */
@@ -160,17 +235,42 @@ final class RunCommand implements Callable<Integer> {
       }
     }
     double relL2 = Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL));
-    double tolerance = switch (dtype) {
-      case FLOAT64 -> 1e-12;
-      case FLOAT32 -> 1e-5;
-      case FLOAT16 -> 5e-3;
-      case BFLOAT16, BOOL -> 4e-2;
-    };
+    double tolerance = tolerance();
     boolean ok = relL2 <= tolerance;
     out.printf(Locale.ROOT, "check:    batch 0, head 0 against the float64 reference: max abs error %.3g, relative L2 "
         + "error %.3g (tolerance %.0g for %s): %s%n", maxAbs, relL2, tolerance, dtype.shortName(), ok ? "OK" : "FAILED");
     out.flush();
     return ok ? 0 : 1;
+  }
+
+  /** The relative L2 error the output may have against the float64 reference (gradients get twice as much). */
+  private double tolerance() {
+    return switch (dtype) {
+      case FLOAT64 -> 1e-12;
+      case FLOAT32 -> 1e-5;
+      case FLOAT16 -> 5e-3;
+      case BFLOAT16, BOOL -> 4e-2;
+    };
+  }
+
+  /**
+   * The training request restricted to batch 0 (every head), reading the LSE and dropout seed its forward kept, on
+   * a scratch output.
+   */
+  private static AttentionRequest firstBatch(AttentionRequest r) {
+    Tensor q = firstBatch(r.query());
+    Tensor scratch = Tensor.allocate(Arena.ofAuto(), r.dtype(), q.size(0), q.size(1), q.size(2), r.output().size(3));
+    AttentionOptions.Builder o = r.options().toBuilder().scale(r.scale());
+    r.dropoutSeed().ifPresent(o::dropoutSeed);
+    r.mask().ifPresent(m -> o.attnMask(firstBatch(m)));
+    return AttentionRequest.create(q, firstBatch(r.key()), firstBatch(r.value()), scratch,
+        firstBatch(r.lse().orElseThrow()), o.build());
+  }
+
+  private static Tensor firstBatch(Tensor t) {
+    long[] shape = t.shape();
+    shape[0] = 1;
+    return t.view(shape, t.strides());
   }
 
   /** The request restricted to batch 0 and query head 0 (and its key/value head), on a scratch output. */
@@ -179,7 +279,8 @@ final class RunCommand implements Callable<Integer> {
     Tensor k = slice(r.key());
     Tensor v = slice(r.value());
     Tensor scratch = Tensor.allocate(Arena.ofAuto(), r.dtype(), 1, 1, q.size(2), v.size(3));
-    AttentionOptions.Builder o = r.options().toBuilder().enableGqa(false).scale(r.scale());
+    AttentionOptions.Builder o = r.options().toBuilder().enableGqa(false).scale(r.scale()).training(false)
+        .returnLse(false);
     r.dropoutSeed().ifPresent(o::dropoutSeed);
     r.mask().ifPresent(m -> o.attnMask(slice(m)));
     return AttentionRequest.create(q, k, v, scratch, null, o.build());
@@ -200,7 +301,8 @@ final class RunCommand implements Callable<Integer> {
           case bottom_right -> CausalMode.BOTTOM_RIGHT;
         })
         .enableGqa(hkv != heads)
-        .dropoutP(dropout);
+        .dropoutP(dropout)
+        .training(backward);
     if (scale != null) {
       b.scale(scale);
     }

@@ -44,6 +44,18 @@ class MainTest {
   }
 
   @Test
+  void backwardRunsTrainingStepsAndChecksEveryGradient() {
+    Result r = execute("run", "--batch", "2", "--heads", "4", "--kv-heads", "2", "--seq", "13", "--kv-seq", "29",
+        "--head-dim", "16", "--value-dim", "8", "--mask", "padding", "--dropout", "0.1", "--backward", "--repeats", "1");
+    assertThat(r.exitCode()).as(r.out() + r.err()).isZero();
+    assertThat(r.out()).contains("forward + backward median", "3.5x the forward's FLOPs");
+    for (String gradient : new String[] {"dQ", "dK", "dV"}) {
+      assertThat(r.out()).containsPattern(gradient + " of batch 0 against the float64 reference: relative L2 error "
+          + "\\S+ \\(tolerance 2e-05 for fp32\\): OK");
+    }
+  }
+
+  @Test
   void unknownProviderFailsWithTheReasons() {
     Result r = execute("run", "--seq", "8", "--head-dim", "8", "--provider", "nonesuch");
     assertThat(r.exitCode()).isEqualTo(2);
