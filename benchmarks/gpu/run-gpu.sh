@@ -1,24 +1,69 @@
 #!/usr/bin/env bash
-# The GPU tables in one run, on the GPU host, from the project root of the bundle:
+# The GPU tables and the PyTorch comparison, on the GPU host, from the project root of the bundle:
 #
-#   here:          ../shared/gpu-host/bundle -Dnolibtorch      (libtorch's CPU natives stay out of the bundle)
-#   on the host:   benchmarks/gpu/run-gpu.sh [extra options for BenchMain gpu, e.g. --providers cuda-flash]
+#   here:         BUNDLE_DIR=.gpu ../shared/gpu-host/bundle -Dnolibtorch -pl benchmarks   (libtorch stays out)
+#   on the host:  benchmarks/gpu/run-gpu.sh PART [extra options for BenchMain gpu, e.g. --providers cuda-flash]
 #
-# 1. sdpa4j: every available CUDA provider on benchmarks/gpu/shapes.json, device tensors, CUDA events
-#    -> benchmarks/results/gpu-sdpa4j-<date>.json/.csv
+# PART (each fits one 10-minute command on an H100; see benchmarks/README.md for the times):
+#   quick                                    every part on benchmarks/gpu/shapes-quick.json (11 shapes, ~2 min)
+#   inference | training-fp16 | training-bf16 | decode | figures | figures-long | figures-training |
+#   figures-training-long                    that set of benchmarks/gpu/shapes.json (sets: gpu/make_shapes.py)
+#   all                                      every set in turn (about 35 minutes: for a host without a time limit)
+#   compare                                  the comparison tables of every part run today
+#
+# A part runs, in one call:
+# 1. sdpa4j (BenchMain gpu): every available CUDA provider on device tensors (CUDA events; training steps through
+#    AttentionResult.backward, a provider that refuses training is recorded UNSUPPORTED with its reason), the cuBLAS
+#    eager baseline (eager-cublas) and provider-opencl on the OpenCL GPU   -> results/gpu-sdpa4j-PART-<date>.json/.csv
 # 2. PyTorch (python3 with torch 2.11, or $PYTHON): flash, efficient, cuDNN and math backends plus the post's eager
-#    attention on the same shapes -> benchmarks/results/gpu-torch-<date>.json
-# 3. the comparison: ratio tables (sdpa4j / each PyTorch backend) and speedup / memory saving against eager
-#    -> benchmarks/results/gpu-comparison-<date>.md (figures need java.desktop, which the bundle's runtime lacks:
-#    rerun step 3 here with a full JDK, see benchmarks/README.md)
+#    attention on the same shapes                                          -> results/gpu-torch-PART-<date>.json
+# 3. the comparison tables (sdpa4j / each PyTorch backend; fused / eager)   -> results/gpu-comparison-PART-<date>.md
+# Figures need java.desktop, which the bundle's runtime lacks: fetch the JSON and run gpu-compare here (README).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=benchmarks/results
-SHAPES=${SHAPES:-benchmarks/gpu/shapes.json}
+PART=${1:?usage: run-gpu.sh quick|inference|training-fp16|training-bf16|decode|figures|figures-long|figures-training|figures-training-long|all|compare [gpu options]}
+shift
+OUT=${OUT_DIR:-benchmarks/results}
+REPEATS=${REPEATS:-20}   # timed calls per case, both sides (fewer if a long part must fit 10 minutes)
 PY=${PYTHON:-python3}
+DAY=$(date -u +%F)
+RUN=${BUNDLE_RUN:-}
+if [ -z "$RUN" ]; then
+  for b in .gpu .gpu-bench; do [ -x "$b/run" ] && { RUN=$b/run; break; }; done
+fi
+[ -n "$RUN" ] || { echo "run-gpu.sh: no bundle (.gpu/run); build one with the bundle script" >&2; exit 2; }
+# cuBLAS (libcublas.so.13, loaded by org.bytedeco:cuda for eager-cublas) from the CUDA toolkit or PyTorch's wheels,
+# handed to JavaCPP's preloader only (LD_LIBRARY_PATH stays as it is)
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13'; then
+  for d in /usr/local/cuda/lib64 $("$PY" -c 'import nvidia, os; print(" ".join(os.path.join(p, q, "lib") for p in nvidia.__path__ for q in os.listdir(p)))' 2>/dev/null || true); do
+    if compgen -G "$d/libcublas.so.13*" >/dev/null; then
+      export GPU_HOST_JAVA_OPTS="${GPU_HOST_JAVA_OPTS:-} -Dorg.bytedeco.javacpp.platform.preloadpath=$d"
+      break
+    fi
+  done
+fi
 mkdir -p "$OUT"
-.gpu/run java dev.sdpa4j.benchmarks.BenchMain gpu --shapes "$SHAPES" --out "$OUT" "$@"
-SDPA4J=$(ls -t "$OUT"/gpu-sdpa4j-*.json | head -1)
-TORCH="$OUT/gpu-torch-$(date -u +%F).json"
-"$PY" benchmarks/gpu/pytorch_peer.py --shapes "$SHAPES" --out "$TORCH"
-.gpu/run java dev.sdpa4j.benchmarks.BenchMain gpu-compare --sdpa4j "$SDPA4J" --torch "$TORCH" --out "$OUT"
+
+part() {  # part NAME SHAPES SETS [gpu options]
+  local name=$1 shapes=$2 sets=$3; shift 3
+  local setopt=(); [ -n "$sets" ] && setopt=(--sets "$sets")
+  "$RUN" java dev.sdpa4j.benchmarks.BenchMain gpu --shapes "$shapes" "${setopt[@]}" --out "$OUT" \
+      --name "gpu-sdpa4j-$name" --repeats "$REPEATS" "$@"
+  "$PY" benchmarks/gpu/pytorch_peer.py --shapes "$shapes" ${sets:+--sets "$sets"} --repeats "$REPEATS" --out "$OUT/gpu-torch-$name-$DAY.json"
+  "$RUN" java dev.sdpa4j.benchmarks.BenchMain gpu-compare --sdpa4j "$OUT/gpu-sdpa4j-$name-$DAY.json" \
+      --torch "$OUT/gpu-torch-$name-$DAY.json" --out "$OUT" --name "gpu-comparison-$name" > /dev/null
+  echo "run-gpu.sh: $name done: $OUT/gpu-comparison-$name-$DAY.md"
+}
+
+SETS="inference training-fp16 training-bf16 decode figures figures-long figures-training figures-training-long"
+case "$PART" in
+  quick) part quick benchmarks/gpu/shapes-quick.json "" "$@" ;;
+  inference|training-fp16|training-bf16|decode|figures|figures-long|figures-training|figures-training-long)
+    part "$PART" benchmarks/gpu/shapes.json "$PART" "$@" ;;
+  all) for s in $SETS; do part "$s" benchmarks/gpu/shapes.json "$s" "$@"; done ;;
+  compare)
+    mine=$(ls "$OUT"/gpu-sdpa4j-*-"$DAY".json | grep -v -- '-quick-' | paste -sd, -)
+    theirs=$(ls "$OUT"/gpu-torch-*-"$DAY".json | grep -v -- '-quick-' | paste -sd, -)
+    "$RUN" java dev.sdpa4j.benchmarks.BenchMain gpu-compare --sdpa4j "$mine" --torch "$theirs" --out "$OUT" ;;
+  *) echo "run-gpu.sh: unknown part $PART" >&2; exit 2 ;;
+esac

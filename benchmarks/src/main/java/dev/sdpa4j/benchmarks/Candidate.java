@@ -54,8 +54,8 @@ public interface Candidate {
     }
 
     /**
-     * Runs the forward pass alone on input set {@code set} and returns its output as floats, contiguous
-     * {@code [B, H, L, E]}: what the sweep compares between implementations. Untimed.
+     * Runs the forward pass alone, without dropout, on input set {@code set} and returns its output as floats,
+     * contiguous {@code [B, H, Lq, E]}: what the sweep compares between implementations. Untimed.
      */
     float[] forwardOutput(int set);
 

@@ -37,6 +37,11 @@ public final class InputSets {
     return count;
   }
 
+  /** The seed of set 0 (set {@code i} uses {@code seed + i}). */
+  public long seed() {
+    return seed;
+  }
+
   /** Elements of one tensor. */
   public int elements() {
     return benchCase.batch() * benchCase.heads() * benchCase.seqLen() * benchCase.headDim();

@@ -31,18 +31,28 @@ public final class Sweep {
    * @param memoryBudget   bytes a case may need in all; more is recorded as OOM
    * @param maxCallSeconds a call predicted to take longer is skipped
    * @param seed           seed of the inputs
+   * @param warmupSeconds  warm-up continues past {@code warmup} calls (up to 50) until this much time has passed
+   *                       (the JIT's time on the CPU; a GPU needs little)
    */
-  public record Settings(int warmup, int repeats, int inputSets, long memoryBudget, double maxCallSeconds, long seed) {
+  public record Settings(int warmup, int repeats, int inputSets, long memoryBudget, double maxCallSeconds, long seed,
+                         double warmupSeconds) {
     public Settings {
-      if (warmup < 0 || repeats < 1 || inputSets < 1 || memoryBudget < 1 || !(maxCallSeconds > 0)) {
+      if (warmup < 0 || repeats < 1 || inputSets < 1 || memoryBudget < 1 || !(maxCallSeconds > 0)
+          || !(warmupSeconds >= 0)) {
         throw new IllegalArgumentException("need warmup >= 0, repeats >= 1, inputSets >= 1, a positive budget and"
-            + " time limit");
+            + " time limit, and a warm-up time >= 0");
       }
     }
-  }
 
-  /** Warm-up continues past the minimum number of calls until this much time has passed. */
-  private static final long WARMUP_NANOS = 500_000_000L;
+    /** Settings with half a second of warm-up time. */
+    public Settings(int warmup, int repeats, int inputSets, long memoryBudget, double maxCallSeconds, long seed) {
+      this(warmup, repeats, inputSets, memoryBudget, maxCallSeconds, seed, 0.5);
+    }
+
+    long warmupNanos() {
+      return (long) (warmupSeconds * 1e9);
+    }
+  }
 
   private final Settings settings;
   /** The current case's forward output from the first implementation that ran it, for the output check. */
@@ -58,10 +68,18 @@ public final class Sweep {
     return settings;
   }
 
-  /** Bytes of inputs and outputs a case allocates for {@code sets} input sets (4 tensors a set; outputs). */
+  /**
+   * Bytes of inputs and outputs a case allocates for {@code sets} input sets (query, key, value and output gradient
+   * a set; the output, and for training the three gradients and the fp32 LSE).
+   */
   public static long ioBytes(BenchCase c, int sets) {
-    int outputs = c.pass() == Pass.FORWARD_BACKWARD ? 4 : 1;
-    return c.tensorBytes() * (4L * sets + outputs);
+    long q = c.tensorBytes();
+    long kv = c.kvTensorBytes();
+    long in = sets * (2 * q + 2 * kv);
+    if (c.pass() == Pass.FORWARD_BACKWARD) {
+      return in + 2 * q + 2 * kv + (long) c.batch() * c.heads() * c.seqLen() * 4;
+    }
+    return in + q;
   }
 
   /**
@@ -93,15 +111,15 @@ public final class Sweep {
    * that kind shares.
    */
   private void warmUpCompilers(List<Candidate> candidates, List<BenchCase> cases) {
-    List<BenchCase> kinds = cases.stream().map(c -> new BenchCase(c.batch(), c.heads(), Math.min(c.seqLen(), 256),
-        c.headDim(), c.causal(), c.dtype(), c.pass())).distinct().toList();
+    List<BenchCase> kinds = cases.stream().map(c -> c.withLengths(Math.min(c.seqLen(), 256),
+        Math.min(c.kvLen(), 256))).distinct().toList();
     for (BenchCase small : kinds) {
       for (Candidate cand : candidates) {
         if (cand.unsupported(small).isPresent()) {
           continue;
         }
         try (Candidate.Prepared p = cand.prepare(small, new InputSets(small, 1, settings.seed()))) {
-          long end = System.nanoTime() + WARMUP_NANOS;
+          long end = System.nanoTime() + settings.warmupNanos();
           for (int i = 0; i < 50 && System.nanoTime() < end; i++) {
             p.run(0);
           }
@@ -119,8 +137,9 @@ public final class Sweep {
    */
   private String checkOutput(Candidate cand, BenchCase c, Candidate.Prepared p) {
     float[] out = p.forwardOutput(0);
-    if (reference == null || !c.withPass(Pass.FORWARD).equals(referenceCase)) {
-      referenceCase = c.withPass(Pass.FORWARD);
+    BenchCase key = c.withPass(Pass.FORWARD).withoutDropout();
+    if (reference == null || !key.equals(referenceCase)) {
+      referenceCase = key;
       referenceName = cand.name();
       reference = out;
       return "output: reference for the check";
@@ -142,7 +161,12 @@ public final class Sweep {
 
   private static String family(Candidate cand, BenchCase c) {
     return cand.name() + "|" + c.batch() + "|" + c.heads() + "|" + c.headDim() + "|" + c.causal() + "|" + c.dtype()
-        + "|" + c.pass();
+        + "|" + c.pass() + "|" + c.dropout() + "|" + (c.selfAttention() ? "self" : "lq" + c.seqLen());
+  }
+
+  /** What a case's time grows with inside a family: {@code Lq·Lk}. */
+  private static double growth(BenchCase c) {
+    return (double) c.seqLen() * c.kvLen();
   }
 
   /** Measures one candidate on one case. */
@@ -161,7 +185,7 @@ public final class Sweep {
     String fam = family(cand, c);
     double[] prev = lastTime.get(fam);
     if (prev != null) {
-      double predicted = prev[1] * Math.pow((double) c.seqLen() / prev[0], 2) / 1000;
+      double predicted = prev[1] * growth(c) / prev[0] / 1000;
       if (predicted > settings.maxCallSeconds()) {
         return Measurement.failed(name, cand.kind(), cand.device(), c, Status.SKIPPED, -1, "",
             String.format(java.util.Locale.ROOT, "predicted %.0f s per call > limit %.0f s", predicted,
@@ -171,9 +195,9 @@ public final class Sweep {
     InputSets inputs = new InputSets(c, settings.inputSets(), settings.seed());
     try (Candidate.Prepared p = cand.prepare(c, inputs)) {
       int sets = inputs.count();
-      // warm-up: at least `warmup` calls, and more (up to 50) until WARMUP_NANOS have passed, so that the JIT has
+      // warm-up: at least `warmup` calls, and more (up to 50) until the warm-up time has passed, so that the JIT has
       // compiled this case's code paths before timing whatever earlier cases ran
-      long warmEnd = System.nanoTime() + WARMUP_NANOS;
+      long warmEnd = System.nanoTime() + settings.warmupNanos();
       int calls = 0;
       while (calls < settings.warmup() || (calls < 50 && System.nanoTime() < warmEnd)) {
         p.run(calls++ % sets);
@@ -197,7 +221,7 @@ public final class Sweep {
         }
       }
       Timing t = new Timing(samples);
-      lastTime.put(fam, new double[] {c.seqLen(), t.medianMs()});
+      lastTime.put(fam, new double[] {growth(c), t.medianMs()});
       String note = t.repeats() < settings.repeats() ? "1 repeat only (slow case); " : "";
       String check = checkOutput(cand, c, p);
       if (check.startsWith("MISMATCH")) {

@@ -13,22 +13,23 @@ import dev.sdpa4j.benchmarks.BenchCase;
 import dev.sdpa4j.benchmarks.Candidate;
 import dev.sdpa4j.benchmarks.InputSets;
 import dev.sdpa4j.benchmarks.Pass;
+import dev.sdpa4j.cuda.CudaEvent;
+import dev.sdpa4j.cuda.CudaStream;
+import dev.sdpa4j.cuda.DeviceMemory;
 import dev.sdpa4j.spi.AttentionProvider;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import org.bytedeco.cuda.cudart.CUevent_st;
-import org.bytedeco.cuda.cudart.CUstream_st;
-import org.bytedeco.javacpp.BytePointer;
 
 /**
- * An sdpa4j CUDA provider on tensors in device memory (allocated here with {@code cuMemAlloc} in the device's
- * primary context), called through the front door with the benchmark's own stream in
- * {@link AttentionOptions#stream()}; timed with CUDA events recorded on that stream around the call. Memory: the
- * drop in device free memory across one call (allocations the provider keeps, e.g. workspaces) plus the outputs;
- * a transient allocation freed within the call is not seen.
+ * An sdpa4j CUDA provider on tensors in device memory (allocated in the device's primary context and filled by
+ * {@link GpuInputs}), called through the front door ({@code Sdpa.useProviders(name)} +
+ * {@code Sdpa.scaledDotProductAttention}, then {@code AttentionResult.backward} for a training step) with the
+ * benchmark's own stream in {@link AttentionOptions#stream()}; timed with CUDA events recorded on that stream around
+ * the call. A training step is the forward with {@code training(true)} (keeping the LSE, seed and offset) and then
+ * the backward; with dropout, the seed is fixed and the offset moves on every call. Memory: the drop in device free
+ * memory across one call (allocations the provider keeps, e.g. workspaces) plus the outputs; a transient allocation
+ * freed within the call is not seen. A request the provider refuses ({@code notSupportedReasons}) is
+ * {@link UnsupportedCaseException} with the provider's reasons.
  */
 public final class CudaProviderCandidate implements Candidate {
   private final AttentionProvider provider;
@@ -56,7 +57,8 @@ public final class CudaProviderCandidate implements Candidate {
 
   @Override
   public Optional<String> unsupported(BenchCase c) {
-    return Optional.empty();
+    return c.dtype().equals("fp32") ? Optional.of("the GPU benchmark generates fp16 and bf16 inputs only")
+        : Optional.empty();
   }
 
   @Override
@@ -77,49 +79,50 @@ public final class CudaProviderCandidate implements Candidate {
     };
   }
 
+  /** The options of one call of case {@code c} on {@code stream}. */
+  static AttentionOptions options(BenchCase c, long stream) {
+    AttentionOptions.Builder b = AttentionOptions.builder().isCausal(c.causal())
+        .training(c.pass() == Pass.FORWARD_BACKWARD).stream(stream);
+    if (c.dropout() > 0) {
+      b.dropoutP(c.dropout());
+    }
+    return b.build();
+  }
+
   @Override
   public Prepared prepare(BenchCase c, InputSets inputs) {
-    CudaDriverApi.usePrimaryContext(ordinal);
+    GpuDevice dev = GpuDevice.of(ordinal);
     DType dtype = dtypeOf(c);
-    Device dev = Device.cuda(ordinal);
+    Device device = Device.cuda(ordinal);
     boolean train = c.pass() == Pass.FORWARD_BACKWARD;
-    long[] shape = {c.batch(), c.heads(), c.seqLen(), c.headDim()};
-    long bytes = c.tensorBytes();
-    List<Long> owned = new ArrayList<>();
-    CUstream_st stream = CudaDriverApi.stream();
-    CUevent_st start = CudaDriverApi.event();
-    CUevent_st stop = CudaDriverApi.event();
+    Owned owned = new Owned();
+    CudaStream stream = owned.add(CudaStream.create(dev.context()));
     try {
-      Tensor[][] sets = new Tensor[inputs.count()][4];
-      try (Arena staging = Arena.ofConfined()) {
-        MemorySegment host = staging.allocate(bytes, 64);
-        for (int i = 0; i < inputs.count(); i++) {
-          float[][] t = inputs.tensors(i);
-          for (int j = 0; j < 4; j++) {
-            for (int x = 0; x < t[j].length; x++) {
-              dtype.write(host, (long) x * dtype.byteSize(), t[j][x]);
-            }
-            long ptr = CudaDriverApi.alloc(bytes);
-            owned.add(ptr);
-            CudaDriverApi.upload(ptr, new BytePointer(host.asByteBuffer()), bytes);
-            sets[i][j] = tensor(dtype, dev, ptr, bytes, shape);
-          }
+      DeviceMemory[][] mem = GpuInputs.allocate(dev, c, inputs.count(), inputs.seed(), stream);
+      Tensor[][] sets = new Tensor[mem.length][4];
+      for (int i = 0; i < mem.length; i++) {
+        for (int t = 0; t < 4; t++) {
+          owned.add(mem[i][t]);
+          sets[i][t] = tensor(dtype, device, mem[i][t], shape(c, t));
         }
       }
-      Tensor out = deviceTensor(dtype, dev, bytes, shape, owned);
-      Tensor lse = train ? deviceTensor(DType.FLOAT32, dev, (long) c.batch() * c.heads() * c.seqLen() * 4,
-          new long[] {c.batch(), c.heads(), c.seqLen()}, owned) : null;
-      Tensor dq = train ? deviceTensor(dtype, dev, bytes, shape, owned) : null;
-      Tensor dk = train ? deviceTensor(dtype, dev, bytes, shape, owned) : null;
-      Tensor dv = train ? deviceTensor(dtype, dev, bytes, shape, owned) : null;
-      AttentionOptions options = AttentionOptions.builder().isCausal(c.causal()).training(train)
-          .stream(stream.address()).build();
+      DeviceMemory outMem = owned.add(dev.allocate(c.tensorBytes(), "output"));
+      Tensor out = tensor(dtype, device, outMem, shape(c, GpuInputs.QUERY));
+      Tensor lse = train ? tensor(DType.FLOAT32, device, owned.add(dev.allocate((long) c.batch() * c.heads()
+          * c.seqLen() * 4, "lse")), new long[] {c.batch(), c.heads(), c.seqLen()}) : null;
+      Tensor dq = train ? tensor(dtype, device, owned.add(dev.allocate(c.tensorBytes(), "dq")), shape(c, 0)) : null;
+      Tensor dk = train ? tensor(dtype, device, owned.add(dev.allocate(c.kvTensorBytes(), "dk")), shape(c, 1)) : null;
+      Tensor dv = train ? tensor(dtype, device, owned.add(dev.allocate(c.kvTensorBytes(), "dv")), shape(c, 2)) : null;
+      CudaEvent start = owned.add(CudaEvent.create(dev.context(), true));
+      CudaEvent stop = owned.add(CudaEvent.create(dev.context(), true));
+      AttentionOptions options = options(c, stream.handle());
       List<String> reasons = provider.notSupportedReasons(
           AttentionRequest.create(sets[0][0], sets[0][1], sets[0][2], out, lse, options));
       if (!reasons.isEmpty()) {
         throw new UnsupportedCaseException(String.join("; ", reasons));
       }
-      long outputBytes = bytes * (train ? 4 : 1) + (train ? (long) c.batch() * c.heads() * c.seqLen() * 4 : 0);
+      long outputBytes = c.tensorBytes() + (train ? c.tensorBytes() + 2 * c.kvTensorBytes()
+          + (long) c.batch() * c.heads() * c.seqLen() * 4 : 0);
       return new Prepared() {
         private void call(int set) {
           Tensor[] t = sets[set];
@@ -134,75 +137,57 @@ public final class CudaProviderCandidate implements Candidate {
         @Override
         public void run(int set) {
           call(set);
-          CudaDriverApi.synchronize(stream);
+          stream.synchronize();
         }
 
         @Override
         public double timedRunMs(int set) {
-          CudaDriverApi.synchronize(stream);
-          CudaDriverApi.record(start, stream);
+          stream.synchronize();
+          start.record(stream);
           call(set);
-          CudaDriverApi.record(stop, stream);
-          return CudaDriverApi.elapsedMs(start, stop);
+          stop.record(stream);
+          stop.synchronize();
+          return CudaEvent.elapsedMillis(start, stop);
         }
 
         @Override
         public float[] forwardOutput(int set) {
           Tensor[] t = sets[set];
-          AttentionOptions fwd = options.toBuilder().training(false).returnLse(false).build();
+          AttentionOptions fwd = options.toBuilder().training(false).dropoutP(0).returnLse(false).build();
           try (ProviderScope scope = Sdpa.useProviders(provider.name())) {
             Sdpa.scaledDotProductAttention(t[0], t[1], t[2], out, null, fwd);
           }
-          CudaDriverApi.synchronize(stream);
-          Storage.DeviceBuffer buf = (Storage.DeviceBuffer) out.storage();
-          try (Arena host = Arena.ofConfined()) {
-            MemorySegment seg = host.allocate(bytes, 64);
-            CudaDriverApi.download(new BytePointer(seg.asByteBuffer()), buf.handle(), bytes);
-            float[] v = new float[Math.toIntExact(out.elementCount())];
-            for (int i = 0; i < v.length; i++) {
-              v[i] = (float) dtype.read(seg, (long) i * dtype.byteSize());
-            }
-            return v;
-          }
+          stream.synchronize();
+          return GpuInputs.download(outMem, GpuInputs.elements(c, GpuInputs.QUERY), c.dtype().equals("bf16"),
+              stream);
         }
 
         @Override
         public long memoryProbe(int set) {
-          CudaDriverApi.synchronize(stream);
-          long before = CudaDriverApi.freeBytes();
+          stream.synchronize();
+          long before = dev.freeBytes();
           run(set);
-          return Math.max(0, before - CudaDriverApi.freeBytes()) + outputBytes;
+          return Math.max(0, before - dev.freeBytes()) + outputBytes;
         }
 
         @Override
         public void close() {
-          release(owned, stream, start, stop);
+          owned.close();
         }
       };
     } catch (RuntimeException | Error e) {
-      release(owned, stream, start, stop);
+      owned.close();
       throw e;
     }
   }
 
-  private static Tensor tensor(DType dtype, Device dev, long ptr, long bytes, long[] shape) {
-    return Tensor.contiguous(dtype, new Storage.DeviceBuffer(dev, ptr, 0, bytes), shape);
+  /** The shape of tensor {@code tag} (query, key, value, output gradient) of a case. */
+  static long[] shape(BenchCase c, int tag) {
+    int rows = (tag == GpuInputs.KEY || tag == GpuInputs.VALUE) ? c.kvLen() : c.seqLen();
+    return new long[] {c.batch(), c.heads(), rows, c.headDim()};
   }
 
-  private static Tensor deviceTensor(DType dtype, Device dev, long bytes, long[] shape, List<Long> owned) {
-    long ptr = CudaDriverApi.alloc(bytes);
-    owned.add(ptr);
-    return tensor(dtype, dev, ptr, bytes, shape);
-  }
-
-  private static void release(List<Long> owned, CUstream_st stream, CUevent_st start, CUevent_st stop) {
-    CudaDriverApi.synchronize(stream);
-    for (long p : owned) {
-      CudaDriverApi.free(p);
-    }
-    owned.clear();
-    CudaDriverApi.destroy(start);
-    CudaDriverApi.destroy(stop);
-    CudaDriverApi.destroy(stream);
+  private static Tensor tensor(DType dtype, Device dev, DeviceMemory m, long[] shape) {
+    return Tensor.contiguous(dtype, new Storage.DeviceBuffer(dev, m.address(), 0, m.byteSize()), shape);
   }
 }

@@ -24,8 +24,8 @@ import java.util.stream.Collectors;
 public final class ResultFiles {
   /** The columns of a measurement row, in order. */
   public static final List<String> COLUMNS = List.of("implementation", "kind", "device", "dtype", "pass", "batch",
-      "heads", "seqLen", "headDim", "causal", "status", "medianMs", "minMs", "repeats", "gflops", "flops",
-      "memoryBytes", "memoryMethod", "note");
+      "heads", "seqLen", "kvLen", "headDim", "causal", "dropout", "status", "medianMs", "minMs", "repeats", "gflops",
+      "flops", "memoryBytes", "memoryMethod", "note");
 
   private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -43,8 +43,10 @@ public final class ResultFiles {
     r.put("batch", c.batch());
     r.put("heads", c.heads());
     r.put("seqLen", c.seqLen());
+    r.put("kvLen", c.kvLen());
     r.put("headDim", c.headDim());
     r.put("causal", c.causal());
+    r.put("dropout", c.dropout());
     r.put("status", m.status().name());
     r.put("medianMs", num(m.medianMs()));
     r.put("minMs", num(m.minMs()));
@@ -109,11 +111,16 @@ public final class ResultFiles {
     return new Loaded(run, ms);
   }
 
-  /** A measurement from a row with {@link #COLUMNS} (missing numbers → NaN / -1). */
+  /**
+   * A measurement from a row with {@link #COLUMNS} (missing numbers → NaN / -1; a row without {@code kvLen} is
+   * self-attention, one without {@code dropout} has none: the files of earlier versions).
+   */
   public static Measurement fromRow(JsonNode r) {
-    BenchCase c = new BenchCase(r.get("batch").asInt(), r.get("heads").asInt(), r.get("seqLen").asInt(),
-        r.get("headDim").asInt(), r.get("causal").asBoolean(), r.get("dtype").asText(),
-        Pass.ofLabel(r.get("pass").asText()));
+    int lq = r.get("seqLen").asInt();
+    BenchCase c = new BenchCase(r.get("batch").asInt(), r.get("heads").asInt(), lq,
+        r.hasNonNull("kvLen") ? r.get("kvLen").asInt() : lq, r.get("headDim").asInt(), r.get("causal").asBoolean(),
+        r.get("dtype").asText(), Pass.ofLabel(r.get("pass").asText()),
+        r.hasNonNull("dropout") ? r.get("dropout").asDouble() : 0);
     return new Measurement(r.get("implementation").asText(), text(r, "kind", "peer"), text(r, "device", ""), c,
         Status.valueOf(r.get("status").asText()), dbl(r, "medianMs"), dbl(r, "minMs"),
         r.has("repeats") ? r.get("repeats").asInt() : 0, dbl(r, "gflops"),
