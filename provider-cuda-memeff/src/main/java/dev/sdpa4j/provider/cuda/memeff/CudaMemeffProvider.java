@@ -1,7 +1,9 @@
 package dev.sdpa4j.provider.cuda.memeff;
 
 import com.google.auto.service.AutoService;
+import dev.sdpa4j.AttentionArgumentException;
 import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.AttentionShape;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.MaskKind;
@@ -27,12 +29,18 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code [B, Hq, Lq, Lk]}, read through their strides and never materialised; fp32 (on tensor cores in the 3xTF32
  * split, fp32-level accuracy), fp16 and bf16; query/key and value head dims independent, each 4..512 in multiples of
  * 4; grouped-query attention; custom scale; LSE; causal masking in both alignments;
- * dropout with {@link dev.sdpa4j.Dropout}'s Philox mask, bit for bit. No backward yet.
+ * dropout with {@link dev.sdpa4j.Dropout}'s Philox mask, bit for bit. Backward (FlashAttention-2 structure, from
+ * the forward's LSE, the dropout mask regenerated from seed and offset) for everything the forward takes; the mask gets
+ * no gradient. The forward is always bit-reproducible; the backward is on request
+ * ({@link dev.sdpa4j.AttentionOptions#deterministic()}): then it sums dK/dV of a grouped-query group inside one block
+ * and computes dQ in a separate pass, with no atomics. Otherwise fp16/bf16 with head dims up to 128 add dQ atomically
+ * in fp32 from the dK/dV kernel, which is faster but leaves dQ's last bits to the order in which blocks finish.
  *
  * <p>Memory: tensors in the device's memory are used in place through their strides (any strides) on the caller's
- * stream ({@link dev.sdpa4j.AttentionOptions#stream()}); the call returns once the kernel is queued, except with
- * stream 0 (the calling thread's per-thread stream), where it waits. No device memory is allocated. Host tensors are
- * copied to the device and back (the convenience path; it waits).
+ * stream ({@link dev.sdpa4j.AttentionOptions#stream()}); the call returns once the kernels are queued, except with
+ * stream 0 (the calling thread's per-thread stream), where it waits. The forward allocates no device memory; the
+ * backward allocates {@code 8 * B * Hq * Lq} bytes of row statistics (and {@code 4 * B * Hq * Lq * E} bytes for the
+ * atomic dQ), stream-ordered. Host tensors are copied to the device and back (the convenience path; it waits).
  */
 @AutoService(AttentionProvider.class)
 public final class CudaMemeffProvider implements AttentionProvider {
@@ -77,20 +85,20 @@ public final class CudaMemeffProvider implements AttentionProvider {
         .valueDimMayDiffer(MemeffKernel.MAX_HEAD_DIM)
         .maskKinds(MaskKind.CAUSAL_TOP_LEFT, MaskKind.CAUSAL_BOTTOM_RIGHT, MaskKind.BOOLEAN, MaskKind.ADDITIVE)
         .dropout(true)
-        .backward(false)
+        .backward(true)
         .groupedQuery(true)
         .customScale(true)
         .logSumExp(true)
         .unitHeadDimStride(false)
         .memory(Platform.CUDA, Platform.HOST)
-        .determinism(Determinism.ALWAYS)
+        .determinism(Determinism.ON_REQUEST)
         .minComputeCapability(MIN_COMPUTE_CAPABILITY)
         .build();
   }
 
   /**
-   * The reasons beyond {@link Capabilities}, for a request the capabilities accept: the kernel's index limits. Pure;
-   * does not touch the device.
+   * The reasons beyond {@link Capabilities}, for a request the capabilities accept: the kernels' index limits (the
+   * backward's too when the request is for training). Pure; does not touch the device.
    */
   static List<String> shapeReasons(AttentionRequest request) {
     List<String> reasons = new ArrayList<>();
@@ -103,6 +111,13 @@ public final class CudaMemeffProvider implements AttentionProvider {
         * k.valueChunks(s.valueHeadDim());
     if (blocks > Integer.MAX_VALUE) {
       reasons.add("batch x heads x query tiles x value chunks = " + (long) blocks + " blocks > " + Integer.MAX_VALUE);
+    }
+    if (request.options().training()) {
+      long backwardBlocks = MemeffBackwardLaunch.maxBlocks(s,
+          MemeffBackwardKernel.select(request.dtype(), s.headDim(), s.valueHeadDim()));
+      if (backwardBlocks > Integer.MAX_VALUE) {
+        reasons.add("backward needs " + backwardBlocks + " blocks in one grid > " + Integer.MAX_VALUE);
+      }
     }
     return reasons;
   }
@@ -130,6 +145,32 @@ public final class CudaMemeffProvider implements AttentionProvider {
         ? deviceFor(request).orElseThrow(() -> new IllegalStateException("no CUDA device")).device().index()
         : request.device().index();
     device(ordinal).forward(request);
+  }
+
+  /**
+   * Runs the backward pass where the forward ran (its device memory and stream, or host tensors staged through the
+   * device). Device tensors of the backward call are checked like the forward's before anything is queued.
+   *
+   * @throws AttentionArgumentException when a gradient or dOut handle is not memory of the forward's device
+   */
+  @Override
+  public void backward(BackwardRequest request) {
+    AttentionRequest f = request.forward();
+    if (f.device().platform() == Platform.HOST) {
+      int ordinal = deviceFor(f).orElseThrow(() -> new IllegalStateException("no CUDA device")).device().index();
+      device(ordinal).backward(request);
+      return;
+    }
+    MemeffDevice d = device(f.device().index());
+    String[] names = {"gradOutput", "gradQuery", "gradKey", "gradValue"};
+    Tensor[] tensors = {request.gradOutput(), request.gradQuery(), request.gradKey(), request.gradValue()};
+    for (int i = 0; i < names.length; i++) {
+      String problem = DevicePointers.problem(d.context(), tensors[i], names[i]).orElse(null);
+      if (problem != null) {
+        throw new AttentionArgumentException(names[i], problem);
+      }
+    }
+    d.backward(request);
   }
 
   MemeffDevice device(int ordinal) {

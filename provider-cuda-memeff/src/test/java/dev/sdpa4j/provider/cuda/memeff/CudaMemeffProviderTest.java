@@ -10,6 +10,7 @@ import dev.sdpa4j.Platform;
 import dev.sdpa4j.ProviderRegistry;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.spi.Capabilities;
+import dev.sdpa4j.spi.Determinism;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
 
@@ -29,7 +30,9 @@ class CudaMemeffProviderTest {
     assertThat(c.maxValueHeadDim()).isEqualTo(512);
     assertThat(c.valueDimMayDiffer()).isTrue();
     assertThat(c.dropout()).isTrue();
-    assertThat(c.backward()).isFalse();
+    assertThat(c.backward()).isTrue();
+    assertThat(c.logSumExp()).isTrue();
+    assertThat(c.determinism()).isEqualTo(Determinism.ON_REQUEST);
     assertThat(c.unitHeadDimStride()).isFalse();
     assertThat(c.memory()).containsExactlyInAnyOrder(Platform.CUDA, Platform.HOST);
     assertThat(c.minComputeCapability()).isEqualTo(CudaMemeffProvider.MIN_COMPUTE_CAPABILITY);
