@@ -34,6 +34,11 @@ struct FlashParams {
   i64 num_splits;               // split-KV slices (1 for the plain kernels)
   float scale;                  // softmax scale
   float scale_log2;             // scale * log2(e)
+  i64 seed;                     // dropout (the _drop kernels): Philox key, k0 = low word, k1 = high word
+  i64 offset;                   // Philox counter word c3
+  i64 dropout_threshold;        // floor(p * 2^32), compared unsigned
+  float keep_scale;             // 1 / (1 - p)
+  float pad_;
 };
 
 #define DEVI __device__ __forceinline__
@@ -99,6 +104,26 @@ DEVI float fast_log2(float x) {
 }
 
 #define NEG_INF (-__int_as_float(0x7f800000))
+
+// ---- Philox4x32-10, as dev.sdpa4j.Philox4x32 (the same function as cuda-memeff's forward and flash_bwd.cu) ----
+DEVI uint4 philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1) {
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    // one 32x32 -> 64-bit multiply gives both halves (mul.hi and mul.lo of the same operands)
+    unsigned long long p0, p1;
+    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p0) : "r"(c0), "r"(0xD2511F53u));
+    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p1) : "r"(c2), "r"(0xCD9E8D57u));
+    const u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
+    const u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
+    c0 = n0;
+    c1 = (u32)p1;
+    c2 = n2;
+    c3 = (u32)p0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return make_uint4(c0, c1, c2, c3);
+}
 
 // element offset of (row, col) in a swizzled tile of `rows` rows; col % 8 == 0 for chunk addresses
 template <int KS, int kRows>
@@ -186,8 +211,10 @@ struct Traits {
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0, "tile sizes");
 };
 
-// kEvenD: the head dim equals the specialisation's, so no column predicates or skipped k-steps are needed
-template <typename T, bool kBf16, bool kSplit, bool kEvenD>
+// kEvenD: the head dim equals the specialisation's, so no column predicates or skipped k-steps are needed.
+// kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (the row sums, hence the LSE, see every key);
+// the split-KV kernels never run with dropout.
+template <typename T, bool kBf16, bool kSplit, bool kEvenD, bool kDropout = false>
 DEVI void flash_fwd(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, MR = T::kMRep, KS = T::KS;
   constexpr int NB = BN / 8;  // 8-key blocks of S per row group
@@ -385,6 +412,38 @@ DEVI void flash_fwd(const FlashParams& p) {
       }
     }
 
+    if (kDropout) {
+      // Dropped probabilities become 0 after they entered the row sum. Lanes t and t^1 hold the four keys of one
+      // Philox group (4 * (t / 2) .. + 3) in rows g and g + 8: the even lane draws row g, the odd lane row g + 8,
+      // and each passes the other the two words it needs - one Philox call per four elements. (Drawing the bits
+      // before the S GEMM, to interleave the integer work with the tensor instructions, measured 2-3% slower:
+      // KERNEL_NOTES.md, v3.)
+      const u32 seed_lo = (u32)p.seed;
+      const u32 seed_hi = (u32)((unsigned long long)p.seed >> 32);
+      const u32 thr = (u32)p.dropout_threshold;
+      const u32 c2 = (u32)(b * p.heads + h);
+      const bool odd = t & 1;
+#pragma unroll
+      for (int r = 0; r < MR; ++r) {
+        const int row = m0 + (warp * MR + r) * 16 + g + (odd ? 8 : 0);
+#pragma unroll
+        for (int j = 0; j < NB; ++j) {
+          const int grp = (n0 + j * 8) / 4 + (t >> 1);
+          const uint4 x = philox((u32)grp, (u32)row, c2, (u32)p.offset, seed_lo, seed_hi);
+          // even lane: own row g is x.x, x.y; it sends x.z, x.w (row g, the odd lane's keys)
+          // odd lane: own row g + 8 is x.z, x.w; it sends x.x, x.y (row g + 8, the even lane's keys)
+          const u32 s0 = __shfl_xor_sync(0xffffffff, odd ? x.x : x.z, 1);
+          const u32 s1 = __shfl_xor_sync(0xffffffff, odd ? x.y : x.w, 1);
+          const u32 g0 = odd ? s0 : x.x, g1 = odd ? s1 : x.y;  // row g
+          const u32 h0 = odd ? x.z : s0, h1 = odd ? x.w : s1;  // row g + 8
+          if (g0 < thr) acc_s[r][j][0] = 0.f;
+          if (g1 < thr) acc_s[r][j][1] = 0.f;
+          if (h0 < thr) acc_s[r][j][2] = 0.f;
+          if (h1 < thr) acc_s[r][j][3] = 0.f;
+        }
+      }
+    }
+
     // O += P V
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
@@ -419,7 +478,7 @@ DEVI void flash_fwd(const FlashParams& p) {
       float s = row_sum[r][hh];
       s += __shfl_xor_sync(0xffffffff, s, 1);
       s += __shfl_xor_sync(0xffffffff, s, 2);
-      const float inv = s > 0.f ? 1.f / s : 0.f;
+      const float inv = s > 0.f ? (kDropout ? p.keep_scale : 1.f) / s : 0.f;
       const float lse = s > 0.f ? row_max[r][hh] * fabsf(p.scale) + fast_log2(s) * 0.6931471805599453f : NEG_INF;
       const int row = m0 + (warp * MR + r) * 16 + g + hh * 8;
       if (row < Lq) {
@@ -560,9 +619,19 @@ typedef Traits<256, 16, 64, 1> S256;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad(const FlashParams p) { \
     flash_fwd<T, BF16, SPLIT, false>(p);                                                         \
   }
+// <name>_drop and <name>_pad_drop: the training kernels with dropout (plain kernels only: no split-KV)
+#define FLASH_ENTRY_DROP(NAME, T, BF16)                                                                  \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_drop(const FlashParams p) {       \
+    flash_fwd<T, BF16, false, true, true>(p);                                                          \
+  }                                                                                                    \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad_drop(const FlashParams p) {   \
+    flash_fwd<T, BF16, false, false, true>(p);                                                         \
+  }
 #define FLASH_DIM(D, ENTRY)                                \
   ENTRY(flash_fwd_f16_d##D, T##D, false, false)            \
   ENTRY(flash_fwd_bf16_d##D, T##D, true, false)            \
+  FLASH_ENTRY_DROP(flash_fwd_f16_d##D, T##D, false)        \
+  FLASH_ENTRY_DROP(flash_fwd_bf16_d##D, T##D, true)        \
   FLASH_ENTRY(flash_fwd_split_f16_d##D, S##D, false, true) \
   FLASH_ENTRY(flash_fwd_split_bf16_d##D, S##D, true, true)
 

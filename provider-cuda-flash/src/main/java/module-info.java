@@ -1,5 +1,5 @@
 /**
- * The {@code cuda-flash} provider: FlashAttention-2-class forward kernels on NVIDIA tensor cores (compute capability
+ * The {@code cuda-flash} provider: FlashAttention-2-class forward and backward kernels on NVIDIA tensor cores (compute capability
  * 8.0 and up), zero-copy on the caller's device memory and stream.
  */
 module dev.sdpa4j.provider.cuda.flash {

@@ -2,6 +2,7 @@ package dev.sdpa4j.provider.cuda.flash;
 
 import com.google.auto.service.AutoService;
 import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
@@ -20,17 +21,25 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * {@code cuda-flash}: FlashAttention-2-class forward attention on NVIDIA tensor cores (compute capability 8.0 and
- * up), fp16 and bf16, head dims 8..256 in multiples of 8, causal masking in both alignments, grouped-query
- * attention, custom scale and LSE. No arbitrary masks, dropout or backward (use {@code cuda-memeff} or
- * {@code math}).
+ * {@code cuda-flash}: FlashAttention-2-class attention on NVIDIA tensor cores (compute capability 8.0 and up), forward
+ * and backward: fp16 and bf16, head dims 8..256 in multiples of 8, causal masking in both alignments, grouped-query
+ * attention, custom scale, LSE, dropout ({@link dev.sdpa4j.Dropout}'s mask, regenerated in the backward pass). No
+ * arbitrary masks (use {@code cuda-memeff} or {@code math}).
+ *
+ * <p>Backward: dQ is accumulated in fp32 with atomic adds, so its last bits may vary from run to run; with
+ * {@link dev.sdpa4j.AttentionOptions#deterministic()} a separate dQ kernel sums the key tiles in a fixed order
+ * (the same bits every run, slower). Forward results are always bit-reproducible. Workspace: fp32 rowsum(dO o O)
+ * (4 bytes per query row) and, outside deterministic mode, the fp32 dQ accumulator (4 bytes per element of dQ).
  *
  * <p>Memory: tensors in the device's memory are used in place on the caller's stream
  * ({@link dev.sdpa4j.AttentionOptions#stream()}); the call returns once the work is queued, except with stream 0
  * (the provider's own per-thread stream), where it waits for the result. Inputs whose address or strides do not
  * allow 16-byte loads (or outputs not 4-byte aligned) are first copied to aligned scratch memory on the device, in
- * stream order. Host tensors are copied to the device and back (the convenience path; it waits). Apart from that
- * scratch, and fp32 partial results of the split-KV path for short query blocks, no device memory is used.
+ * stream order (in the backward pass also gradients whose head dim is strided). Host tensors are copied to the device
+ * and back (the convenience path; it waits). Apart from that scratch, fp32 partial results of the split-KV path for
+ * short query blocks and the backward workspace above, no device memory is used. Training (backward) with head dims
+ * above 64 needs more than 99 KiB of shared memory per block and is refused on devices that allow less (sm_86,
+ * sm_89).
  */
 @AutoService(AttentionProvider.class)
 public final class CudaFlashProvider implements AttentionProvider {
@@ -72,14 +81,14 @@ public final class CudaFlashProvider implements AttentionProvider {
         .dtypes(DType.FLOAT16, DType.BFLOAT16)
         .headDims(8, 256, 8)
         .maskKinds(MaskKind.CAUSAL_TOP_LEFT, MaskKind.CAUSAL_BOTTOM_RIGHT)
-        .dropout(false)
-        .backward(false)
+        .dropout(true)
+        .backward(true)
         .groupedQuery(true)
         .customScale(true)
         .logSumExp(true)
         .unitHeadDimStride(true)
         .memory(Platform.CUDA, Platform.HOST)
-        .determinism(Determinism.ALWAYS)
+        .determinism(Determinism.ON_REQUEST)
         .minComputeCapability(MIN_COMPUTE_CAPABILITY)
         .build();
   }
@@ -97,6 +106,19 @@ public final class CudaFlashProvider implements AttentionProvider {
     if (s.queryLength() > Integer.MAX_VALUE / 2 || s.keyLength() > Integer.MAX_VALUE / 2) {
       reasons.add("sequence length above " + Integer.MAX_VALUE / 2);
     }
+    if (request.options().training()) {
+      if (s.batch() * s.queryHeads() * s.queryLength() > Integer.MAX_VALUE) {
+        reasons.add("backward: batch x query heads x query length above " + Integer.MAX_VALUE);
+      }
+      int ordinal = request.device().platform() == Platform.CUDA ? request.device().index()
+          : deviceFor(request).map(d -> d.device().index()).orElse(0);
+      int need = FlashBackwardPlan.sharedBytes(s.headDim());
+      int have = device(ordinal).context().device().maxSharedMemoryPerBlockOptin();
+      if (need > have) {
+        reasons.add("backward with head dim " + s.headDim() + " needs " + need / 1024
+            + " KiB of shared memory per block; this device allows " + have / 1024 + " KiB");
+      }
+    }
     if (request.device().platform() == Platform.CUDA) {
       CudaContext ctx = device(request.device().index()).context();
       reasons.addAll(DevicePointers.problems(ctx,
@@ -113,6 +135,15 @@ public final class CudaFlashProvider implements AttentionProvider {
         ? deviceFor(request).orElseThrow(() -> new IllegalStateException("no CUDA device")).device().index()
         : request.device().index();
     device(ordinal).forward(request);
+  }
+
+  @Override
+  public void backward(BackwardRequest request) {
+    AttentionRequest r = request.forward();
+    int ordinal = r.device().platform() == Platform.HOST
+        ? deviceFor(r).orElseThrow(() -> new IllegalStateException("no CUDA device")).device().index()
+        : r.device().index();
+    device(ordinal).backward(request);
   }
 
   FlashDevice device(int ordinal) {

@@ -3,7 +3,10 @@ package dev.sdpa4j.provider.cuda.flash;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.AttentionShape;
 import dev.sdpa4j.CausalMode;
+import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
@@ -23,22 +26,32 @@ import java.nio.ByteOrder;
 import java.util.List;
 
 /**
- * The provider's state on one device (its primary context and the loaded kernels) and the forward pass there.
- * Thread-safe: calls share the module and run on the caller's stream or the calling thread's per-thread stream.
+ * The provider's state on one device (its primary context and the loaded kernels: {@code flash_fwd.cu} and, on the
+ * first backward call, {@code flash_bwd.cu}) and the forward and backward passes there. Thread-safe: calls share the
+ * modules and run on the caller's stream or the calling thread's per-thread stream.
  */
 final class FlashDevice {
   static final String SOURCE_FILE = "flash_fwd.cu";
   static final KernelSource KERNELS = new KernelSource("flash", "/dev/sdpa4j/cuda/flash", SOURCE_FILE,
       List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
+  static final String BWD_SOURCE_FILE = "flash_bwd.cu";
+  static final KernelSource BWD_KERNELS = new KernelSource("flash_bwd", "/dev/sdpa4j/cuda/flash_bwd", BWD_SOURCE_FILE,
+      List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
   private static final double LOG2E = 1.4426950408889634;
   private static final int COPY_THREADS = 256;
+  /** sizeof(FlashParams) in flash_fwd.cu. */
+  static final int FWD_PARAMS_BYTES = 288;
+  /** sizeof(BwdParams) in flash_bwd.cu. */
+  static final int BWD_PARAMS_BYTES = 408;
 
   private final CudaContext context;
   private final LazyKernelModule module;
+  private final LazyKernelModule bwdModule;
 
   FlashDevice(CudaContext context) {
     this.context = context;
     this.module = new LazyKernelModule(context, KERNELS);
+    this.bwdModule = new LazyKernelModule(context, BWD_KERNELS);
   }
 
   CudaContext context() {
@@ -48,6 +61,11 @@ final class FlashDevice {
   /** The kernels, loaded on first use (packaged cubin, else NVRTC, else PTX). */
   KernelModule module() {
     return module.get();
+  }
+
+  /** The backward kernels, loaded on first use. */
+  KernelModule backwardModule() {
+    return bwdModule.get();
   }
 
   /** A device view of one tensor: element 0's address and the element strides of its first three dimensions. */
@@ -146,7 +164,7 @@ final class FlashDevice {
   }
 
   private Operand input(Tensor t, CudaStream stream, DeviceScratch temps) {
-    if (direct(t, 16)) {
+    if (direct(t, 16) && t.stride(t.rank() - 1) == 1) {
       return view(t);
     }
     DeviceMemory m = temps.allocate(HostStaging.packedBytes(t));
@@ -204,7 +222,10 @@ final class FlashDevice {
     long[] qs = {q.s0(), q.s1(), q.s2()};
     long[] os = {o.s0(), o.s1(), o.s2()};
     long[] ls = lse == null ? new long[3] : new long[] {lse.s0(), lse.s1(), lse.s2()};
-    if (lq == 1 && group > 1 && causal != CausalMode.TOP_LEFT) {
+    boolean dropout = r.dropoutP() > 0;
+    if (dropout) {
+      // the mask's counter names the query row and head: no decode packing, no split-KV
+    } else if (lq == 1 && group > 1 && causal != CausalMode.TOP_LEFT) {
       // decode with grouped-query attention: the group's query heads become the rows of one kv head
       qs = new long[] {qs[0], qs[1] * group, qs[1]};
       os = new long[] {os[0], os[1] * group, os[1]};
@@ -218,7 +239,7 @@ final class FlashDevice {
     }
     long lk = s.keyLength();
     long e = s.headDim();
-    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount());
+    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(), dropout);
     long oAccum = 0;
     long lseAccum = 0;
     if (plan.split()) {
@@ -226,7 +247,7 @@ final class FlashDevice {
       oAccum = temps.allocate(rows * e * 4).address();
       lseAccum = temps.allocate(rows * 4).address();
     }
-    ByteBuffer p = ByteBuffer.allocate(256).order(ByteOrder.nativeOrder());
+    ByteBuffer p = ByteBuffer.allocate(FWD_PARAMS_BYTES).order(ByteOrder.nativeOrder());
     p.putLong(q.address()).putLong(k.address()).putLong(v.address()).putLong(o.address())
         .putLong(lse == null ? 0 : lse.address()).putLong(oAccum).putLong(lseAccum);
     p.putLong(qs[0]).putLong(qs[1]).putLong(qs[2]);
@@ -238,18 +259,163 @@ final class FlashDevice {
     p.putLong(causal == CausalMode.NONE ? 0 : 1).putLong(causal == CausalMode.BOTTOM_RIGHT ? lk - lq : 0);
     p.putLong(plan.splits());
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E));
+    putDropout(p, r);
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     String dt = r.dtype() == DType.BFLOAT16 ? "bf16" : "f16";
     FlashPlan.Traits t = plan.traits();
     // the _pad kernels serve head dims below the specialisation's (predicated loads); see flash_fwd.cu
     String name = "flash_fwd_" + (plan.split() ? "split_" : "") + dt + "_d" + t.headDim()
-        + (e == t.headDim() ? "" : "_pad");
+        + (e == t.headDim() ? "" : "_pad") + (dropout ? "_drop" : "");
     module().function(name).launch(Dim3.of(plan.gridX(), plan.gridY(), plan.splits()), Dim3.of(t.threads()),
         t.sharedBytes(), stream, args);
     if (plan.split()) {
       long rows = s.batch() * heads * lq;
       module().function("flash_combine_" + dt).launch(Dim3.of(Math.toIntExact(FlashPlan.ceilDiv(rows, 4))),
           Dim3.of(128), 0, stream, args);
+    }
+  }
+
+  /** The dropout fields of both parameter blocks: seed, offset, threshold, 1 / (1 - p), padding. */
+  private static void putDropout(ByteBuffer p, AttentionRequest r) {
+    double pd = r.dropoutP();
+    DropoutSeed seed = pd > 0 ? r.dropoutSeed().orElseThrow() : null;
+    p.putLong(seed == null ? 0 : seed.seed()).putLong(seed == null ? 0 : seed.offset())
+        .putLong(pd > 0 ? Integer.toUnsignedLong(Dropout.threshold(pd)) : 0)
+        .putFloat((float) (pd > 0 ? Dropout.keepScale(pd) : 1.0)).putFloat(0f);
+  }
+
+  void backward(BackwardRequest b) {
+    if (b.forward().device().platform() == dev.sdpa4j.Platform.HOST) {
+      backwardHost(b);
+    } else {
+      backwardDevice(b);
+    }
+  }
+
+  /** Host tensors: copy the inputs in (row-major), run, copy the gradients out, wait. */
+  private void backwardHost(BackwardRequest b) {
+    AttentionRequest r = b.forward();
+    CudaStream stream = CudaStream.perThread(context);
+    DeviceScratch temps = new DeviceScratch(context, stream);
+    try (Arena arena = Arena.ofConfined()) {
+      Operand q = upload(r.query(), stream, temps, arena);
+      Operand k = upload(r.key(), stream, temps, arena);
+      Operand v = upload(r.value(), stream, temps, arena);
+      Operand o = upload(r.output(), stream, temps, arena);
+      Operand lse = upload(r.lse().orElseThrow(), stream, temps, arena);
+      Operand dout = upload(b.gradOutput(), stream, temps, arena);
+      Tensor[] grads = {b.gradQuery(), b.gradKey(), b.gradValue()};
+      DeviceMemory[] mem = new DeviceMemory[3];
+      Operand[] ops = new Operand[3];
+      for (int i = 0; i < 3; i++) {
+        mem[i] = temps.allocate(HostStaging.packedBytes(grads[i]));
+        ops[i] = Operand.contiguous(mem[i].address(), grads[i]);
+      }
+      runBackward(r, q, k, v, o, lse, dout, ops[0], ops[1], ops[2], stream, temps);
+      MemorySegment[] host = new MemorySegment[3];
+      for (int i = 0; i < 3; i++) {
+        host[i] = arena.allocate(mem[i].byteSize(), 16);
+        mem[i].copyToHost(0, host[i], stream);
+      }
+      stream.synchronize();
+      for (int i = 0; i < 3; i++) {
+        HostStaging.unpack(host[i], grads[i]);
+      }
+    } finally {
+      temps.close();
+    }
+  }
+
+  /**
+   * Device tensors: in place on the caller's stream (or the per-thread stream, then waited for); tensors whose rows
+   * are not 16-byte aligned or whose head dim is strided go through aligned scratch copies, in stream order.
+   */
+  private void backwardDevice(BackwardRequest b) {
+    AttentionRequest r = b.forward();
+    long handle = r.options().stream();
+    CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
+    DeviceScratch temps = new DeviceScratch(context, stream);
+    try {
+      Operand q = input(r.query(), stream, temps);
+      Operand k = input(r.key(), stream, temps);
+      Operand v = input(r.value(), stream, temps);
+      Operand o = input(r.output(), stream, temps);
+      Operand dout = input(b.gradOutput(), stream, temps);
+      Tensor lseT = r.lse().orElseThrow();
+      Operand lse;
+      if (direct(lseT, 4)) {
+        lse = view(lseT);
+      } else {
+        DeviceMemory m = temps.allocate(HostStaging.packedBytes(lseT));
+        copy(m.address(), Tensor.contiguousStrides(lseT.shape()), lseT, true, stream);
+        lse = Operand.contiguous(m.address(), lseT);
+      }
+      Tensor[] grads = {b.gradQuery(), b.gradKey(), b.gradValue()};
+      Operand[] ops = new Operand[3];
+      boolean[] inPlace = new boolean[3];
+      for (int i = 0; i < 3; i++) {
+        inPlace[i] = direct(grads[i], 16) && grads[i].stride(3) == 1;
+        ops[i] = inPlace[i] ? view(grads[i]) : Operand.contiguous(
+            temps.allocate(HostStaging.packedBytes(grads[i])).address(), grads[i]);
+      }
+      runBackward(r, q, k, v, o, lse, dout, ops[0], ops[1], ops[2], stream, temps);
+      for (int i = 0; i < 3; i++) {
+        if (!inPlace[i]) {
+          copy(ops[i].address(), Tensor.contiguousStrides(grads[i].shape()), grads[i], false, stream);
+        }
+      }
+    } finally {
+      temps.close();
+    }
+    if (handle == 0) {
+      stream.synchronize();
+    }
+  }
+
+  /** Launches preprocess, the dK/dV kernel, and the dQ kernel (deterministic) or the dQ conversion. */
+  private void runBackward(AttentionRequest r, Operand q, Operand k, Operand v, Operand o, Operand lse, Operand dout,
+      Operand dq, Operand dk, Operand dv, CudaStream stream, DeviceScratch temps) {
+    AttentionShape s = r.shape();
+    boolean dropout = r.dropoutP() > 0;
+    boolean det = r.options().deterministic();
+    FlashBackwardPlan plan = FlashBackwardPlan.of(r.dtype(), s.batch(), s.queryHeads(), s.kvHeads(),
+        s.queryLength(), s.keyLength(), s.headDim(), dropout, det);
+    long dsum = temps.allocate(plan.dsumBytes()).address();
+    long dqAccum = det ? 0 : temps.allocate(plan.dqAccumBytes()).address();
+    CausalMode causal = r.causal();
+    ByteBuffer p = ByteBuffer.allocate(BWD_PARAMS_BYTES).order(ByteOrder.nativeOrder());
+    for (Operand x : new Operand[] {q, k, v, o, dout, lse, dq, dk, dv}) {
+      p.putLong(x.address());
+    }
+    p.putLong(dqAccum).putLong(dsum);
+    for (Operand x : new Operand[] {q, k, v, o, dout, lse, dq, dk, dv}) {
+      p.putLong(x.s0()).putLong(x.s1()).putLong(x.s2());
+    }
+    p.putLong(s.batch()).putLong(s.queryHeads()).putLong(s.groupSize());
+    p.putLong(s.queryLength()).putLong(s.keyLength()).putLong(s.headDim());
+    p.putLong(causal == CausalMode.NONE ? 0 : 1)
+        .putLong(causal == CausalMode.BOTTOM_RIGHT ? s.keyLength() - s.queryLength() : 0);
+    double pd = r.dropoutP();
+    DropoutSeed seed = dropout ? r.dropoutSeed().orElseThrow() : null;
+    p.putLong(seed == null ? 0 : seed.seed()).putLong(seed == null ? 0 : seed.offset())
+        .putLong(dropout ? Integer.toUnsignedLong(Dropout.threshold(pd)) : 0);
+    p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E))
+        .putFloat((float) (dropout ? Dropout.keepScale(pd) : 1.0)).putFloat(0f);
+    KernelArgs args = KernelArgs.builder().struct(p.array()).build();
+    String dt = r.dtype() == DType.BFLOAT16 ? "bf16" : "f16";
+    KernelModule m = backwardModule();
+    int rowBlocks = FlashBackwardPlan.rowBlocks(s.batch() * s.queryHeads() * s.queryLength());
+    Dim3 rowThreads = Dim3.of(FlashBackwardPlan.ROW_THREADS);
+    m.function("flash_bwd_preprocess_" + dt).launch(Dim3.of(rowBlocks), rowThreads, 0, stream, args);
+    FlashBackwardPlan.Traits t = plan.traits();
+    m.function(plan.main()).launch(Dim3.of(plan.mainGridX(), plan.mainGridY()), Dim3.of(t.threads()),
+        plan.mainSharedBytes(), stream, args);
+    if (det) {
+      FlashBackwardPlan.DqTraits qt = plan.dqTraits();
+      m.function(plan.dq()).launch(Dim3.of(plan.dqGridX(), plan.dqGridY()), Dim3.of(qt.threads()), qt.sharedBytes(),
+          stream, args);
+    } else {
+      m.function("flash_bwd_convert_" + dt).launch(Dim3.of(rowBlocks), rowThreads, 0, stream, args);
     }
   }
 }

@@ -52,20 +52,21 @@ record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY)
 
   /**
    * Chooses kernels and grid for {@code batchHeads} (B x heads after any packing), {@code lq} queries and
-   * {@code lk} keys of head dim {@code e} on a device with {@code sms} multiprocessors.
+   * {@code lk} keys of head dim {@code e} on a device with {@code sms} multiprocessors. With {@code dropout} the main
+   * kernels always run (the split-KV kernels have no dropout: the mask's counter needs the real query row and head).
    *
    * <p>The split heuristic counts two resident blocks per SM for both kernel families. (Counting the one-warp decode
    * blocks at their real occupancy, up to 6 per SM, gave 2-3x more splits and was slower on H100: 32.7 µs instead of
    * 22.6 µs for B=1, H=16, Lk=4096; see KERNEL_NOTES.md.)
    */
-  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms) {
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, boolean dropout) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
     Traits split = SPLIT[c];
     int slots = 2 * sms;
     int splits = 1;
-    boolean useSplit = lq <= DECODE_MAX_QUERIES;
-    if (!useSplit) {
+    boolean useSplit = !dropout && lq <= DECODE_MAX_QUERIES;
+    if (!useSplit && !dropout) {
       useSplit = numSplits(batchHeads * ceilDiv(lq, main.blockM()), ceilDiv(lk, main.blockN()), slots) > 1;
     }
     if (useSplit) {

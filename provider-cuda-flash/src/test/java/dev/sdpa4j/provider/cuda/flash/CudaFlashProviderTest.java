@@ -11,6 +11,7 @@ import dev.sdpa4j.ProviderRegistry;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaDriver;
 import dev.sdpa4j.spi.Capabilities;
+import dev.sdpa4j.spi.Determinism;
 import java.lang.foreign.Arena;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -42,6 +43,9 @@ class CudaFlashProviderTest {
     assertThat(c.maskKinds()).containsExactlyInAnyOrder(MaskKind.NONE, MaskKind.CAUSAL_TOP_LEFT,
         MaskKind.CAUSAL_BOTTOM_RIGHT);
     assertThat(c.memory()).containsExactlyInAnyOrder(Platform.CUDA, Platform.HOST);
+    assertThat(c.backward()).isTrue();
+    assertThat(c.dropout()).isTrue();
+    assertThat(c.determinism()).isEqualTo(Determinism.ON_REQUEST);
     try (Arena arena = Arena.ofConfined()) {
       Tensor q = Tensor.allocate(arena, DType.FLOAT16, 1, 2, 4, 264);
       Tensor o = Tensor.allocate(arena, DType.FLOAT16, 1, 2, 4, 264);
@@ -50,8 +54,8 @@ class CudaFlashProviderTest {
       AttentionRequest r = AttentionRequest.create(q, q, q, o, lse,
           AttentionOptions.builder().attnMask(mask).dropoutP(0.1).training(true).build());
       List<String> reasons = c.reasonsAgainst(r);
-      assertThat(reasons).contains("head dim 264 > 256", "additive mask not supported",
-          "dropout not supported (p = 0.1)", "backward (training) not supported");
+      assertThat(reasons).contains("head dim 264 > 256", "additive mask not supported")
+          .noneMatch(x -> x.contains("dropout") || x.contains("backward") || x.contains("determinis"));
       Tensor f = Tensor.allocate(arena, DType.FLOAT32, 1, 2, 4, 64);
       Tensor fo = Tensor.allocate(arena, DType.FLOAT32, 1, 2, 4, 64);
       assertThat(c.reasonsAgainst(AttentionRequest.create(f, f, f, fo, null, AttentionOptions.builder().build())))

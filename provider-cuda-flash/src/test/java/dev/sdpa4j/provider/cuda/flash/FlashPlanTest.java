@@ -30,24 +30,35 @@ class FlashPlanTest {
 
   @Test
   void decodeSplitsKeysAcrossTheDevice() {
-    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS);
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, false);
     assertThat(p.split()).isTrue();
     assertThat(p.splits()).isGreaterThan(8).isLessThanOrEqualTo(FlashPlan.MAX_SPLITS);
     assertThat(p.gridX()).isEqualTo(1);
     assertThat(p.gridY()).isEqualTo(16);
     // a full device needs no split, but short queries still take the decode kernels
-    FlashPlan big = FlashPlan.of(64 * 32, 1, 4096, 128, H100_SMS);
+    FlashPlan big = FlashPlan.of(64 * 32, 1, 4096, 128, H100_SMS, false);
     assertThat(big.split()).isTrue();
     assertThat(big.splits()).isEqualTo(1);
   }
 
   @Test
   void trainingShapesUseTheMainKernelsWithoutSplits() {
-    FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS);
+    FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, false);
     assertThat(p.split()).isFalse();
     assertThat(p.splits()).isEqualTo(1);
     assertThat(p.gridX()).isEqualTo(32);
     assertThat(p.traits()).isEqualTo(FlashPlan.MAIN[3]);
+  }
+
+  @Test
+  void dropoutAlwaysRunsTheMainKernels() {
+    // the split-KV kernels have no dropout: decode-sized and small-grid calls take the main kernels instead
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, true);
+    assertThat(p.split()).isFalse();
+    assertThat(p.splits()).isEqualTo(1);
+    assertThat(p.traits()).isEqualTo(FlashPlan.MAIN[3]);
+    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, true).split()).isFalse();
+    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, false).split()).isTrue();
   }
 
   @Test

@@ -1,0 +1,123 @@
+"""Training step (forward + backward) of the provider's kernels against PyTorch's flash backend, same process, same
+inputs: B*L = 16k tokens, hidden 2048 (E=64: 32 heads, E=128: 16 heads), L = 512..16k, causal and not, fp16 and bf16,
+dropout 0 and 0.1. FLOPs = 3.5 x 4*B*H*L^2*E, halved for causal. Timing: CALLS back-to-back steps between two
+events, median of REPS (no graphs: PyTorch's autograd step is not capturable as is). Ours: forward kernel, then
+preprocess + dK/dV kernel + dQ conversion (workspace allocated once, as the provider's stream-ordered scratch).
+Writes train.json / train.csv to argv[1]. BENCH_VARIANTS (JSON: {label: {"fwd": cubin, "bwd": cubin, "traits":
+{class: [D, BM, BN, dSplit, exact]}}}) times earlier or experimental kernel versions on the same inputs."""
+import json, math, os, statistics, sys
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+import trainlib as tl
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else "."
+CALLS = int(os.environ.get("BENCH_CALLS", 5))
+REPS = int(os.environ.get("BENCH_REPS", 5))
+Ls = [int(x) for x in os.environ.get("BENCH_LS", "512,1024,2048,4096,8192,16384").split(",")]
+VARIANTS = {k: dict(v, traits={int(c): tuple(t) for c, t in v.get("traits", {}).items()})
+            for k, v in json.loads(os.environ.get("BENCH_VARIANTS", "{}")).items()}
+DROPOUTS = [float(x) for x in os.environ.get("BENCH_DROPOUTS", "0,0.1").split(",")]
+DTYPES = [getattr(torch, x) for x in os.environ.get("BENCH_DTYPES", "bfloat16,float16").split(",")]
+
+
+def timed(fn):
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(REPS):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(CALLS):
+            fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) / CALLS)
+    return statistics.median(ts), min(ts), max(ts)
+
+
+def measure(B, H, L, E, dt, causal, p):
+    q, k, v, dout = (torch.randn(B, H, L, E, dtype=dt, device="cuda") for _ in range(4))
+    flops = 3.5 * 4.0 * B * H * L * L * E * (0.5 if causal else 1.0)
+    row = dict(B=B, H=H, L=L, E=E, dtype=str(dt).split(".")[-1], causal=causal, dropout=p, flops=flops)
+    o = torch.empty_like(q)
+    lse = torch.empty(B, H, L, dtype=torch.float32, device="cuda")
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    bwd = tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, 1 if causal else 0, None, p, 42, 0)
+
+    def ours():
+        tl.forward(q, k, v, o, lse, 1 if causal else 0, None, p, 42, 0)
+        bwd()
+
+    ms, lo, hi = timed(ours)
+    row.update(sdpa4j_ms=ms, sdpa4j_spread=(lo, hi), sdpa4j_workspace_bytes=(
+        bwd.dsum.numel() + (0 if bwd.acc is None else bwd.acc.numel())) * 4)
+    del bwd
+    for label, var in (VARIANTS.items() if p > 0 or os.environ.get("BENCH_VARIANTS_DROPOUT_ONLY") != "1" else ()):
+        vb = tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, 1 if causal else 0, None, p, 42, 0, variant=var)
+
+        def run_var():
+            tl.forward(q, k, v, o, lse, 1 if causal else 0, None, p, 42, 0, variant=var)
+            vb()
+
+        row[label + "_ms"] = timed(run_var)[0]
+        del vb
+    qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
+
+    def torch_flash():
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+            out = F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal, dropout_p=p)
+        torch.autograd.grad(out, (qg, kg, vg), dout)
+
+    try:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        ms2, _, _ = timed(torch_flash)
+        row["torch-flash_ms"] = ms2
+        row["torch-flash_peak_extra_bytes"] = torch.cuda.max_memory_allocated() - base
+    except Exception as e:
+        row["torch-flash_ms"] = None
+        row["torch-flash_error"] = str(e).split("\n")[0][:120]
+    del q, k, v, dout, o, lse, dq, dk, dv, qg, kg, vg
+    torch.cuda.empty_cache()
+    return row
+
+
+def tf(row, key):
+    ms = row.get(key + "_ms")
+    return None if ms is None else row["flops"] / (ms * 1e-3) / 1e12
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rows = []
+    for E, H in ((64, 32), (128, 16)):
+        for L in Ls:
+            for causal in (False, True):
+                for p in DROPOUTS:
+                    for dt in DTYPES:
+                        r = measure(16384 // L, H, L, E, dt, causal, p)
+                        rows.append(r)
+                        ratio = (r["torch-flash_ms"] / r["sdpa4j_ms"]) if r.get("torch-flash_ms") else float("nan")
+                        print(f"train E={E:3d} H={H:2d} L={L:5d} B={r['B']:2d} {r['dtype']:8s} causal={int(causal)} p={p:.1f} "
+                              f"sdpa4j {tf(r, 'sdpa4j'):6.1f} flash {tf(r, 'torch-flash') or 0:6.1f} TFLOP/s "
+                              f"ratio {ratio:5.2f} ({r['sdpa4j_ms']:.3f} ms vs {r.get('torch-flash_ms') or 0:.3f} ms)"
+                              + "".join(f" {lb} {tf(r, lb):6.1f}" for lb in VARIANTS if lb + "_ms" in r),
+                              flush=True)
+    meta = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
+                sms=torch.cuda.get_device_properties(0).multi_processor_count, calls=CALLS, reps=REPS)
+    with open(os.path.join(OUT, "train.json"), "w") as f:
+        json.dump(dict(meta=meta, rows=rows), f, indent=1)
+    cols = ["B", "H", "L", "E", "dtype", "causal", "dropout", "sdpa4j_ms", "torch-flash_ms"]
+    with open(os.path.join(OUT, "train.csv"), "w") as f:
+        f.write(",".join(cols) + ",sdpa4j_tflops,flash_tflops,ratio\n")
+        for r in rows:
+            ratio = (r["torch-flash_ms"] / r["sdpa4j_ms"]) if r.get("torch-flash_ms") else None
+            f.write(",".join(str(r.get(c)) for c in cols) + f",{tf(r, 'sdpa4j')},{tf(r, 'torch-flash')},{ratio}\n")
+    print(meta)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,803 @@
+// sdpa4j cuda-flash: FlashAttention-2 backward on tensor cores (mma.sync m16n8k16, fp32 accumulation).
+//
+// Self-contained (no #include) so that NVRTC compiles it with no include path. Every kernel takes one BwdParams by
+// value; FlashDevice.java (runBackward) writes the same layout (8-byte fields, then four floats); launch rules in
+// FlashBackwardPlan.java.
+//
+// Kernels (Dao, FlashAttention-2, 2023, section 3.2):
+//   flash_bwd_preprocess_<dt>  D = rowsum(dO o O) in fp32 (one warp per query row); zeroes the fp32 dQ accumulator
+//                              when there is one.
+//   flash_bwd_<dt>_d<D>[_pad][_drop][_det]
+//                              a block owns kBlockN keys of one (batch, kv head), keeps K and V tiles in shared
+//                              memory and dK, dV in registers, and loops over the query heads of its grouped-query
+//                              group and their query tiles (Q, dO double-buffered with cp.async). Per tile, each warp
+//                              owns 16 keys: S^T = K Q^T and dP^T = V dO^T, P = exp2(S*scale*log2e - LSE*log2e)
+//                              from the forward's LSE (no stored P), the dropout mask regenerated from seed and
+//                              offset (dev.sdpa4j.Dropout), dV += (dropped P)^T dO, dS = P o (dropped dP - D),
+//                              dK += dS^T Q. Without _det, dS^T goes through shared memory and dQ += dS K is added
+//                              to the fp32 accumulator with atomics; with _det dQ is left to flash_bwd_dq_*.
+//   flash_bwd_dq_<dt>_d<D>[_drop]
+//                              deterministic dQ: a block owns query rows of one (batch, head) and loops over the key
+//                              tiles in a fixed order (no atomics, the same bits run to run).
+//   flash_bwd_convert_<dt>     dQ fp32 (scale applied) -> 16-bit, into the caller's strides.
+// Query rows past Lq are zero-filled (Q, dO, LSE, D), so their dS is 0 and they meet only zero rows of dO; rows whose
+// LSE is -inf (every key masked) get P = 0; keys past Lk are zero-filled tiles whose dK, dV rows are never stored
+// (their exponent is clamped at 0 so that P cannot overflow there). With dropout, the block draws each tile's kept
+// bits one tile ahead into shared memory (one Philox call per four elements), between the tensor instructions of the
+// tile before.
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef long long i64;
+
+struct Strides {
+  i64 b, h, r;  // element strides of batch, head and row; the head dim has stride 1
+};
+
+struct BwdParams {
+  i64 q, k, v, o, dout, lse, dq, dk, dv;  // device pointers of element 0 (lse fp32, others 16-bit)
+  i64 dq_accum;                          // fp32 [B*Hq][Lq][E] (atomic mode), else 0
+  i64 dsum;                              // fp32 [B*Hq][Lq]: rowsum(dO o O)
+  Strides sq, sk, sv, so, sdo, slse, sdq, sdk, sdv;
+  i64 batch, heads, kv_group;            // B, Hq, Hq / Hkv
+  i64 seqlen_q, seqlen_k, head_dim;
+  i64 causal;                            // 0: none; 1: key j visible to query i iff j <= i + causal_offset
+  i64 causal_offset;                     // 0 (top-left) or Lk - Lq (bottom-right)
+  i64 seed;                              // Philox key: k0 = low word, k1 = high word
+  i64 offset;                            // Philox counter word c3
+  i64 dropout_threshold;                 // floor(p * 2^32), compared unsigned
+  float scale;                           // softmax scale
+  float scale_log2;                      // scale * log2(e)
+  float keep_scale;                      // 1 / (1 - p)
+  float pad_;
+};
+
+#define DEVI __device__ __forceinline__
+#define LOG2E_F 1.4426950408889634f
+#define POS_INF (__int_as_float(0x7f800000))
+#define NEG_INF (-__int_as_float(0x7f800000))
+
+DEVI u32 smem_u32(const void* ptr) {
+  u32 r;
+  asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(ptr));
+  return r;
+}
+
+DEVI void cp_async16(u32 dst, const void* src, bool pred) {
+  int n = pred ? 16 : 0;  // 0: zero-fill, nothing read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
+}
+DEVI void cp_async4(u32 dst, const void* src, bool pred) {
+  int n = pred ? 4 : 0;
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(n));
+}
+DEVI void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+DEVI void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+DEVI void ldsm_x4(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+DEVI void ldsm_x4_t(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+template <bool kBf16>
+DEVI void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
+  if (kBf16) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+}
+
+// packs (lo, hi) into a 16-bit pair, round to nearest even
+template <bool kBf16>
+DEVI u32 pack2(float lo, float hi) {
+  u32 r;
+  if (kBf16) {
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  } else {
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  }
+  return r;
+}
+
+template <bool kBf16>
+DEVI float to_float(u16 h) {
+  if (kBf16) return __uint_as_float(static_cast<u32>(h) << 16);
+  float f;
+  asm("{ .reg .b16 t; mov.b16 t, %1; cvt.f32.f16 %0, t; }" : "=f"(f) : "h"(h));
+  return f;
+}
+
+DEVI float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// adds (a, b) to addr[0], addr[1] (8-byte aligned): one vector reduction on sm_90, two scalar ones before
+DEVI void red_add2(float* addr, float a, float b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(addr), "f"(a), "f"(b) : "memory");
+#else
+  asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(addr), "f"(a) : "memory");
+  asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(addr + 1), "f"(b) : "memory");
+#endif
+}
+
+// ---- Philox4x32-10, as dev.sdpa4j.Philox4x32 (the same function as cuda-memeff's forward) ----
+DEVI uint4 philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1) {
+#pragma unroll
+  for (int r = 0; r < 10; ++r) {
+    // one 32x32 -> 64-bit multiply gives both halves (mul.hi and mul.lo of the same operands)
+    unsigned long long p0, p1;
+    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p0) : "r"(c0), "r"(0xD2511F53u));
+    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p1) : "r"(c2), "r"(0xCD9E8D57u));
+    const u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
+    const u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
+    c0 = n0;
+    c1 = (u32)p1;
+    c2 = n2;
+    c3 = (u32)p0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return make_uint4(c0, c1, c2, c3);
+}
+
+// element offset of (row, col) in a swizzled tile of `rows` rows stored in column blocks of KS halves
+template <int KS, int kRows>
+DEVI int swz(int row, int col) {
+  const int blk = col / KS;
+  const int c = col % KS;
+  const int chunk = c >> 3;
+  const int sw = KS == 64 ? (chunk ^ (row & 7)) : (chunk ^ ((row >> 1) & 3));
+  return blk * kRows * KS + row * KS + (sw << 3) + (c & 7);
+}
+
+// loads a kRows x kD tile (rows >= nrows or cols >= ncols zero-filled) with cp.async
+template <int kD, int kRows, int kThreads, int KS>
+DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols, int tid) {
+  constexpr int kChunksPerRow = kD / 8;
+  constexpr int kChunks = kRows * kChunksPerRow;
+  static_assert(kChunks % kThreads == 0, "tile chunks must divide among threads");
+  static_assert(kThreads % kChunksPerRow == 0, "threads must cover whole rows");
+  constexpr int kStep = kThreads / kChunksPerRow;
+  const int col = (tid % kChunksPerRow) * 8;
+  const int row0 = tid / kChunksPerRow;
+  const u16* src = g + (i64)row0 * row_stride + col;
+  const i64 step = (i64)kStep * row_stride;
+  const bool col_ok = col < ncols;
+#pragma unroll 8
+  for (int i = 0; i < kChunks / kThreads; ++i) {
+    const int row = row0 + i * kStep;
+    const bool pred = col_ok && row < nrows;
+    cp_async16(smem + 2 * swz<KS, kRows>(row, col), pred ? src : g, pred);
+    src += step;
+  }
+}
+
+// Per-thread ldmatrix addresses in a swizzled tile of kRows rows: the lane reads row (R0 + trow) and the 16-byte
+// chunk at column (cb + C0 + tcol), tcol in {0, 8}, for compile-time R0 and C0 (multiples of 16) and a runtime column
+// base cb (a multiple of 16) such that either cb % KS == 0 or every used C0 stays inside cb's column block.
+template <int KS, int kRows>
+struct LdsmAddr {
+  u32 base;
+  u32 off[KS / 16];
+  DEVI LdsmAddr(u32 tile, int trow, int tcol, int cb) {
+    base = tile + trow * KS * 2 + (cb / KS) * kRows * KS * 2;
+#pragma unroll
+    for (int q = 0; q < KS / 16; ++q) {
+      const int chunk = ((cb % KS) >> 3) + 2 * q + (tcol >> 3);
+      const int sw = KS == 64 ? (chunk ^ (trow & 7)) : (chunk ^ ((trow >> 1) & 3));
+      off[q] = sw * 16;
+    }
+  }
+  DEVI u32 at(int R0, int C0) const {
+    return base + (C0 / KS) * kRows * KS * 2 + R0 * KS * 2 + off[(C0 % KS) / 16];
+  }
+};
+
+// ---- traits ----
+// kHeadDim: specialisation (E <= kHeadDim run with predicated loads); kBlockM queries per tile; kBlockN keys per
+// block; kDSplit: warps sharing one 16-key group, each accumulating kHeadDim / kDSplit columns of dK and dV
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kDSplit_>
+struct BwdTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = kBlockM_;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kDSplit = kDSplit_;
+  static constexpr int kNWarps = kBlockN / 16 * kDSplit;
+  static constexpr int kThreads = kNWarps * 32;
+  static constexpr int KS = kHeadDim % 64 == 0 ? 64 : 32;
+  static constexpr int KSM = kBlockM % 64 == 0 ? 64 : 32;  // the dS^T tile's column blocks (queries)
+  // 16-bit tiles (K, V, two Q, two dO, dS^T); then LSE and D (fp32, two buffers each) and, in the _drop kernels, two
+  // buffers of kept bits: FlashBackwardPlan.Traits.sharedBytes is the dynamic shared memory launched with
+  static constexpr int kTileBytes = (2 * kBlockN * kHeadDim + 4 * kBlockM * kHeadDim + kBlockN * kBlockM) * 2;
+  static_assert(kBlockM <= KSM, "dS^T tile: one column block");
+  static_assert(kNWarps % (kBlockM / 16) == 0, "dQ warp grid");
+  static_assert((kHeadDim / kDSplit) % 16 == 0, "dK/dV columns per warp");
+};
+
+template <int kHeadDim_, int kBlockM_, int kBlockN_>
+struct DqTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = kBlockM_;
+  static constexpr int kBlockN = kBlockN_;
+  static constexpr int kNWarps = kBlockM / 16;
+  static constexpr int kThreads = kNWarps * 32;
+  static constexpr int KS = kHeadDim % 64 == 0 ? 64 : 32;
+};
+
+// ---- preprocess: D = rowsum(dO o O), one warp per query row; zeroes the row of the fp32 dQ accumulator ----
+template <bool kBf16>
+DEVI void bwd_preprocess(const BwdParams& p) {
+  const int lane = threadIdx.x & 31;
+  const i64 rows = p.batch * p.heads * p.seqlen_q;
+  const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const i64 bh = row / p.seqlen_q;
+  const i64 i = row % p.seqlen_q;
+  const i64 b = bh / p.heads;
+  const i64 h = bh % p.heads;
+  const int E = (int)p.head_dim;
+  const u16* o = reinterpret_cast<const u16*>(p.o) + b * p.so.b + h * p.so.h + i * p.so.r;
+  const u16* d = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + h * p.sdo.h + i * p.sdo.r;
+  float acc = 0.f;
+  for (int c = lane * 2; c < E; c += 64) {
+    const u32 ov = *reinterpret_cast<const u32*>(o + c);
+    const u32 dv = *reinterpret_cast<const u32*>(d + c);
+    acc += to_float<kBf16>((u16)(ov & 0xffff)) * to_float<kBf16>((u16)(dv & 0xffff));
+    acc += to_float<kBf16>((u16)(ov >> 16)) * to_float<kBf16>((u16)(dv >> 16));
+  }
+#pragma unroll
+  for (int s = 16; s > 0; s >>= 1) acc += __shfl_xor_sync(0xffffffff, acc, s);
+  if (lane == 0) reinterpret_cast<float*>(p.dsum)[row] = acc;
+  if (p.dq_accum != 0) {
+    float* a = reinterpret_cast<float*>(p.dq_accum) + row * E;
+    for (int c = lane; c < E; c += 32) a[c] = 0.f;
+  }
+}
+
+// ---- dQ fp32 -> 16-bit in the caller's strides, one warp per query row ----
+template <bool kBf16>
+DEVI void bwd_convert(const BwdParams& p) {
+  const int lane = threadIdx.x & 31;
+  const i64 rows = p.batch * p.heads * p.seqlen_q;
+  const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;
+  const i64 bh = row / p.seqlen_q;
+  const i64 i = row % p.seqlen_q;
+  const i64 b = bh / p.heads;
+  const i64 h = bh % p.heads;
+  const int E = (int)p.head_dim;
+  const float* a = reinterpret_cast<const float*>(p.dq_accum) + row * E;
+  u16* dq = reinterpret_cast<u16*>(p.dq) + b * p.sdq.b + h * p.sdq.h + i * p.sdq.r;
+  for (int c = lane * 2; c < E; c += 64) {
+    const float2 v = *reinterpret_cast<const float2*>(a + c);
+    *reinterpret_cast<u32*>(dq + c) = pack2<kBf16>(v.x, v.y);
+  }
+}
+
+// ---- main kernel: dK, dV (and dQ through atomics unless kDet) for one key tile ----
+template <typename T, bool kBf16, bool kEvenD, bool kDropout, bool kDet>
+DEVI void flash_bwd(const BwdParams& p) {
+  constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, DS = T::kDSplit, KS = T::KS, KSM = T::KSM;
+  constexpr int NT = T::kThreads, NW = T::kNWarps;
+  constexpr int NBM = BM / 8;   // 8-query blocks of S^T per warp
+  constexpr int DW = D / DS;    // dK/dV columns per warp
+  constexpr int MG = BM / 16;   // dQ: 16-row query groups
+  constexpr int NG = NW / MG;   // dQ: column groups
+  constexpr int DQW = D / NG;   // dQ columns per warp
+  static_assert(DQW % 16 == 0, "dQ columns per warp");
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const u32 sK = smem_u32(smem_raw);
+  const u32 sV = sK + BN * D * 2;
+  const u32 sQ0 = sV + BN * D * 2;         // two buffers of BM x D
+  const u32 sdO0 = sQ0 + 2 * BM * D * 2;   // two buffers of BM x D
+  const u32 sdS = sdO0 + 2 * BM * D * 2;   // BN x BM (keys x queries)
+  float* sLse = reinterpret_cast<float*>(smem_raw + T::kTileBytes);  // [2][BM]: the forward's LSE (0 past Lq)
+  float* sDsum = sLse + 2 * BM;                                      // [2][BM]: D (0 past Lq)
+  unsigned char* sMask = reinterpret_cast<unsigned char*>(sDsum + 2 * BM);  // [2][BM][BN / 4]: kept bits
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int kg = warp / DS;  // this warp's 16-key group
+  const int cp = warp % DS;  // and its dK/dV column part
+
+  const int n_block = blockIdx.x;
+  const i64 hkv = p.heads / p.kv_group;
+  const i64 b = blockIdx.y / hkv;
+  const i64 hk = blockIdx.y % hkv;
+  const int G = (int)p.kv_group;
+  const int Lq = (int)p.seqlen_q;
+  const int Lk = (int)p.seqlen_k;
+  const int E = kEvenD ? D : (int)p.head_dim;
+  const int n0 = n_block * BN;
+
+  const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.sk.b + hk * p.sk.h + (i64)n0 * p.sk.r;
+  const u16* gV = reinterpret_cast<const u16*>(p.v) + b * p.sv.b + hk * p.sv.h + (i64)n0 * p.sv.r;
+
+  // query tiles that see some key of this tile
+  const int m_tiles = (Lq + BM - 1) / BM;
+  int m_begin = 0;
+  if (p.causal) {
+    const i64 first = (i64)n0 - p.causal_offset;  // the first query row that sees key n0
+    if (first >= Lq) m_begin = m_tiles;
+    else if (first > 0) m_begin = (int)(first / BM);
+  }
+  const int nm = m_tiles - m_begin;
+  const int count = G * nm;
+
+  float acc_dk[DW / 8][4];
+  float acc_dv[DW / 8][4];
+#pragma unroll
+  for (int d = 0; d < DW / 8; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc_dk[d][e] = acc_dv[d][e] = 0.f;
+
+  auto issue = [&](int it, int buf) {
+    const i64 hq = hk * G + it / nm;
+    const int m0 = (m_begin + it % nm) * BM;
+    const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + hq * p.sq.h + (i64)m0 * p.sq.r;
+    const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + hq * p.sdo.h + (i64)m0 * p.sdo.r;
+    load_tile<D, BM, NT, KS>(sQ0 + buf * BM * D * 2, gQ, p.sq.r, Lq - m0, E, tid);
+    load_tile<D, BM, NT, KS>(sdO0 + buf * BM * D * 2, gdO, p.sdo.r, Lq - m0, E, tid);
+    // LSE and D of the tile's rows, zero-filled past Lq: there Q and dO are zero too, so dS = 0 and P only meets
+    // zero rows of dO
+    const float* lse = reinterpret_cast<const float*>(p.lse) + b * p.slse.b + hq * p.slse.h;
+    const float* dsum = reinterpret_cast<const float*>(p.dsum) + (b * p.heads + hq) * (i64)Lq;
+    for (int x = tid; x < 2 * BM; x += NT) {
+      const int r = x % BM;
+      const bool ok = m0 + r < Lq;
+      if (x < BM) {
+        cp_async4(smem_u32(sLse + buf * BM + r), ok ? lse + (i64)(m0 + r) * p.slse.r : lse, ok);
+      } else {
+        cp_async4(smem_u32(sDsum + buf * BM + r), ok ? dsum + m0 + r : dsum, ok);
+      }
+    }
+  };
+
+  const float sl2 = p.scale_log2;
+  const u32 seed_lo = (u32)p.seed;
+  const u32 seed_hi = (u32)((unsigned long long)p.seed >> 32);
+  const u32 drop_thr = (u32)p.dropout_threshold;
+  const float ks = p.keep_scale;
+
+  // the kept bits of pair `it` (four keys per Philox call) into sMask[buf]
+  auto draw_mask = [&](int it, int buf) {
+    const i64 hq = hk * G + it / nm;
+    const int m0 = (m_begin + it % nm) * BM;
+    const u32 c2 = (u32)(b * p.heads + hq);
+    static_assert(BM * (BN / 4) % NT == 0, "mask words per thread");
+#pragma unroll
+    for (int i = 0; i < BM * (BN / 4) / NT; ++i) {
+      const int idx = tid + i * NT;
+      const int r = idx / (BN / 4);
+      const int q4 = idx % (BN / 4);
+      const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, (u32)p.offset, seed_lo, seed_hi);
+      sMask[buf * BM * (BN / 4) + idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) |
+                                                         ((x.z >= drop_thr) << 2) | ((x.w >= drop_thr) << 3));
+    }
+  };
+
+  load_tile<D, BN, NT, KS>(sK, gK, p.sk.r, Lk - n0, E, tid);
+  load_tile<D, BN, NT, KS>(sV, gV, p.sv.r, Lk - n0, E, tid);
+  if (count > 0) issue(0, 0);
+  cp_async_commit();
+  if (kDropout && count > 0) draw_mask(0, 0);
+
+  // ldmatrix lane patterns: "R" reads an A operand stored [m][k] or a B operand stored [k][n] (with .trans);
+  // "C" reads a B operand stored [n][k] or an A operand stored [k][m] (with .trans)
+  const int r_row = (lane & 7) + ((lane >> 3) & 1) * 8;
+  const int r_col = (lane >> 4) * 8;
+  const int c_row = (lane & 7) + (lane >> 4) * 8;
+  const int c_col = ((lane >> 3) & 1) * 8;
+  const LdsmAddr<KS, BN> aK(sK, kg * 16 + r_row, r_col, 0);    // A = K rows of this warp (S^T)
+  const LdsmAddr<KS, BN> aV(sV, kg * 16 + r_row, r_col, 0);    // A = V rows of this warp (dP^T)
+  const LdsmAddr<KS, BM> bQ(sQ0, c_row, c_col, 0);              // B = Q (S^T), + buffer offset
+  const LdsmAddr<KS, BM> bdO(sdO0, c_row, c_col, 0);            // B = dO (dP^T)
+  const LdsmAddr<KS, BM> tdO(sdO0, r_row, r_col, cp * DW);      // B = dO stored [k=query][n=d] (dV)
+  const LdsmAddr<KS, BM> tQ(sQ0, r_row, r_col, cp * DW);        // B = Q stored [k=query][n=d] (dK)
+  const int mg = warp % MG;
+  const int ng = warp / MG;
+  const LdsmAddr<KSM, BN> adS(sdS, c_row, c_col, mg * 16);      // A = dS stored [k=key][m=query] (dQ)
+  const LdsmAddr<KS, BN> tK(sK, r_row, r_col, ng * DQW);        // B = K stored [k=key][n=d] (dQ)
+
+  for (int it = 0; it < count; ++it) {
+    const int buf = it & 1;
+    const u32 boff = buf * BM * D * 2;
+    const i64 hq = hk * G + it / nm;
+    const int m0 = (m_begin + it % nm) * BM;
+    cp_async_wait_all();
+    __syncthreads();
+    if (it + 1 < count) issue(it + 1, buf ^ 1);
+    cp_async_commit();
+    // the next pair's mask, one tile ahead (sMask[buf ^ 1] was last read before the previous barrier): its Philox
+    // integer work can issue between the tensor instructions below
+    if (kDropout && it + 1 < count) draw_mask(it + 1, buf ^ 1);
+
+    // S^T = K Q^T and dP^T = V dO^T: 16 keys x BM queries per warp
+    float acc_s[NBM][4];
+    float acc_dp[NBM][4];
+#pragma unroll
+    for (int j = 0; j < NBM; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_s[j][e] = acc_dp[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      if (kEvenD || kk * 16 < E) {
+        u32 a[4], c[4];
+        ldsm_x4(aK.at(0, kk * 16), a[0], a[1], a[2], a[3]);
+        ldsm_x4(aV.at(0, kk * 16), c[0], c[1], c[2], c[3]);
+#pragma unroll
+        for (int jp = 0; jp < NBM / 2; ++jp) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4(bQ.at(jp * 16, kk * 16) + boff, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_s[2 * jp], a, b0, b1);
+          mma16816<kBf16>(acc_s[2 * jp + 1], a, b2, b3);
+          ldsm_x4(bdO.at(jp * 16, kk * 16) + boff, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dp[2 * jp], c, b0, b1);
+          mma16816<kBf16>(acc_dp[2 * jp + 1], c, b2, b3);
+        }
+      }
+    }
+
+    // P, dropout, dS; acc_s becomes the dropped P (for dV), acc_dp becomes dS
+    const bool need_mask = p.causal && (i64)m0 < (i64)n0 + BN - 1 - p.causal_offset;
+#pragma unroll
+    for (int j = 0; j < NBM; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int qc = j * 8 + 2 * t + (e & 1);  // query within the tile
+        const int kr = kg * 16 + g + (e >= 2 ? 8 : 0);  // key within the tile
+        // LSE -inf: every key of the row is masked, P = 0. The exponent is clamped at 0 (P <= 1, as it is for every
+        // real key): keys past Lk are zero-filled, S = 0 there, and exp2(-LSE) could overflow to inf (inf * 0 =
+        // NaN in dS K); their P is otherwise harmless (V and K rows are zero, their dK and dV are not stored).
+        // (Masking them per element instead cost 15-20%: KERNEL_NOTES.md, v3.)
+        const float lse = sLse[buf * BM + qc];
+        float pv = lse == NEG_INF ? 0.f : fast_exp2(fminf(acc_s[j][e] * sl2 - lse * LOG2E_F, 0.f));
+        if (need_mask && (i64)(n0 + kr) > (i64)(m0 + qc) + p.causal_offset) pv = 0.f;
+        const float dd = sDsum[buf * BM + qc];
+        float pd = pv, dpd = acc_dp[j][e];
+        if (kDropout) {
+          const bool keep = (sMask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
+          pd = keep ? pv * ks : 0.f;
+          dpd = keep ? dpd * ks : 0.f;
+        }
+        acc_s[j][e] = pd;
+        acc_dp[j][e] = pv * (dpd - dd);
+      }
+    }
+
+    // dV += P^T dO, dK += dS^T Q (k = queries)
+#pragma unroll
+    for (int kq = 0; kq < BM / 16; ++kq) {
+      u32 ap[4], as[4];
+      ap[0] = pack2<kBf16>(acc_s[2 * kq][0], acc_s[2 * kq][1]);
+      ap[1] = pack2<kBf16>(acc_s[2 * kq][2], acc_s[2 * kq][3]);
+      ap[2] = pack2<kBf16>(acc_s[2 * kq + 1][0], acc_s[2 * kq + 1][1]);
+      ap[3] = pack2<kBf16>(acc_s[2 * kq + 1][2], acc_s[2 * kq + 1][3]);
+      as[0] = pack2<kBf16>(acc_dp[2 * kq][0], acc_dp[2 * kq][1]);
+      as[1] = pack2<kBf16>(acc_dp[2 * kq][2], acc_dp[2 * kq][3]);
+      as[2] = pack2<kBf16>(acc_dp[2 * kq + 1][0], acc_dp[2 * kq + 1][1]);
+      as[3] = pack2<kBf16>(acc_dp[2 * kq + 1][2], acc_dp[2 * kq + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < DW / 16; ++dp) {
+        if (kEvenD || cp * DW + dp * 16 < E) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4_t(tdO.at(kq * 16, dp * 16) + boff, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dv[2 * dp], ap, b0, b1);
+          mma16816<kBf16>(acc_dv[2 * dp + 1], ap, b2, b3);
+          ldsm_x4_t(tQ.at(kq * 16, dp * 16) + boff, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dk[2 * dp], as, b0, b1);
+          mma16816<kBf16>(acc_dk[2 * dp + 1], as, b2, b3);
+        }
+      }
+    }
+
+    if (!kDet) {
+      // dS^T to shared memory, then dQ[BM x D] += dS K over this tile's keys, added to the fp32 accumulator
+      if (cp == 0) {
+#pragma unroll
+        for (int j = 0; j < NBM; ++j) {
+#pragma unroll
+          for (int hh = 0; hh < 2; ++hh) {
+            const u32 v2 = pack2<kBf16>(acc_dp[j][2 * hh], acc_dp[j][2 * hh + 1]);
+            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sdS + 2 * swz<KSM, BN>(kg * 16 + g + hh * 8, j * 8 + 2 * t)),
+                         "r"(v2));
+          }
+        }
+      }
+      __syncthreads();
+      float acc_dq[DQW / 8][4];
+#pragma unroll
+      for (int d = 0; d < DQW / 8; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc_dq[d][e] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        u32 a[4];
+        ldsm_x4_t(adS.at(kk * 16, 0), a[0], a[1], a[2], a[3]);
+#pragma unroll
+        for (int dp = 0; dp < DQW / 16; ++dp) {
+          if (kEvenD || ng * DQW + dp * 16 < E) {
+            u32 b0, b1, b2, b3;
+            ldsm_x4_t(tK.at(kk * 16, dp * 16), b0, b1, b2, b3);
+            mma16816<kBf16>(acc_dq[2 * dp], a, b0, b1);
+            mma16816<kBf16>(acc_dq[2 * dp + 1], a, b2, b3);
+          }
+        }
+      }
+      float* dqa = reinterpret_cast<float*>(p.dq_accum) + ((b * p.heads + hq) * (i64)Lq + m0) * E;
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int row = mg * 16 + g + hh * 8;
+        if (m0 + row < Lq) {
+#pragma unroll
+          for (int d = 0; d < DQW / 8; ++d) {
+            const int col = ng * DQW + d * 8 + 2 * t;
+            if (kEvenD || col < E) red_add2(dqa + (i64)row * E + col, acc_dq[d][2 * hh] * p.scale, acc_dq[d][2 * hh + 1] * p.scale);
+          }
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  // epilogue: dK (times the scale) and dV of this warp's keys and columns
+  u16* dk = reinterpret_cast<u16*>(p.dk) + b * p.sdk.b + hk * p.sdk.h;
+  u16* dv = reinterpret_cast<u16*>(p.dv) + b * p.sdv.b + hk * p.sdv.h;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int key = n0 + kg * 16 + g + hh * 8;
+    if (key < Lk) {
+#pragma unroll
+      for (int d = 0; d < DW / 8; ++d) {
+        const int col = cp * DW + d * 8 + 2 * t;
+        if (kEvenD || col < E) {
+          *reinterpret_cast<u32*>(dk + (i64)key * p.sdk.r + col) =
+              pack2<kBf16>(acc_dk[d][2 * hh] * p.scale, acc_dk[d][2 * hh + 1] * p.scale);
+          *reinterpret_cast<u32*>(dv + (i64)key * p.sdv.r + col) = pack2<kBf16>(acc_dv[d][2 * hh], acc_dv[d][2 * hh + 1]);
+        }
+      }
+    }
+  }
+}
+
+// ---- deterministic dQ: a block owns BM query rows of one (batch, head), key tiles in a fixed order ----
+template <typename T, bool kBf16, bool kDropout>
+DEVI void flash_bwd_dq(const BwdParams& p) {
+  constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, KS = T::KS, NT = T::kThreads;
+  constexpr int NB = BN / 8;
+  constexpr int DB = D / 8;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const u32 sQ = smem_u32(smem_raw);
+  const u32 sdO = sQ + BM * D * 2;
+  const u32 sK = sdO + BM * D * 2;
+  const u32 sV = sK + BN * D * 2;
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int m_block = gridDim.x - 1 - blockIdx.x;
+  const i64 bh = blockIdx.y;
+  const i64 b = bh / p.heads;
+  const i64 h = bh % p.heads;
+  const i64 hk = h / p.kv_group;
+  const int Lq = (int)p.seqlen_q;
+  const int Lk = (int)p.seqlen_k;
+  const int E = (int)p.head_dim;
+  const int m0 = m_block * BM;
+
+  const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + h * p.sq.h + (i64)m0 * p.sq.r;
+  const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + h * p.sdo.h + (i64)m0 * p.sdo.r;
+  const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.sk.b + hk * p.sk.h;
+  const u16* gV = reinterpret_cast<const u16*>(p.v) + b * p.sv.b + hk * p.sv.h;
+
+  int n_max = (Lk + BN - 1) / BN;
+  if (p.causal) {
+    const int last_row = min(m0 + BM, Lq) - 1;
+    const i64 last_key = (i64)last_row + p.causal_offset;
+    n_max = last_key < 0 ? 0 : (int)min((i64)n_max, (last_key + BN) / BN);
+  }
+
+  // this thread's rows: LSE * log2(e) (+inf: no row or every key masked) and D
+  float lse2[2], dsum[2];
+  int rows[2];
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    rows[hh] = m0 + warp * 16 + g + hh * 8;
+    lse2[hh] = POS_INF;
+    dsum[hh] = 0.f;
+    if (rows[hh] < Lq) {
+      const float x = reinterpret_cast<const float*>(p.lse)[b * p.slse.b + h * p.slse.h + (i64)rows[hh] * p.slse.r];
+      lse2[hh] = x == NEG_INF ? POS_INF : x * LOG2E_F;
+      dsum[hh] = reinterpret_cast<const float*>(p.dsum)[bh * Lq + rows[hh]];
+    }
+  }
+
+  float acc_dq[DB][4];
+#pragma unroll
+  for (int d = 0; d < DB; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc_dq[d][e] = 0.f;
+
+  load_tile<D, BM, NT, KS>(sQ, gQ, p.sq.r, Lq - m0, E, tid);
+  load_tile<D, BM, NT, KS>(sdO, gdO, p.sdo.r, Lq - m0, E, tid);
+
+  const int r_row = (lane & 7) + ((lane >> 3) & 1) * 8;
+  const int r_col = (lane >> 4) * 8;
+  const int c_row = (lane & 7) + (lane >> 4) * 8;
+  const int c_col = ((lane >> 3) & 1) * 8;
+  const LdsmAddr<KS, BM> aQ(sQ, warp * 16 + r_row, r_col, 0);
+  const LdsmAddr<KS, BM> adO(sdO, warp * 16 + r_row, r_col, 0);
+  const LdsmAddr<KS, BN> bK(sK, c_row, c_col, 0);
+  const LdsmAddr<KS, BN> bV(sV, c_row, c_col, 0);
+  const LdsmAddr<KS, BN> tK(sK, r_row, r_col, 0);
+  const float sl2 = p.scale_log2;
+  const u32 seed_lo = (u32)p.seed;
+  const u32 seed_hi = (u32)((unsigned long long)p.seed >> 32);
+  const u32 drop_thr = (u32)p.dropout_threshold;
+  const u32 c2 = (u32)(b * p.heads + h);
+  const float ks = p.keep_scale;
+
+  for (int n = 0; n < n_max; ++n) {
+    const int n0 = n * BN;
+    load_tile<D, BN, NT, KS>(sK, gK + (i64)n0 * p.sk.r, p.sk.r, Lk - n0, E, tid);
+    load_tile<D, BN, NT, KS>(sV, gV + (i64)n0 * p.sv.r, p.sv.r, Lk - n0, E, tid);
+    cp_async_commit();
+    cp_async_wait_all();
+    __syncthreads();
+
+    float acc_s[NB][4];
+    float acc_dp[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_s[j][e] = acc_dp[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      if (kk * 16 < E) {
+        u32 a[4], c[4];
+        ldsm_x4(aQ.at(0, kk * 16), a[0], a[1], a[2], a[3]);
+        ldsm_x4(adO.at(0, kk * 16), c[0], c[1], c[2], c[3]);
+#pragma unroll
+        for (int jp = 0; jp < NB / 2; ++jp) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4(bK.at(jp * 16, kk * 16), b0, b1, b2, b3);
+          mma16816<kBf16>(acc_s[2 * jp], a, b0, b1);
+          mma16816<kBf16>(acc_s[2 * jp + 1], a, b2, b3);
+          ldsm_x4(bV.at(jp * 16, kk * 16), b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dp[2 * jp], c, b0, b1);
+          mma16816<kBf16>(acc_dp[2 * jp + 1], c, b2, b3);
+        }
+      }
+    }
+
+    const bool need_mask = p.causal && (i64)n0 + BN - 1 > (i64)m0 + p.causal_offset;
+#pragma unroll
+    for (int j = 0; j < NB; ++j) {
+#pragma unroll
+      for (int hh = 0; hh < 2; ++hh) {
+        const int col0 = n0 + j * 8 + 2 * t;
+        bool keep0 = true, keep1 = true;
+        if (kDropout) {
+          const uint4 x = philox((u32)col0 >> 2, (u32)rows[hh], c2, (u32)p.offset, seed_lo, seed_hi);
+          keep0 = ((col0 & 3) == 0 ? x.x : x.z) >= drop_thr;
+          keep1 = ((col0 & 3) == 0 ? x.y : x.w) >= drop_thr;
+        }
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const int idx = 2 * hh + e;
+          // clamped at 0 like the main kernel's: zero-filled keys past Lk must not overflow
+          float pv = fast_exp2(fminf(acc_s[j][idx] * sl2 - lse2[hh], 0.f));
+          if (need_mask && (i64)(col0 + e) > (i64)rows[hh] + p.causal_offset) pv = 0.f;
+          float dpd = acc_dp[j][idx];
+          if (kDropout) dpd = (e == 0 ? keep0 : keep1) ? dpd * ks : 0.f;
+          acc_dp[j][idx] = pv * (dpd - dsum[hh]);
+        }
+      }
+    }
+
+    // dQ += dS K
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      u32 a[4];
+      a[0] = pack2<kBf16>(acc_dp[2 * kk][0], acc_dp[2 * kk][1]);
+      a[1] = pack2<kBf16>(acc_dp[2 * kk][2], acc_dp[2 * kk][3]);
+      a[2] = pack2<kBf16>(acc_dp[2 * kk + 1][0], acc_dp[2 * kk + 1][1]);
+      a[3] = pack2<kBf16>(acc_dp[2 * kk + 1][2], acc_dp[2 * kk + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        if (dp * 16 < E) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4_t(tK.at(kk * 16, dp * 16), b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dq[2 * dp], a, b0, b1);
+          mma16816<kBf16>(acc_dq[2 * dp + 1], a, b2, b3);
+        }
+      }
+    }
+    __syncthreads();
+  }
+
+  u16* dq = reinterpret_cast<u16*>(p.dq) + b * p.sdq.b + h * p.sdq.h;
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    if (rows[hh] < Lq) {
+#pragma unroll
+      for (int d = 0; d < DB; ++d) {
+        const int col = d * 8 + 2 * t;
+        if (col < E) {
+          *reinterpret_cast<u32*>(dq + (i64)rows[hh] * p.sdq.r + col) =
+              pack2<kBf16>(acc_dq[d][2 * hh] * p.scale, acc_dq[d][2 * hh + 1] * p.scale);
+        }
+      }
+    }
+  }
+}
+
+// ---- entry points ----
+// Traits (head dim, kBlockM, kBlockN, kDSplit); FlashBackward.java holds the same table.
+typedef BwdTraits<32, 64, 128, 1> B32;
+typedef BwdTraits<64, 64, 128, 1> B64;
+typedef BwdTraits<128, 64, 128, 1> B128;
+typedef BwdTraits<256, 32, 64, 2> B256;
+typedef DqTraits<32, 64, 64> Q32;
+typedef DqTraits<64, 64, 64> Q64;
+typedef DqTraits<128, 64, 64> Q128;
+typedef DqTraits<256, 64, 32> Q256;
+
+// flash_bwd_<dt>_d<D>[_pad][_drop][_det]: _pad for a head dim below the specialisation's (predicated loads and
+// k-steps; separate kernels so that the hot path keeps its own register allocation), _drop with dropout, _det
+// without the dQ atomics (deterministic mode, dQ from flash_bwd_dq_*)
+#define BWD_ONE(NAME, T, BF16, EVEN, DROP, DET)                                               \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const BwdParams p) {   \
+    flash_bwd<T, BF16, EVEN, DROP, DET>(p);                                                 \
+  }
+#define BWD_VARIANTS(NAME, T, BF16, EVEN)             \
+  BWD_ONE(NAME, T, BF16, EVEN, false, false)          \
+  BWD_ONE(NAME##_drop, T, BF16, EVEN, true, false)    \
+  BWD_ONE(NAME##_det, T, BF16, EVEN, false, true)     \
+  BWD_ONE(NAME##_drop_det, T, BF16, EVEN, true, true)
+#define DQ_ONE(NAME, T, BF16, DROP)                                                          \
+  extern "C" __global__ void __launch_bounds__(T::kThreads) NAME(const BwdParams p) {      \
+    flash_bwd_dq<T, BF16, DROP>(p);                                                        \
+  }
+// head dims 64 and 128 get an exact kernel and a _pad kernel; 32 and 256 only the predicated one (named _pad)
+#define BWD_DIM_EVEN(D)                                      \
+  BWD_VARIANTS(flash_bwd_f16_d##D, B##D, false, true)        \
+  BWD_VARIANTS(flash_bwd_bf16_d##D, B##D, true, true)
+#define BWD_DIM_PAD(D)                                       \
+  BWD_VARIANTS(flash_bwd_f16_d##D##_pad, B##D, false, false) \
+  BWD_VARIANTS(flash_bwd_bf16_d##D##_pad, B##D, true, false) \
+  DQ_ONE(flash_bwd_dq_f16_d##D, Q##D, false, false)          \
+  DQ_ONE(flash_bwd_dq_f16_d##D##_drop, Q##D, false, true)    \
+  DQ_ONE(flash_bwd_dq_bf16_d##D, Q##D, true, false)          \
+  DQ_ONE(flash_bwd_dq_bf16_d##D##_drop, Q##D, true, true)
+
+BWD_DIM_EVEN(64)
+BWD_DIM_EVEN(128)
+BWD_DIM_PAD(32)
+BWD_DIM_PAD(64)
+BWD_DIM_PAD(128)
+BWD_DIM_PAD(256)
+
+extern "C" __global__ void __launch_bounds__(128) flash_bwd_preprocess_f16(const BwdParams p) { bwd_preprocess<false>(p); }
+extern "C" __global__ void __launch_bounds__(128) flash_bwd_preprocess_bf16(const BwdParams p) { bwd_preprocess<true>(p); }
+extern "C" __global__ void __launch_bounds__(128) flash_bwd_convert_f16(const BwdParams p) { bwd_convert<false>(p); }
+extern "C" __global__ void __launch_bounds__(128) flash_bwd_convert_bf16(const BwdParams p) { bwd_convert<true>(p); }

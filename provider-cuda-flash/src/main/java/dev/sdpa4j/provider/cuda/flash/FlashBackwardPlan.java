@@ -1,0 +1,112 @@
+package dev.sdpa4j.provider.cuda.flash;
+
+import dev.sdpa4j.DType;
+
+/**
+ * How one backward call runs ({@code flash_bwd.cu}): the kernels, their grids, shared memory and the fp32 workspace.
+ * Pure arithmetic on the problem's sizes, shared by the provider and its tests.
+ *
+ * @param main          the dK/dV kernel (its name encodes dtype, head-dim specialisation, dropout, deterministic)
+ * @param mainGridX     key tiles
+ * @param mainGridY     batch x kv heads
+ * @param mainSharedBytes dynamic shared memory of the main kernel
+ * @param dq            the deterministic dQ kernel, or null when dQ is accumulated with atomics by the main kernel
+ * @param dqGridX       query tiles of the dQ kernel (0 without it)
+ * @param dqGridY       batch x query heads
+ * @param traits        the main kernel's tiles
+ * @param dqTraits      the dQ kernel's tiles
+ * @param dsumBytes     fp32 rowsum(dO o O), one per query row
+ * @param dqAccumBytes  fp32 dQ accumulator (0 in deterministic mode)
+ */
+record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainSharedBytes, String dq, int dqGridX,
+    int dqGridY, Traits traits, DqTraits dqTraits, long dsumBytes, long dqAccumBytes) {
+
+  /**
+   * Tiles of the main kernel; {@code flash_bwd.cu} declares the same table.
+   *
+   * @param headDim  padded head dim of the specialisation (smaller E run the {@code _pad} kernel)
+   * @param blockM   queries per tile
+   * @param blockN   keys per block
+   * @param dSplit   warps sharing one 16-key group (each holds headDim / dSplit columns of dK and dV)
+   * @param exact    whether an unpredicated kernel exists for E == headDim
+   */
+  record Traits(int headDim, int blockM, int blockN, int dSplit, boolean exact) {
+    int threads() {
+      return blockN / 16 * dSplit * 32;
+    }
+
+    /**
+     * K, V, two Q and two dO buffers, dS^T (16-bit), two LSE and D buffers (fp32), and with dropout two buffers of
+     * kept bits (one byte per four keys).
+     */
+    int sharedBytes(boolean dropout) {
+      return (2 * blockN * headDim + 4 * blockM * headDim + blockN * blockM) * 2 + 4 * blockM * 4
+          + (dropout ? 2 * blockM * blockN / 4 : 0);
+    }
+  }
+
+  /**
+   * Tiles of the deterministic dQ kernel.
+   *
+   * @param headDim padded head dim
+   * @param blockM  queries per block (16 per warp)
+   * @param blockN  keys per tile
+   */
+  record DqTraits(int headDim, int blockM, int blockN) {
+    int threads() {
+      return blockM / 16 * 32;
+    }
+
+    int sharedBytes() {
+      return (2 * blockM + 2 * blockN) * headDim * 2;
+    }
+  }
+
+  static final Traits[] MAIN = {new Traits(32, 64, 128, 1, false), new Traits(64, 64, 128, 1, true),
+      new Traits(128, 64, 128, 1, true), new Traits(256, 32, 64, 2, false)};
+  static final DqTraits[] DQ = {new DqTraits(32, 64, 64), new DqTraits(64, 64, 64), new DqTraits(128, 64, 64),
+      new DqTraits(256, 64, 32)};
+  /** Threads of the preprocess and convert kernels (one warp per query row). */
+  static final int ROW_THREADS = 128;
+
+  /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
+  static int headDimClass(long e) {
+    for (int i = 0; i < MAIN.length; i++) {
+      if (e <= MAIN[i].headDim()) {
+        return i;
+      }
+    }
+    throw new IllegalArgumentException("head dim " + e + " > 256");
+  }
+
+  /** The most shared memory the backward kernels of head dim {@code e} need per block (with dropout). */
+  static int sharedBytes(long e) {
+    int c = headDimClass(e);
+    return Math.max(MAIN[c].sharedBytes(true), DQ[c].sharedBytes());
+  }
+
+  /**
+   * Plans a backward call of {@code batch} x {@code heads} query heads over {@code kvHeads} kv heads, {@code lq}
+   * queries, {@code lk} keys, head dim {@code e}.
+   */
+  static FlashBackwardPlan of(DType dtype, long batch, long heads, long kvHeads, long lq, long lk, long e,
+      boolean dropout, boolean deterministic) {
+    int c = headDimClass(e);
+    Traits t = MAIN[c];
+    DqTraits qt = DQ[c];
+    String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
+    String main = "flash_bwd_" + dt + "_d" + t.headDim() + (t.exact() && e == t.headDim() ? "" : "_pad")
+        + (dropout ? "_drop" : "") + (deterministic ? "_det" : "");
+    String dq = deterministic ? "flash_bwd_dq_" + dt + "_d" + qt.headDim() + (dropout ? "_drop" : "") : null;
+    long rows = batch * heads * lq;
+    return new FlashBackwardPlan(main, Math.toIntExact(FlashPlan.ceilDiv(lk, t.blockN())),
+        Math.toIntExact(batch * kvHeads), t.sharedBytes(dropout), dq,
+        deterministic ? Math.toIntExact(FlashPlan.ceilDiv(lq, qt.blockM())) : 0, Math.toIntExact(batch * heads), t, qt,
+        rows * 4, deterministic ? 0 : rows * e * 4);
+  }
+
+  /** Blocks of the one-warp-per-row kernels (preprocess, convert) for {@code rows} query rows. */
+  static int rowBlocks(long rows) {
+    return Math.toIntExact(FlashPlan.ceilDiv(rows, ROW_THREADS / 32));
+  }
+}

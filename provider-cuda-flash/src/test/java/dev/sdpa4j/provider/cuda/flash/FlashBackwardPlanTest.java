@@ -1,0 +1,75 @@
+package dev.sdpa4j.provider.cuda.flash;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sdpa4j.DType;
+import org.junit.jupiter.api.Test;
+
+/** Launch rules of the backward kernels; runs everywhere. */
+class FlashBackwardPlanTest {
+  private static final int H100_SMEM_OPTIN = 227 * 1024;
+  private static final int A100_SMEM_OPTIN = 163 * 1024;
+  private static final int SM86_SMEM_OPTIN = 99 * 1024;
+
+  @Test
+  void headDimsRunTheNextSpecialisationAndOnlyExactOnesSkipThePredicates() {
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 1, 1, 10, 10, 8, false, false).main())
+        .isEqualTo("flash_bwd_f16_d32_pad");
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 1, 1, 10, 10, 32, false, false).main())
+        .isEqualTo("flash_bwd_f16_d32_pad");
+    assertThat(FlashBackwardPlan.of(DType.BFLOAT16, 1, 1, 1, 10, 10, 64, false, false).main())
+        .isEqualTo("flash_bwd_bf16_d64");
+    assertThat(FlashBackwardPlan.of(DType.BFLOAT16, 1, 1, 1, 10, 10, 80, true, false).main())
+        .isEqualTo("flash_bwd_bf16_d128_pad_drop");
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 1, 1, 10, 10, 128, true, true).main())
+        .isEqualTo("flash_bwd_f16_d128_drop_det");
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 1, 1, 10, 10, 256, false, false).main())
+        .isEqualTo("flash_bwd_f16_d256_pad");
+  }
+
+  @Test
+  void fastModeAccumulatesDqInFp32AndDeterministicModeRunsTheDqKernel() {
+    FlashBackwardPlan fast = FlashBackwardPlan.of(DType.BFLOAT16, 2, 16, 4, 1000, 3000, 128, false, false);
+    assertThat(fast.dq()).isNull();
+    assertThat(fast.dqAccumBytes()).isEqualTo(2L * 16 * 1000 * 128 * 4);
+    assertThat(fast.dsumBytes()).isEqualTo(2L * 16 * 1000 * 4);
+    assertThat(fast.mainGridX()).isEqualTo((3000 + 127) / 128);
+    assertThat(fast.mainGridY()).isEqualTo(2 * 4);  // one block per kv head: the GQA group is reduced inside it
+    assertThat(fast.mainSharedBytes()).isEqualTo(fast.traits().sharedBytes(false));
+
+    FlashBackwardPlan det = FlashBackwardPlan.of(DType.BFLOAT16, 2, 16, 4, 1000, 3000, 96, true, true);
+    assertThat(det.main()).isEqualTo("flash_bwd_bf16_d128_pad_drop_det");
+    assertThat(det.dq()).isEqualTo("flash_bwd_dq_bf16_d128_drop");
+    assertThat(det.dqAccumBytes()).isZero();
+    assertThat(det.dqGridX()).isEqualTo((1000 + 63) / 64);
+    assertThat(det.dqGridY()).isEqualTo(2 * 16);
+    assertThat(det.mainSharedBytes()).isEqualTo(det.traits().sharedBytes(true));
+  }
+
+  @Test
+  void tilesAreConsistentAndFitHopperAndAmpere() {
+    for (int c = 0; c < FlashBackwardPlan.MAIN.length; c++) {
+      FlashBackwardPlan.Traits t = FlashBackwardPlan.MAIN[c];
+      FlashBackwardPlan.DqTraits q = FlashBackwardPlan.DQ[c];
+      assertThat(q.headDim()).isEqualTo(t.headDim());
+      int warps = t.threads() / 32;
+      assertThat(warps).isEqualTo(t.blockN() / 16 * t.dSplit());
+      assertThat(warps % (t.blockM() / 16)).as("dQ warp grid").isZero();
+      assertThat(t.headDim() / t.dSplit() % 16).isZero();
+      assertThat(t.blockM()).isLessThanOrEqualTo(64);
+      assertThat(t.sharedBytes(true)).isLessThanOrEqualTo(A100_SMEM_OPTIN).isLessThanOrEqualTo(H100_SMEM_OPTIN);
+      assertThat(t.sharedBytes(false)).isEqualTo(t.sharedBytes(true) - 2 * t.blockM() * t.blockN() / 4);
+      assertThat(q.sharedBytes()).isLessThanOrEqualTo(SM86_SMEM_OPTIN);
+    }
+    // the provider refuses training above these head dims on 99 KiB devices (sm_86, sm_89)
+    assertThat(FlashBackwardPlan.sharedBytes(64)).isLessThanOrEqualTo(SM86_SMEM_OPTIN);
+    assertThat(FlashBackwardPlan.sharedBytes(128)).isGreaterThan(SM86_SMEM_OPTIN);
+  }
+
+  @Test
+  void rowKernelsUseOneWarpPerRow() {
+    assertThat(FlashBackwardPlan.rowBlocks(1)).isEqualTo(1);
+    assertThat(FlashBackwardPlan.rowBlocks(4)).isEqualTo(1);
+    assertThat(FlashBackwardPlan.rowBlocks(5)).isEqualTo(2);
+  }
+}

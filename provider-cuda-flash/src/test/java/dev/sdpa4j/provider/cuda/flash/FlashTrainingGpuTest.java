@@ -1,0 +1,196 @@
+package dev.sdpa4j.provider.cuda.flash;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.sdpa4j.AttentionOptions;
+import dev.sdpa4j.AttentionRequest;
+import dev.sdpa4j.AttentionResult;
+import dev.sdpa4j.BackwardRequest;
+import dev.sdpa4j.CausalMode;
+import dev.sdpa4j.DType;
+import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutSeed;
+import dev.sdpa4j.ProviderScope;
+import dev.sdpa4j.Sdpa;
+import dev.sdpa4j.Tensor;
+import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaStream;
+import dev.sdpa4j.cuda.DeviceTensor;
+import dev.sdpa4j.provider.math.ReferenceAttention;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Dropout and backward on the GPU: the training path end to end, determinism, the dropout mask; skipped without a GPU. */
+class FlashTrainingGpuTest {
+  private final CudaFlashProvider provider = new CudaFlashProvider();
+
+  @BeforeEach
+  void needsGpu() {
+    assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
+  }
+
+  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
+    Tensor t = Tensor.allocate(arena, dt, shape);
+    long n = t.elementCount();
+    for (long i = 0; i < n; i++) {
+      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
+    }
+    return t;
+  }
+
+  /** max |out - ref| / max(1, max |ref|) over a contiguous tensor. */
+  private static double relativeError(Tensor out, double[] ref) {
+    double err = 0;
+    double scale = 1;
+    for (int i = 0; i < ref.length; i++) {
+      scale = Math.max(scale, Math.abs(ref[i]));
+      err = Math.max(err, Math.abs(out.dtype().read(out.hostSegment(), (long) i * out.dtype().byteSize()) - ref[i]));
+    }
+    return err / scale;
+  }
+
+  @Test
+  void trainingPathRunsEndToEndOnDeviceMemory() {
+    long seed = System.nanoTime();
+    System.out.println("trainingPathRunsEndToEndOnDeviceMemory seed " + seed);
+    Random rnd = new Random(seed);
+    CudaContext ctx = provider.device(0).context();
+    DType dt = DType.FLOAT16;
+    try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx);
+         ProviderScope scope = Sdpa.useProviders(CudaFlashProvider.NAME)) {
+      Tensor q = random(arena, dt, rnd, 2, 4, 100, 64);
+      Tensor k = random(arena, dt, rnd, 2, 2, 150, 64);
+      Tensor v = random(arena, dt, rnd, 2, 2, 150, 64);
+      Tensor dOut = random(arena, dt, rnd, 2, 4, 100, 64);
+      Tensor o = Tensor.allocate(arena, dt, 2, 4, 100, 64);
+      Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 4, 100);
+      Tensor gq = Tensor.allocate(arena, dt, 2, 4, 100, 64);
+      Tensor gk = Tensor.allocate(arena, dt, 2, 2, 150, 64);
+      Tensor gv = Tensor.allocate(arena, dt, 2, 2, 150, 64);
+      AttentionOptions opts = AttentionOptions.builder().enableGqa(true).causal(CausalMode.BOTTOM_RIGHT)
+          .dropoutP(0.1).dropoutSeed(seed, 7).training(true).returnLse(true).stream(stream.handle()).build();
+      try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dk = DeviceTensor.upload(ctx, k);
+           DeviceTensor dv = DeviceTensor.upload(ctx, v); DeviceTensor ddo = DeviceTensor.upload(ctx, dOut);
+           DeviceTensor dout = DeviceTensor.allocate(ctx, dt, 2, 4, 100, 64);
+           DeviceTensor dlse = DeviceTensor.allocate(ctx, DType.FLOAT32, 2, 4, 100);
+           DeviceTensor dgq = DeviceTensor.allocate(ctx, dt, 2, 4, 100, 64);
+           DeviceTensor dgk = DeviceTensor.allocate(ctx, dt, 2, 2, 150, 64);
+           DeviceTensor dgv = DeviceTensor.allocate(ctx, dt, 2, 2, 150, 64)) {
+        AttentionResult res = Sdpa.scaledDotProductAttention(dq.tensor(), dk.tensor(), dv.tensor(), dout.tensor(),
+            dlse.tensor(), opts);
+        assertThat(res.provider()).isEqualTo(CudaFlashProvider.NAME);
+        res.backward(ddo.tensor(), dgq.tensor(), dgk.tensor(), dgv.tensor());
+        stream.synchronize();
+        dout.download(o);
+        dlse.download(lse);
+        dgq.download(gq);
+        dgk.download(gk);
+        dgv.download(gv);
+      }
+      AttentionRequest host = AttentionRequest.create(q, k, v, o, lse, opts.toBuilder().stream(0).build());
+      var fwd = ReferenceAttention.forward(host, DType.FLOAT64);
+      var grads = ReferenceAttention.backward(BackwardRequest.create(host, dOut, gq, gk, gv), DType.FLOAT64);
+      assertThat(relativeError(o, fwd.output())).isLessThan(5e-3);
+      assertThat(relativeError(lse, fwd.lse())).isLessThan(1e-3);
+      assertThat(relativeError(gq, grads.query())).as("dQ").isLessThan(1e-2);
+      assertThat(relativeError(gk, grads.key())).as("dK").isLessThan(1e-2);
+      assertThat(relativeError(gv, grads.value())).as("dV").isLessThan(1e-2);
+    }
+  }
+
+  @Test
+  void deterministicModeGivesIdenticalBitsOverTenRuns() {
+    long seed = System.nanoTime();
+    System.out.println("deterministicModeGivesIdenticalBitsOverTenRuns seed " + seed);
+    Random rnd = new Random(seed);
+    DType dt = DType.BFLOAT16;
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor q = random(arena, dt, rnd, 2, 8, 700, 128);
+      Tensor k = random(arena, dt, rnd, 2, 2, 900, 128);
+      Tensor v = random(arena, dt, rnd, 2, 2, 900, 128);
+      Tensor dOut = random(arena, dt, rnd, 2, 8, 700, 128);
+      Tensor o = Tensor.allocate(arena, dt, 2, 8, 700, 128);
+      Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 8, 700);
+      AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().enableGqa(true)
+          .isCausal(true).dropoutP(0.2).dropoutSeed(seed, 3).training(true).deterministic(true).build());
+      assertThat(provider.notSupportedReasons(r)).isEmpty();
+      provider.forward(r);
+      byte[][] first = null;
+      for (int run = 0; run < 10; run++) {
+        Tensor gq = Tensor.allocate(arena, dt, q.shape());
+        Tensor gk = Tensor.allocate(arena, dt, k.shape());
+        Tensor gv = Tensor.allocate(arena, dt, v.shape());
+        provider.backward(BackwardRequest.create(r, dOut, gq, gk, gv));
+        byte[][] bits = {gq.hostSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+            gk.hostSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE),
+            gv.hostSegment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)};
+        if (first == null) {
+          first = bits;
+          var grads = ReferenceAttention.backward(BackwardRequest.create(r, dOut, gq, gk, gv), DType.FLOAT64);
+          assertThat(relativeError(gq, grads.query())).as("dQ").isLessThan(3e-2);
+          assertThat(relativeError(gk, grads.key())).as("dK").isLessThan(3e-2);
+          assertThat(relativeError(gv, grads.value())).as("dV").isLessThan(3e-2);
+        } else {
+          for (int i = 0; i < 3; i++) {
+            assertThat(bits[i]).as("run " + run + ", gradient " + "qkv".charAt(i)).isEqualTo(first[i]);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * With Q = 0 every probability is 1/Lk, and with V = the identity the output element (i, j) is the probability of
+   * key j after dropout: non-zero exactly where {@link Dropout#keep} keeps it.
+   */
+  @Test
+  void dropoutKeepsExactlyTheMathProvidersSet() {
+    long seed = System.nanoTime();
+    System.out.println("dropoutKeepsExactlyTheMathProvidersSet seed " + seed);
+    int lk = 64;
+    int lq = 77;
+    int heads = 3;
+    double p = 0.3;
+    DropoutSeed ds = new DropoutSeed(seed, 12345);
+    for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+      try (Arena arena = Arena.ofConfined()) {
+        Tensor q = Tensor.allocate(arena, dt, 2, heads, lq, lk);
+        Tensor k = random(arena, dt, new Random(seed), 2, heads, lk, lk);
+        Tensor v = Tensor.allocate(arena, dt, 2, heads, lk, lk);
+        for (int b = 0; b < 2; b++) {
+          for (int h = 0; h < heads; h++) {
+            for (int j = 0; j < lk; j++) {
+              v.set(1.0, b, h, j, j);
+            }
+          }
+        }
+        Tensor o = Tensor.allocate(arena, dt, 2, heads, lq, lk);
+        provider.forward(AttentionRequest.create(q, k, v, o, null,
+            AttentionOptions.builder().dropoutP(p).dropoutSeed(ds).build()));
+        int threshold = Dropout.threshold(p);
+        double kept = dt.round(Dropout.keepScale(p) / lk);
+        long dropped = 0;
+        for (int b = 0; b < 2; b++) {
+          for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < lq; i++) {
+              for (int j = 0; j < lk; j++) {
+                boolean keep = Dropout.keep(ds, threshold, b, h, heads, i, j);
+                dropped += keep ? 0 : 1;
+                if (keep) {
+                  assertThat(o.get(b, h, i, j)).as("%s (%d,%d,%d,%d) kept", dt, b, h, i, j)
+                      .isCloseTo(kept, org.assertj.core.data.Offset.offset(0.01 * kept));
+                } else {
+                  assertThat(o.get(b, h, i, j)).as("%s (%d,%d,%d,%d) dropped", dt, b, h, i, j).isZero();
+                }
+              }
+            }
+          }
+        }
+        assertThat(dropped).isBetween((long) (0.25 * 2 * heads * lq * lk), (long) (0.35 * 2 * heads * lq * lk));
+      }
+    }
+  }
+}
