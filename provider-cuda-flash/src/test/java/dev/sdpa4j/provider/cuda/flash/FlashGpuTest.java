@@ -1,5 +1,7 @@
 package dev.sdpa4j.provider.cuda.flash;
 
+import static dev.sdpa4j.cuda.testing.HostTensors.gaussian;
+import static dev.sdpa4j.cuda.testing.HostTensors.maxAbsError;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -29,22 +31,7 @@ class FlashGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
-    Tensor t = Tensor.allocate(arena, dt, shape);
-    long n = t.elementCount();
-    for (long i = 0; i < n; i++) {
-      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
-    }
-    return t;
-  }
 
-  private static double maxError(Tensor out, double[] ref) {
-    double err = 0;
-    for (long i = 0; i < ref.length; i++) {
-      err = Math.max(err, Math.abs(out.dtype().read(out.hostSegment(), i * out.dtype().byteSize()) - ref[(int) i]));
-    }
-    return err;
-  }
 
   @Test
   void packagedCubinAndNvrtcGiveTheSameBits(@TempDir Path cache) {
@@ -52,9 +39,9 @@ class FlashGpuTest {
     System.out.println("packagedCubinAndNvrtcGiveTheSameBits seed " + seed);
     Random rnd = new Random(seed);
     try (Arena arena = Arena.ofConfined()) {
-      Tensor q = random(arena, DType.BFLOAT16, rnd, 2, 4, 97, 80);
-      Tensor k = random(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
-      Tensor v = random(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
+      Tensor q = gaussian(arena, DType.BFLOAT16, rnd, 2, 4, 97, 80);
+      Tensor k = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
+      Tensor v = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, 131, 80);
       Tensor o1 = Tensor.allocate(arena, DType.BFLOAT16, 2, 4, 97, 80);
       Tensor o2 = Tensor.allocate(arena, DType.BFLOAT16, 2, 4, 97, 80);
       AttentionOptions opts = AttentionOptions.builder().causal(CausalMode.BOTTOM_RIGHT).enableGqa(true).build();
@@ -78,7 +65,7 @@ class FlashGpuTest {
         System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
       }
       assertThat(o2.hostSegment().mismatch(o1.hostSegment())).isEqualTo(-1L);
-      double err = maxError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
+      double err = maxAbsError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
       assertThat(err).isLessThan(3e-2);
     }
   }
@@ -92,10 +79,10 @@ class FlashGpuTest {
     try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx)) {
       // [B, L, H, E] memory (FlashAttention's layout) viewed as [B, H, L, E]; decode-sized and long queries
       for (long lq : new long[] {1, 300}) {
-        Tensor q = random(arena, DType.FLOAT16, rnd, 2, lq, 8, 128).view(new long[] {2, 8, lq, 128},
+        Tensor q = gaussian(arena, DType.FLOAT16, rnd, 2, lq, 8, 128).view(new long[] {2, 8, lq, 128},
             new long[] {lq * 8 * 128, 128, 8 * 128, 1});
-        Tensor k = random(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
-        Tensor v = random(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
+        Tensor k = gaussian(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
+        Tensor v = gaussian(arena, DType.FLOAT16, rnd, 2, 2, 3000, 128);
         Tensor o = Tensor.allocate(arena, DType.FLOAT16, 2, 8, lq, 128);
         Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 8, lq);
         try (DeviceTensor dq = DeviceTensor.allocate(ctx, DType.FLOAT16, 2, lq, 8, 128);
@@ -118,8 +105,8 @@ class FlashGpuTest {
         var ref = ReferenceAttention.forward(AttentionRequest.create(q, k, v, o, lse,
             AttentionOptions.builder().enableGqa(true).causal(CausalMode.BOTTOM_RIGHT).returnLse(true).build()),
             DType.FLOAT64);
-        assertThat(maxError(o, ref.output())).isLessThan(4e-3);
-        assertThat(maxError(lse, ref.lse())).isLessThan(2e-3);
+        assertThat(maxAbsError(o, ref.output())).isLessThan(4e-3);
+        assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
       }
     }
   }
@@ -131,10 +118,10 @@ class FlashGpuTest {
     Random rnd = new Random(seed);
     CudaContext ctx = provider.device(0).context();
     try (Arena arena = Arena.ofConfined()) {
-      Tensor q = random(arena, DType.FLOAT16, rnd, 1, 4, 33, 64);
-      Tensor kv = random(arena, DType.FLOAT16, rnd, 1, 4, 700, 64);
+      Tensor q = gaussian(arena, DType.FLOAT16, rnd, 1, 4, 33, 64);
+      Tensor kv = gaussian(arena, DType.FLOAT16, rnd, 1, 4, 700, 64);
       Tensor o = Tensor.allocate(arena, DType.FLOAT16, 1, 4, 33, 64);
-      Tensor dec = random(arena, DType.FLOAT16, rnd, 1, 4, 1, 64);
+      Tensor dec = gaussian(arena, DType.FLOAT16, rnd, 1, 4, 1, 64);
       Tensor decOut = Tensor.allocate(arena, DType.FLOAT16, 1, 4, 1, 64);
       try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dkv = DeviceTensor.upload(ctx, kv);
            DeviceTensor dd = DeviceTensor.upload(ctx, dec); DeviceTensor ddo = DeviceTensor.upload(ctx, decOut);

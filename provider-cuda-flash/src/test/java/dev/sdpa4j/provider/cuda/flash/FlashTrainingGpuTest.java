@@ -1,5 +1,7 @@
 package dev.sdpa4j.provider.cuda.flash;
 
+import static dev.sdpa4j.cuda.testing.HostTensors.gaussian;
+import static dev.sdpa4j.cuda.testing.HostTensors.maxScaledError;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -32,25 +34,7 @@ class FlashTrainingGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
-    Tensor t = Tensor.allocate(arena, dt, shape);
-    long n = t.elementCount();
-    for (long i = 0; i < n; i++) {
-      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
-    }
-    return t;
-  }
 
-  /** max |out - ref| / max(1, max |ref|) over a contiguous tensor. */
-  private static double relativeError(Tensor out, double[] ref) {
-    double err = 0;
-    double scale = 1;
-    for (int i = 0; i < ref.length; i++) {
-      scale = Math.max(scale, Math.abs(ref[i]));
-      err = Math.max(err, Math.abs(out.dtype().read(out.hostSegment(), (long) i * out.dtype().byteSize()) - ref[i]));
-    }
-    return err / scale;
-  }
 
   @Test
   void trainingPathRunsEndToEndOnDeviceMemory() {
@@ -61,10 +45,10 @@ class FlashTrainingGpuTest {
     DType dt = DType.FLOAT16;
     try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx);
          ProviderScope scope = Sdpa.useProviders(CudaFlashProvider.NAME)) {
-      Tensor q = random(arena, dt, rnd, 2, 4, 100, 64);
-      Tensor k = random(arena, dt, rnd, 2, 2, 150, 64);
-      Tensor v = random(arena, dt, rnd, 2, 2, 150, 64);
-      Tensor dOut = random(arena, dt, rnd, 2, 4, 100, 64);
+      Tensor q = gaussian(arena, dt, rnd, 2, 4, 100, 64);
+      Tensor k = gaussian(arena, dt, rnd, 2, 2, 150, 64);
+      Tensor v = gaussian(arena, dt, rnd, 2, 2, 150, 64);
+      Tensor dOut = gaussian(arena, dt, rnd, 2, 4, 100, 64);
       Tensor o = Tensor.allocate(arena, dt, 2, 4, 100, 64);
       Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 4, 100);
       Tensor gq = Tensor.allocate(arena, dt, 2, 4, 100, 64);
@@ -93,11 +77,11 @@ class FlashTrainingGpuTest {
       AttentionRequest host = AttentionRequest.create(q, k, v, o, lse, opts.toBuilder().stream(0).build());
       var fwd = ReferenceAttention.forward(host, DType.FLOAT64);
       var grads = ReferenceAttention.backward(BackwardRequest.create(host, dOut, gq, gk, gv), DType.FLOAT64);
-      assertThat(relativeError(o, fwd.output())).isLessThan(5e-3);
-      assertThat(relativeError(lse, fwd.lse())).isLessThan(1e-3);
-      assertThat(relativeError(gq, grads.query())).as("dQ").isLessThan(1e-2);
-      assertThat(relativeError(gk, grads.key())).as("dK").isLessThan(1e-2);
-      assertThat(relativeError(gv, grads.value())).as("dV").isLessThan(1e-2);
+      assertThat(maxScaledError(o, fwd.output())).isLessThan(5e-3);
+      assertThat(maxScaledError(lse, fwd.lse())).isLessThan(1e-3);
+      assertThat(maxScaledError(gq, grads.query())).as("dQ").isLessThan(1e-2);
+      assertThat(maxScaledError(gk, grads.key())).as("dK").isLessThan(1e-2);
+      assertThat(maxScaledError(gv, grads.value())).as("dV").isLessThan(1e-2);
     }
   }
 
@@ -108,10 +92,10 @@ class FlashTrainingGpuTest {
     Random rnd = new Random(seed);
     DType dt = DType.BFLOAT16;
     try (Arena arena = Arena.ofConfined()) {
-      Tensor q = random(arena, dt, rnd, 2, 8, 700, 128);
-      Tensor k = random(arena, dt, rnd, 2, 2, 900, 128);
-      Tensor v = random(arena, dt, rnd, 2, 2, 900, 128);
-      Tensor dOut = random(arena, dt, rnd, 2, 8, 700, 128);
+      Tensor q = gaussian(arena, dt, rnd, 2, 8, 700, 128);
+      Tensor k = gaussian(arena, dt, rnd, 2, 2, 900, 128);
+      Tensor v = gaussian(arena, dt, rnd, 2, 2, 900, 128);
+      Tensor dOut = gaussian(arena, dt, rnd, 2, 8, 700, 128);
       Tensor o = Tensor.allocate(arena, dt, 2, 8, 700, 128);
       Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 8, 700);
       AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().enableGqa(true)
@@ -130,9 +114,9 @@ class FlashTrainingGpuTest {
         if (first == null) {
           first = bits;
           var grads = ReferenceAttention.backward(BackwardRequest.create(r, dOut, gq, gk, gv), DType.FLOAT64);
-          assertThat(relativeError(gq, grads.query())).as("dQ").isLessThan(3e-2);
-          assertThat(relativeError(gk, grads.key())).as("dK").isLessThan(3e-2);
-          assertThat(relativeError(gv, grads.value())).as("dV").isLessThan(3e-2);
+          assertThat(maxScaledError(gq, grads.query())).as("dQ").isLessThan(3e-2);
+          assertThat(maxScaledError(gk, grads.key())).as("dK").isLessThan(3e-2);
+          assertThat(maxScaledError(gv, grads.value())).as("dV").isLessThan(3e-2);
         } else {
           for (int i = 0; i < 3; i++) {
             assertThat(bits[i]).as("run " + run + ", gradient " + "qkv".charAt(i)).isEqualTo(first[i]);
@@ -158,7 +142,7 @@ class FlashTrainingGpuTest {
     for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
       try (Arena arena = Arena.ofConfined()) {
         Tensor q = Tensor.allocate(arena, dt, 2, heads, lq, lk);
-        Tensor k = random(arena, dt, new Random(seed), 2, heads, lk, lk);
+        Tensor k = gaussian(arena, dt, new Random(seed), 2, heads, lk, lk);
         Tensor v = Tensor.allocate(arena, dt, 2, heads, lk, lk);
         for (int b = 0; b < 2; b++) {
           for (int h = 0; h < heads; h++) {

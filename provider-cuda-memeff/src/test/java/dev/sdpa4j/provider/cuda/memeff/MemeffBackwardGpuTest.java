@@ -1,5 +1,7 @@
 package dev.sdpa4j.provider.cuda.memeff;
 
+import static dev.sdpa4j.cuda.testing.HostTensors.gaussian;
+import static dev.sdpa4j.cuda.testing.HostTensors.relativeL2Error;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -31,26 +33,7 @@ class MemeffBackwardGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
-    Tensor t = Tensor.allocate(arena, dt, shape);
-    long n = t.elementCount();
-    for (long i = 0; i < n; i++) {
-      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
-    }
-    return t;
-  }
 
-  /** ‖x − ref‖ / ‖ref‖ over a contiguous host tensor. */
-  private static double relativeError(Tensor x, double[] ref) {
-    double num = 0;
-    double den = 0;
-    for (int i = 0; i < ref.length; i++) {
-      double d = x.dtype().read(x.hostSegment(), (long) i * x.dtype().byteSize()) - ref[i];
-      num += d * d;
-      den += ref[i] * ref[i];
-    }
-    return Math.sqrt(num / den);
-  }
 
   /**
    * {@code Sdpa} forward with training(true) on device tensors, then {@code AttentionResult.backward} into device
@@ -65,10 +48,10 @@ class MemeffBackwardGpuTest {
     for (boolean deterministic : new boolean[] {false, true}) {
       try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx);
            ProviderScope only = Sdpa.useProviders(CudaMemeffProvider.NAME)) {
-        Tensor q = random(arena, DType.BFLOAT16, rnd, 2, 4, 150, 64);
-        Tensor k = random(arena, DType.BFLOAT16, rnd, 2, 2, 170, 64);
-        Tensor v = random(arena, DType.BFLOAT16, rnd, 2, 2, 170, 64);
-        Tensor dOut = random(arena, DType.BFLOAT16, rnd, 2, 4, 150, 64);
+        Tensor q = gaussian(arena, DType.BFLOAT16, rnd, 2, 4, 150, 64);
+        Tensor k = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, 170, 64);
+        Tensor v = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, 170, 64);
+        Tensor dOut = gaussian(arena, DType.BFLOAT16, rnd, 2, 4, 150, 64);
         Tensor mask = Tensor.allocate(arena, DType.BOOL, 2, 1, 1, 170);
         for (long j = 0; j < 170; j++) {
           mask.set(rnd.nextDouble() < 0.8 ? 1 : 0, 0, 0, 0, j);
@@ -105,9 +88,9 @@ class MemeffBackwardGpuTest {
               Tensor.allocate(arena, DType.BFLOAT16, q.shape()), Tensor.allocate(arena, DType.BFLOAT16, k.shape()),
               Tensor.allocate(arena, DType.BFLOAT16, v.shape())), DType.FLOAT64);
           String path = deterministic ? "deterministic" : "atomic";
-          assertThat(relativeError(hq, ref.query())).as("dQ " + path).isLessThan(2e-2);
-          assertThat(relativeError(hk, ref.key())).as("dK " + path).isLessThan(2e-2);
-          assertThat(relativeError(hv, ref.value())).as("dV " + path).isLessThan(2e-2);
+          assertThat(relativeL2Error(hq, ref.query())).as("dQ " + path).isLessThan(2e-2);
+          assertThat(relativeL2Error(hk, ref.key())).as("dK " + path).isLessThan(2e-2);
+          assertThat(relativeL2Error(hv, ref.value())).as("dV " + path).isLessThan(2e-2);
         }
       }
     }
@@ -124,10 +107,10 @@ class MemeffBackwardGpuTest {
       try (Arena arena = Arena.ofConfined()) {
         long lq = 333;
         long lk = 517;
-        Tensor q = random(arena, dt, rnd, 2, 8, lq, 128);
-        Tensor k = random(arena, dt, rnd, 2, 2, lk, 128);
-        Tensor v = random(arena, dt, rnd, 2, 2, lk, 96);
-        Tensor dOut = random(arena, dt, rnd, 2, 8, lq, 96);
+        Tensor q = gaussian(arena, dt, rnd, 2, 8, lq, 128);
+        Tensor k = gaussian(arena, dt, rnd, 2, 2, lk, 128);
+        Tensor v = gaussian(arena, dt, rnd, 2, 2, lk, 96);
+        Tensor dOut = gaussian(arena, dt, rnd, 2, 8, lq, 96);
         try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dk = DeviceTensor.upload(ctx, k);
              DeviceTensor dv = DeviceTensor.upload(ctx, v); DeviceTensor dgo = DeviceTensor.upload(ctx, dOut);
              DeviceTensor dout = DeviceTensor.allocate(ctx, dt, 2, 8, lq, 96);

@@ -1,5 +1,7 @@
 package dev.sdpa4j.provider.cuda.memeff;
 
+import static dev.sdpa4j.cuda.testing.HostTensors.gaussian;
+import static dev.sdpa4j.cuda.testing.HostTensors.maxAbsError;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -33,26 +35,7 @@ class MemeffGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-  private static Tensor random(Arena arena, DType dt, Random rnd, long... shape) {
-    Tensor t = Tensor.allocate(arena, dt, shape);
-    long n = t.elementCount();
-    for (long i = 0; i < n; i++) {
-      dt.write(t.hostSegment(), i * dt.byteSize(), rnd.nextGaussian());
-    }
-    return t;
-  }
 
-  private static double maxError(Tensor out, double[] ref) {
-    double err = 0;
-    for (long i = 0; i < ref.length; i++) {
-      double x = out.dtype().read(out.hostSegment(), i * out.dtype().byteSize());
-      if (Double.isInfinite(ref[(int) i]) && x == ref[(int) i]) {
-        continue;
-      }
-      err = Math.max(err, Math.abs(x - ref[(int) i]));
-    }
-    return err;
-  }
 
   /**
    * With equal scores and V the identity, output element (b, h, i, j) is nonzero exactly when the key j was kept for
@@ -115,10 +98,10 @@ class MemeffGpuTest {
       long lq = 300;
       long lk = 257;
       // [B, L, H, E] memory viewed as [B, H, L, E]
-      Tensor qBlhe = random(arena, DType.BFLOAT16, rnd, 2, lq, 8, 96);
+      Tensor qBlhe = gaussian(arena, DType.BFLOAT16, rnd, 2, lq, 8, 96);
       Tensor q = qBlhe.view(new long[] {2, 8, lq, 96}, new long[] {lq * 8 * 96, 96, 8 * 96, 1});
-      Tensor k = random(arena, DType.BFLOAT16, rnd, 2, 2, lk, 96);
-      Tensor v = random(arena, DType.BFLOAT16, rnd, 2, 2, lk, 40);
+      Tensor k = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, lk, 96);
+      Tensor v = gaussian(arena, DType.BFLOAT16, rnd, 2, 2, lk, 40);
       Tensor mask = Tensor.allocate(arena, DType.BOOL, 2, 1, 1, lk);
       for (long j = 0; j < lk; j++) {
         mask.set(rnd.nextDouble() < 0.7 ? 1 : 0, 0, 0, 0, j);  // batch 1 keeps nothing: zeros, LSE -inf
@@ -143,8 +126,8 @@ class MemeffGpuTest {
       var ref = ReferenceAttention.forward(AttentionRequest.create(q, k, v, o, lse,
           AttentionOptions.builder().enableGqa(true).attnMask(mask).scale(0.3).returnLse(true).build()),
           DType.FLOAT64);
-      assertThat(maxError(o, ref.output())).isLessThan(3e-2);
-      assertThat(maxError(lse, ref.lse())).isLessThan(2e-3);
+      assertThat(maxAbsError(o, ref.output())).isLessThan(3e-2);
+      assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
       assertThat(lse.get(1, 3, 7)).isEqualTo(Double.NEGATIVE_INFINITY);
       assertThat(o.get(1, 3, 7, 5)).isZero();
     }
@@ -156,10 +139,10 @@ class MemeffGpuTest {
     System.out.println("packagedCubinAndNvrtcGiveTheSameBits seed " + seed);
     Random rnd = new Random(seed);
     try (Arena arena = Arena.ofConfined()) {
-      Tensor q = random(arena, DType.FLOAT16, rnd, 2, 4, 97, 80);
-      Tensor k = random(arena, DType.FLOAT16, rnd, 2, 2, 131, 80);
-      Tensor v = random(arena, DType.FLOAT16, rnd, 2, 2, 131, 136);
-      Tensor bias = random(arena, DType.FLOAT32, rnd, 97, 131);
+      Tensor q = gaussian(arena, DType.FLOAT16, rnd, 2, 4, 97, 80);
+      Tensor k = gaussian(arena, DType.FLOAT16, rnd, 2, 2, 131, 80);
+      Tensor v = gaussian(arena, DType.FLOAT16, rnd, 2, 2, 131, 136);
+      Tensor bias = gaussian(arena, DType.FLOAT32, rnd, 97, 131);
       Tensor o1 = Tensor.allocate(arena, DType.FLOAT16, 2, 4, 97, 136);
       Tensor o2 = Tensor.allocate(arena, DType.FLOAT16, 2, 4, 97, 136);
       AttentionOptions opts = AttentionOptions.builder().attnMask(bias).enableGqa(true).dropoutP(0.2)
@@ -184,7 +167,7 @@ class MemeffGpuTest {
         System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
       }
       assertThat(o2.hostSegment().mismatch(o1.hostSegment())).isEqualTo(-1L);
-      double err = maxError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
+      double err = maxAbsError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
       assertThat(err).isLessThan(2e-2);
     }
   }
@@ -196,9 +179,9 @@ class MemeffGpuTest {
     Random rnd = new Random(seed);
     CudaContext ctx = provider.device(0).context();
     try (Arena arena = Arena.ofConfined()) {
-      Tensor q = random(arena, DType.FLOAT32, rnd, 1, 4, 33, 64);
-      Tensor kv = random(arena, DType.FLOAT32, rnd, 1, 4, 200, 64);
-      Tensor mask = random(arena, DType.FLOAT32, rnd, 33, 200);
+      Tensor q = gaussian(arena, DType.FLOAT32, rnd, 1, 4, 33, 64);
+      Tensor kv = gaussian(arena, DType.FLOAT32, rnd, 1, 4, 200, 64);
+      Tensor mask = gaussian(arena, DType.FLOAT32, rnd, 33, 200);
       Tensor o = Tensor.allocate(arena, DType.FLOAT32, 1, 4, 33, 64);
       try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dkv = DeviceTensor.upload(ctx, kv);
            DeviceTensor dm = DeviceTensor.upload(ctx, mask); DeviceTensor dout = DeviceTensor.upload(ctx, o)) {
