@@ -10,7 +10,9 @@ usage: python3 memeff_bwd_harness.py FWD_CUBIN BWD_CUBIN MODE [out.json]
        parts           forward and each backward kernel timed alone (bf16, L = 4096)
        bench | qbench  the training-step grid of issue 8 (qbench: bf16, L from QB_L, default 1024,4096)
 The launch table mirrors MemeffBackwardKernel.java; MEMEFF_BWD_D64 / MEMEFF_BWD_D128 ("KBM,KBN,KST,QBM,QBN,QST")
-override the 16-bit tiles to time an edited copy of the kernel compiled with the same tiles. See device_bwd_run.sh.
+override the 16-bit tiles to time an edited copy of the kernel compiled with the same tiles; MEMEFF_FULL=0 launches the
+bounds-tested kernels only (for cubins built before the `...f` kernels existed). See device_bwd_run.sh and
+device_full_run.sh.
 """
 import ctypes, json, math, os, struct, sys
 import torch
@@ -28,7 +30,7 @@ def _cfg(env, default):
 
 
 # (DC, KBM, KBN, KST, QBM, QBN, QST) per padded head dim
-CFG16 = {64: (64,) + _cfg("MEMEFF_BWD_D64", "64,64,2,64,64,2"), 128: (128,) + _cfg("MEMEFF_BWD_D128", "32,64,2,64,32,2"),
+CFG16 = {64: (64,) + _cfg("MEMEFF_BWD_D64", "32,64,2,64,64,2"), 128: (128,) + _cfg("MEMEFF_BWD_D128", "32,64,2,64,32,2"),
          256: (128, 32, 32, 1, 32, 32, 1), 512: (128, 16, 32, 1, 16, 32, 1)}
 CFG32 = {64: (64, 32, 64, 2, 64, 32, 2), 128: (64, 32, 32, 1, 32, 32, 1), 256: (64, 16, 32, 1, 16, 32, 1),
          512: (64, 8, 16, 1, 16, 8, 1)}
@@ -110,7 +112,9 @@ def launch_bwd(mod, q, k, v, o, lse, do, dq, dk, dv, mask=None, causal=0, scale=
     if atomic:
         smem_kv += kbn * (kbm + 8) * 2
         if "dkdv" in only:
-            go(f"memeff_bwd_dkdvq_{dn}_d{d}", kt * B * Hkv * ch_kv, kbn // 16 * 32, smem_kv, p1)
+            # the kernel without bounds tests in its products (MEMEFF_FULL=0: cubins built before it existed)
+            full = "f" if E == d and Ev == d and os.environ.get("MEMEFF_FULL", "1") != "0" else ""
+            go(f"memeff_bwd_dkdvq{full}_{dn}_d{d}", kt * B * Hkv * ch_kv, kbn // 16 * 32, smem_kv, p1)
         if "dq" in only:
             go(f"memeff_bwd_dqconv_{dn}", (rows + 7) // 8, 256, 0, p0)
         return (p0, p1, stat, acc)

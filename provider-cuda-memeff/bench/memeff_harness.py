@@ -8,7 +8,8 @@ usage: python3 memeff_harness.py CUBIN MODE [out.json]
        bench | qbench       the issue's benchmark grid (qbench: fp16, L = 1k/4k) against PyTorch efficient
        fbench               the fp32 rows of the grid
 The launch table (config) mirrors MemeffKernel.java; MEMEFF_Q64 / MEMEFF_Q128 (16-bit) and MEMEFF_F32_Q128 override tile shapes
-(NW,MT,BN,STAGES) for experiments with edited copies of the kernel. See bench/device_run.sh.
+(NW,MT,BN,STAGES) for experiments with edited copies of the kernel; MEMEFF_FULL=0 launches the bounds-tested kernels
+only (cubins built before the 16-bit `..._q64_v64f` / `..._q128_v128f` kernels existed). See bench/device_run.sh.
 """
 import ctypes, json, math, struct, sys, time
 import numpy as np
@@ -71,7 +72,11 @@ def config(dtype, e, ev):
         pad, esz = 8, 2
     bm = 16 * nw * mt
     smem = ((bm + st * bn) * (hdq + pad) + st * bn * (hdv + pad)) * esz
-    return f"memeff_fwd_{DT[dtype]}_q{hdq}_v{hdv}", hdq, hdv, bm, bn, st, smem, nw
+    # the kernel without bounds tests when E, Ev are the padded dims (16-bit q64/v64, q128/v128); MEMEFF_FULL=0 for
+    # cubins built before it existed
+    full = (dtype != torch.float32 and hdq == hdv <= 128 and e == hdq and ev == hdv
+            and os.environ.get("MEMEFF_FULL", "1") != "0")
+    return f"memeff_fwd_{DT[dtype]}_q{hdq}_v{hdv}{'f' if full else ''}", hdq, hdv, bm, bn, st, smem, nw
 
 
 def aligned(t, vec):

@@ -465,7 +465,10 @@ __device__ __forceinline__ void dq_convert(const Params& p) {
 // ATOMIC: dQ is also accumulated here (dS^T staged in shared memory, dQ += dS K added to p.dq_acc with fp32 atomics,
 // so its bits depend on the order blocks finish); memeff_bwd_dqconv then scales and converts it. Without ATOMIC the
 // dq kernel computes dQ deterministically.
-template <typename T, int D, int DC, int BM, int BN, int ST, bool ATOMIC>
+// FULL (a kernel of its own, launched only when E == Ev == D): no zero-padded k-steps or output columns, so the
+// products run without per-step bounds tests, which otherwise split the unrolled ldmatrix/mma chains into separate
+// basic blocks.
+template <typename T, int D, int DC, int BM, int BN, int ST, bool ATOMIC, bool FULL>
 __device__ __forceinline__ void dkdv(const Params& p) {
   constexpr int NW = BN / 16;
   constexpr int NT = NW * 32;
@@ -605,7 +608,7 @@ __device__ __forceinline__ void dkdv(const Params& p) {
     }
 #pragma unroll
     for (int kk = 0; kk < D / KS; ++kk) {
-      if (kk < e_steps) {
+      if (FULL || kk < e_steps) {
         FragA<T> a;
         load_a<T>(a, sK, LD, kw, kk * KS, lane);
         mma_nk<T, NQ>(st, a, cQ, LD, 0, kk * KS, BM, lane);
@@ -613,7 +616,7 @@ __device__ __forceinline__ void dkdv(const Params& p) {
     }
 #pragma unroll
     for (int kk = 0; kk < D / KS; ++kk) {
-      if (kk < ev_steps) {
+      if (FULL || kk < ev_steps) {
         FragA<T> a;
         load_a<T>(a, sV, LD, kw, kk * KS, lane);
         mma_nk<T, NQ>(dpt, a, cO, LD, 0, kk * KS, BM, lane);
@@ -670,13 +673,13 @@ __device__ __forceinline__ void dkdv(const Params& p) {
     for (int kb = 0; kb < BM / KS; ++kb) {
       FragA<T> a;
       a_from_acc<T>(a, st, kb);
-      mma_kn<T, NC>(dv, a, cO, LD, c0, kb * KS, dv_valid, lane);
+      mma_kn<T, NC>(dv, a, cO, LD, c0, kb * KS, FULL ? DC : dv_valid, lane);
     }
 #pragma unroll
     for (int kb = 0; kb < BM / KS; ++kb) {
       FragA<T> a;
       a_from_acc<T>(a, dpt, kb);
-      mma_kn<T, NC>(dk, a, cQ, LD, c0, kb * KS, dk_valid, lane);
+      mma_kn<T, NC>(dk, a, cQ, LD, c0, kb * KS, FULL ? DC : dk_valid, lane);
     }
 
     if constexpr (ATOMIC) {
@@ -951,22 +954,29 @@ __device__ __forceinline__ void dq(const Params& p) {
 // MEMEFF_BWD(dtype, D, DC, dkdv BM, dkdv BN, dkdv stages, dq BM, dq BN, dq stages), D = padded max(E, Ev), DC =
 // output columns per block. dkdv: BN/16 warps; dq: BM/16 warps. Shared memory (elements of T):
 // dkdv (2*BN + 2*ST*BM) * (D + PAD) + 2*ST*BM floats (+ BN * (BM + PAD) for dkdvq); dq (2*BM + 2*ST*BN) * (D + PAD).
-// MEMEFF_BWD_ATOMIC(dtype, D, DC, dkdv BM, dkdv BN, dkdv stages): the atomic dK/dV/dQ kernel for 16-bit D <= 128.
+// MEMEFF_BWD_ATOMIC(dtype, D, DC, dkdv BM, dkdv BN, dkdv stages): the atomic dK/dV/dQ kernel for 16-bit D <= 128;
+// MEMEFF_BWD_ATOMIC_MINB(..., blocks) the same with a minimum of resident blocks per SM in __launch_bounds__.
 #define MEMEFF_BWD(DT, T, D, DC, KBM, KBN, KST, QBM, QBN, QST)                                                       \
   extern "C" __global__ void __launch_bounds__((KBN) / 16 * 32) memeff_bwd_dkdv_##DT##_d##D(                        \
       const memeff_bwd::Params p) {                                                                                  \
-    memeff_bwd::dkdv<T, D, DC, KBM, KBN, KST, false>(p);                                                             \
+    memeff_bwd::dkdv<T, D, DC, KBM, KBN, KST, false, false>(p);                                                             \
   }                                                                                                                  \
   extern "C" __global__ void __launch_bounds__((QBM) / 16 * 32) memeff_bwd_dq_##DT##_d##D(const memeff_bwd::Params p) { \
     memeff_bwd::dq<T, D, DC, QBM, QBN, QST>(p);                                                                      \
   }
 
-// The atomic variant of the dK/dV kernel (dQ accumulated with atomics; memeff_bwd_dqconv converts it), same tiles.
-#define MEMEFF_BWD_ATOMIC(DT, T, D, DC, KBM, KBN, KST)                                                               \
-  extern "C" __global__ void __launch_bounds__((KBN) / 16 * 32) memeff_bwd_dkdvq_##DT##_d##D(                       \
-      const memeff_bwd::Params p) {                                                                                  \
-    memeff_bwd::dkdv<T, D, DC, KBM, KBN, KST, true>(p);                                                              \
+// The atomic variant of the dK/dV kernel (dQ accumulated with atomics; memeff_bwd_dqconv converts it), same tiles:
+// memeff_bwd_dkdvq_* for any head dims up to D, memeff_bwd_dkdvqf_* for E == Ev == D (no bounds tests in the products).
+#define MEMEFF_BWD_ATOMIC_K(DT, T, D, DC, KBM, KBN, KST, NAME, FULL, ...)                                             \
+  extern "C" __global__ void __launch_bounds__(__VA_ARGS__) NAME##_##DT##_d##D(const memeff_bwd::Params p) {         \
+    memeff_bwd::dkdv<T, D, DC, KBM, KBN, KST, true, FULL>(p);                                                        \
   }
+#define MEMEFF_BWD_ATOMIC(DT, T, D, DC, KBM, KBN, KST)                                                               \
+  MEMEFF_BWD_ATOMIC_K(DT, T, D, DC, KBM, KBN, KST, memeff_bwd_dkdvq, false, (KBN) / 16 * 32)                         \
+  MEMEFF_BWD_ATOMIC_K(DT, T, D, DC, KBM, KBN, KST, memeff_bwd_dkdvqf, true, (KBN) / 16 * 32)
+#define MEMEFF_BWD_ATOMIC_MINB(DT, T, D, DC, KBM, KBN, KST, MINB)                                                    \
+  MEMEFF_BWD_ATOMIC_K(DT, T, D, DC, KBM, KBN, KST, memeff_bwd_dkdvq, false, (KBN) / 16 * 32, MINB)                   \
+  MEMEFF_BWD_ATOMIC_K(DT, T, D, DC, KBM, KBN, KST, memeff_bwd_dkdvqf, true, (KBN) / 16 * 32, MINB)
 
 #define MEMEFF_BWD_PRE(DT, T)                                                                                       \
   extern "C" __global__ void __launch_bounds__(256) memeff_bwd_pre_##DT(const memeff_bwd::Params p) {               \
@@ -978,9 +988,9 @@ __device__ __forceinline__ void dq(const Params& p) {
 
 #define MEMEFF_BWD_16BIT(DT, T)                     \
   MEMEFF_BWD_PRE(DT, T)                             \
-  MEMEFF_BWD(DT, T, 64, 64, 64, 64, 2, 64, 64, 2)   \
+  MEMEFF_BWD(DT, T, 64, 64, 32, 64, 2, 64, 64, 2)   \
   MEMEFF_BWD(DT, T, 128, 128, 32, 64, 2, 64, 32, 2) \
-  MEMEFF_BWD_ATOMIC(DT, T, 64, 64, 64, 64, 2)       \
+  MEMEFF_BWD_ATOMIC_MINB(DT, T, 64, 64, 32, 64, 2, 3) \
   MEMEFF_BWD_ATOMIC(DT, T, 128, 128, 32, 64, 2)     \
   MEMEFF_BWD(DT, T, 256, 128, 32, 32, 1, 32, 32, 1) \
   MEMEFF_BWD(DT, T, 512, 128, 16, 32, 1, 16, 32, 1)

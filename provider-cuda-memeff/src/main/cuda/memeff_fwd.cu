@@ -298,7 +298,10 @@ __device__ __forceinline__ float2 read_mask_pair(const void* base, int kind, int
   }
 }
 
-template <typename T, int HDQ, int HDV, int BM, int BN, int STAGES>
+// FULL (16-bit kernels of their own, launched only when E == HDQ and Ev == HDV): no zero-padded k-steps or output
+// columns, so the products run without per-step bounds tests, which otherwise split the unrolled ldmatrix/mma chains
+// into separate basic blocks.
+template <typename T, int HDQ, int HDV, int BM, int BN, int STAGES, bool FULL = false>
 __device__ __forceinline__ void attention(const Params& p) {
   constexpr bool F32 = sizeof(T) == 4;
   constexpr int NW = BM / 16;
@@ -473,7 +476,7 @@ __device__ __forceinline__ void attention(const Params& p) {
     if constexpr (!F32) {
 #pragma unroll
       for (int kk = 0; kk < HDQ / 16; ++kk) {
-        if (kk < e_steps) {
+        if (FULL || kk < e_steps) {
           uint32_t a[4];
           ldsm_x4(a, sQ + (warp * 16 + (lane % 16)) * LDQ + kk * 16 + (lane / 16) * 8);
 #pragma unroll
@@ -583,7 +586,7 @@ __device__ __forceinline__ void attention(const Params& p) {
         a[3] = Elem<T>::pack(s[2 * kb + 1][2], s[2 * kb + 1][3]);
 #pragma unroll
         for (int np = 0; np < OTILES / 2; ++np) {
-          if (np < ev_steps16) {
+          if (FULL || np < ev_steps16) {
             uint32_t bv[4];
             const int m = lane / 8;
             ldsm_x4_trans(bv, cV + (kb * 16 + (m % 2) * 8 + (lane % 8)) * LDV + np * 16 + (m / 2) * 8);
@@ -694,7 +697,15 @@ __device__ __forceinline__ void attention(const Params& p) {
     memeff::attention<T, HDQ, HDV, BM, BN, ST>(p);                                                    \
   }
 
+// The FULL variant (no bounds tests in the products; launched when E == HDQ and Ev == HDV), same tiles.
+#define MEMEFF_KERNEL_FULL(NAME, T, HDQ, HDV, BM, BN, ST)                                             \
+  extern "C" __global__ void __launch_bounds__((BM) / 16 * 32) NAME(const memeff::Params p) {        \
+    memeff::attention<T, HDQ, HDV, BM, BN, ST, true>(p);                                              \
+  }
+
 #define MEMEFF_16BIT(DT, T)                                              \
+  MEMEFF_KERNEL_FULL(memeff_fwd_##DT##_q64_v64f, T, 64, 64, 64, 64, 2)   \
+  MEMEFF_KERNEL_FULL(memeff_fwd_##DT##_q128_v128f, T, 128, 128, 64, 64, 2) \
   MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v64, T, 64, 64, 64, 64, 2)         \
   MEMEFF_KERNEL(memeff_fwd_##DT##_q64_v128, T, 64, 128, 64, 64, 2)       \
   MEMEFF_KERNEL(memeff_fwd_##DT##_q128_v64, T, 128, 64, 64, 64, 2)       \

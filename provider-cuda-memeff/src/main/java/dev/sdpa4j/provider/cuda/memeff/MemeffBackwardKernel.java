@@ -10,7 +10,8 @@ import dev.sdpa4j.DType;
  * the scores). The dK/dV kernel gives each warp 16 keys of a {@code dkdvBlockN}-key tile and loops over query tiles
  * of {@code dkdvBlockM}; the dQ kernel gives each warp 16 queries of a {@code dqBlockM}-row tile and loops over key
  * tiles of {@code dqBlockN}. For fp16/bf16 with both head dims up to 128 there is also an atomic variant of the dK/dV
- * kernel ({@code memeff_bwd_dkdvq_*}, same tiles) that adds each tile's dS K to an fp32 dQ accumulator with atomics
+ * kernel ({@code memeff_bwd_dkdvq_*}, or {@code memeff_bwd_dkdvqf_*} when both head dims equal the padded dim; same
+ * tiles) that adds each tile's dS K to an fp32 dQ accumulator with atomics
  * instead of running the dQ kernel, then {@code memeff_bwd_dqconv_*} scales and converts it: faster, but its bits
  * depend on the order in which blocks finish.
  *
@@ -36,7 +37,7 @@ record MemeffBackwardKernel(DType dtype, int dim, int columns, int dkdvBlockM, i
     int d = m <= 64 ? 64 : m <= 128 ? 128 : m <= 256 ? 256 : 512;
     return switch (dtype) {
       case FLOAT16, BFLOAT16 -> switch (d) {
-        case 64 -> new MemeffBackwardKernel(dtype, 64, 64, 64, 64, 2, 64, 64, 2);
+        case 64 -> new MemeffBackwardKernel(dtype, 64, 64, 32, 64, 2, 64, 64, 2);
         case 128 -> new MemeffBackwardKernel(dtype, 128, 128, 32, 64, 2, 64, 32, 2);
         case 256 -> new MemeffBackwardKernel(dtype, 256, 128, 32, 32, 1, 32, 32, 1);
         default -> new MemeffBackwardKernel(dtype, 512, 128, 16, 32, 1, 16, 32, 1);
@@ -79,9 +80,13 @@ record MemeffBackwardKernel(DType dtype, int dim, int columns, int dkdvBlockM, i
     return dtype != DType.FLOAT32 && dim <= 128;
   }
 
-  /** {@code memeff_bwd_dkdvq_<dtype>_d<dim>}: dK/dV with dQ added atomically. */
-  String dkdvqName() {
-    return "memeff_bwd_dkdvq_" + suffix() + "_d" + dim;
+  /**
+   * {@code memeff_bwd_dkdvq_<dtype>_d<dim>}: dK/dV with dQ added atomically, for head dims {@code e, ev} up to
+   * {@code dim}; {@code memeff_bwd_dkdvqf_<dtype>_d<dim>} (same tiles, products without bounds tests) when both equal
+   * {@code dim}.
+   */
+  String dkdvqName(long e, long ev) {
+    return (e == dim && ev == dim ? "memeff_bwd_dkdvqf_" : "memeff_bwd_dkdvq_") + suffix() + "_d" + dim;
   }
 
   /** {@code memeff_bwd_dqconv_<dtype>}: the fp32 dQ accumulator scaled and converted into dQ. */

@@ -123,7 +123,7 @@ record MemeffBackwardLaunch(MemeffBackwardKernel kernel, List<Step> steps, int f
     long dkdvBlocks = keyTiles * s.batch() * s.kvHeads() * dkdvChunks;
     byte[] dkdvParams = params(r, ops, maskCode, flags, stat, acc, keyTiles, dkdvChunks);
     if (atomic) {
-      Step dkdvq = new Step(kernel.dkdvqName(), dkdvBlocks, kernel.dkdvThreads(), kernel.dkdvqSharedBytes(),
+      Step dkdvq = new Step(kernel.dkdvqName(s.headDim(), s.valueHeadDim()), dkdvBlocks, kernel.dkdvThreads(), kernel.dkdvqSharedBytes(),
           dkdvParams);
       Step convert = new Step(kernel.convertName(), rowBlocks, MemeffBackwardKernel.PRE_THREADS, 0, pre.params());
       return new MemeffBackwardLaunch(kernel, List.of(pre, dkdvq, convert), flags, true);

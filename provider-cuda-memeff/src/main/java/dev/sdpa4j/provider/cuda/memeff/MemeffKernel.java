@@ -45,7 +45,9 @@ record MemeffKernel(String name, DType dtype, int qDim, int vDim, int blockM, in
       }
       default -> throw new IllegalArgumentException("no memeff kernel for " + dtype);
     }
-    return new MemeffKernel("memeff_fwd_" + dt + "_q" + q + "_v" + v, dtype, q, v, bm, bn, st);
+    // 16-bit q64/v64 and q128/v128 with E and Ev exactly at the padded dims: the variant without bounds tests
+    boolean full = dtype != DType.FLOAT32 && q == v && q <= 128 && e == q && ev == v;
+    return new MemeffKernel("memeff_fwd_" + dt + "_q" + q + "_v" + v + (full ? "f" : ""), dtype, q, v, bm, bn, st);
   }
 
   /** Threads per block: one warp per 16 query rows. */

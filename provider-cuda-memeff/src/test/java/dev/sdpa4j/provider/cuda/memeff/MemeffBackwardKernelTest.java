@@ -48,7 +48,9 @@ class MemeffBackwardKernelTest {
     assertThat(k.dkdvName()).isEqualTo("memeff_bwd_dkdv_bf16_d128");
     assertThat(k.dqName()).isEqualTo("memeff_bwd_dq_bf16_d128");
     assertThat(k.preName()).isEqualTo("memeff_bwd_pre_bf16");
-    assertThat(k.dkdvqName()).isEqualTo("memeff_bwd_dkdvq_bf16_d128");
+    assertThat(k.dkdvqName(80, 48)).isEqualTo("memeff_bwd_dkdvq_bf16_d128");
+    assertThat(k.dkdvqName(128, 128)).isEqualTo("memeff_bwd_dkdvqf_bf16_d128");
+    assertThat(k.dkdvqName(128, 120)).isEqualTo("memeff_bwd_dkdvq_bf16_d128");
     assertThat(k.convertName()).isEqualTo("memeff_bwd_dqconv_bf16");
     MemeffBackwardKernel wide = MemeffBackwardKernel.select(DType.FLOAT16, 64, 512);
     assertThat(wide.dim()).isEqualTo(512);
@@ -91,8 +93,10 @@ class MemeffBackwardKernelTest {
       }
     }
     assertThat(seen).hasSize(12);
-    // MEMEFF_BWD_ATOMIC(DT, T, 64, 64, 64, 64, 2): the atomic kernels share the deterministic ones' dK/dV tiles
-    Matcher a = Pattern.compile("MEMEFF_BWD_ATOMIC\\(DT, T, (\\d+), (\\d+), (\\d+), (\\d+), (\\d+)\\)").matcher(src);
+    // MEMEFF_BWD_ATOMIC(DT, T, 128, 128, 32, 64, 2) or MEMEFF_BWD_ATOMIC_MINB(DT, T, 64, 64, 32, 64, 2, 3): the atomic
+    // kernels share the deterministic ones' dK/dV tiles
+    Matcher a = Pattern.compile(
+        "MEMEFF_BWD_ATOMIC(?:_MINB)?\\(DT, T, (\\d+), (\\d+), (\\d+), (\\d+), (\\d+)(?:, \\d+)?\\)").matcher(src);
     int atomic = 0;
     while (a.find()) {
       int d = Integer.parseInt(a.group(1));
@@ -100,7 +104,7 @@ class MemeffBackwardKernelTest {
         MemeffBackwardKernel k = MemeffBackwardKernel.select(dt, d, d);
         assertThat(k.atomicDq()).isTrue();
         assertThat(new int[] {k.dim(), k.columns(), k.dkdvBlockM(), k.dkdvBlockN(), k.dkdvStages()})
-            .as(k.dkdvqName()).containsExactly(d, Integer.parseInt(a.group(2)), Integer.parseInt(a.group(3)),
+            .as(k.dkdvqName(d, d)).containsExactly(d, Integer.parseInt(a.group(2)), Integer.parseInt(a.group(3)),
                 Integer.parseInt(a.group(4)), Integer.parseInt(a.group(5)));
       }
       atomic++;

@@ -125,6 +125,11 @@ class MemeffBackwardLaunchTest {
       assertThat(field(s, 71)).isEqualTo(ACC);
     }
     assertThat(MemeffBackwardLaunch.accumulatorBytes(fast.forward().shape())).isEqualTo(2L * 4 * 100 * 128 * 4);
+    // both head dims at the padded dim: the variant without bounds tests, same tiles
+    MemeffBackwardLaunch full = plan(request(DType.FLOAT16, 2, 4, 4, 100, 100, 64, 64, AttentionOptions.builder()));
+    assertThat(full.steps()).extracting(MemeffBackwardLaunch.Step::name)
+        .containsExactly("memeff_bwd_pre_f16", "memeff_bwd_dkdvqf_f16_d64", "memeff_bwd_dqconv_f16");
+    assertThat(full.steps().get(1).sharedBytes()).isEqualTo(full.kernel().dkdvqSharedBytes());
 
     BackwardRequest exact = request(DType.FLOAT16, 2, 4, 4, 100, 100, 128, 64,
         AttentionOptions.builder().deterministic(true));

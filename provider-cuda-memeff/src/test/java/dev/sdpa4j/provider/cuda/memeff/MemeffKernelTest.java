@@ -34,6 +34,10 @@ class MemeffKernelTest {
     assertThat(MemeffKernel.select(DType.FLOAT16, 8, 8).name()).isEqualTo("memeff_fwd_f16_q64_v64");
     assertThat(MemeffKernel.select(DType.BFLOAT16, 80, 48).name()).isEqualTo("memeff_fwd_bf16_q128_v64");
     assertThat(MemeffKernel.select(DType.FLOAT32, 512, 200).name()).isEqualTo("memeff_fwd_f32_q512_v128");
+    assertThat(MemeffKernel.select(DType.FLOAT16, 64, 64).name()).isEqualTo("memeff_fwd_f16_q64_v64f");
+    assertThat(MemeffKernel.select(DType.BFLOAT16, 128, 128).name()).isEqualTo("memeff_fwd_bf16_q128_v128f");
+    assertThat(MemeffKernel.select(DType.BFLOAT16, 128, 120).name()).isEqualTo("memeff_fwd_bf16_q128_v128");
+    assertThat(MemeffKernel.select(DType.FLOAT32, 128, 128).name()).isEqualTo("memeff_fwd_f32_q128_v128");
     MemeffKernel k = MemeffKernel.select(DType.FLOAT16, 64, 512);
     assertThat(k.valueChunks(512)).isEqualTo(4);
     assertThat(k.valueChunks(136)).isEqualTo(2);
@@ -72,5 +76,21 @@ class MemeffKernelTest {
       found++;
     }
     assertThat(found).isEqualTo(16);
+    // MEMEFF_KERNEL_FULL(memeff_fwd_##DT##_q128_v128f, T, 128, 128, 64, 64, 2): same tiles as the plain kernel
+    Matcher f = Pattern.compile("MEMEFF_KERNEL_FULL\\(memeff_fwd_##DT##_q(\\d+)_v(\\d+)f, T, (\\d+), (\\d+), (\\d+), "
+        + "(\\d+), (\\d+)\\)").matcher(src);
+    int full = 0;
+    while (f.find()) {
+      int q = Integer.parseInt(f.group(1));
+      for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+        MemeffKernel k = MemeffKernel.select(dt, q, Integer.parseInt(f.group(2)));
+        assertThat(k.name()).endsWith("_q" + q + "_v" + f.group(2) + "f");
+        assertThat(new int[] {k.qDim(), k.vDim(), k.blockM(), k.blockN(), k.stages()}).as(k.name()).containsExactly(
+            Integer.parseInt(f.group(3)), Integer.parseInt(f.group(4)), Integer.parseInt(f.group(5)),
+            Integer.parseInt(f.group(6)), Integer.parseInt(f.group(7)));
+      }
+      full++;
+    }
+    assertThat(full).isEqualTo(2);
   }
 }
