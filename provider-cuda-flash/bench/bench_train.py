@@ -4,7 +4,8 @@ dropout 0 and 0.1. FLOPs = 3.5 x 4*B*H*L^2*E, halved for causal. Timing: CALLS b
 events, median of REPS (no graphs: PyTorch's autograd step is not capturable as is). Ours: forward kernel, then
 preprocess + dK/dV kernel + dQ conversion (workspace allocated once, as the provider's stream-ordered scratch).
 Writes train.json / train.csv to argv[1]. BENCH_VARIANTS (JSON: {label: {"fwd": cubin, "bwd": cubin, "traits":
-{class: [D, BM, BN, dSplit, exact]}}}) times earlier or experimental kernel versions on the same inputs."""
+{class: [D, BM, BN, dSplit, exact]}, "dropout_only" / "no_dropout_only": bool}}) times earlier or experimental kernel versions on the same
+inputs."""
 import json, math, os, statistics, sys
 import torch
 import torch.nn.functional as F
@@ -55,6 +56,8 @@ def measure(B, H, L, E, dt, causal, p):
         bwd.dsum.numel() + (0 if bwd.acc is None else bwd.acc.numel())) * 4)
     del bwd
     for label, var in (VARIANTS.items() if p > 0 or os.environ.get("BENCH_VARIANTS_DROPOUT_ONLY") != "1" else ()):
+        if (p == 0 and var.get("dropout_only")) or (p > 0 and var.get("no_dropout_only")):
+            continue
         vb = tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, 1 if causal else 0, None, p, 42, 0, variant=var)
 
         def run_var():

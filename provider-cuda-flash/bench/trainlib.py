@@ -13,6 +13,12 @@ FWD_TRAITS = [(32, 128, 128, 4), (64, 128, 128, 4), (96, 128, 64, 4), (128, 128,
               (256, 64, 64, 4)]
 # FlashBackwardPlan.MAIN: (head dim, BM, BN, dSplit, exact) and DQ: (head dim, BM, BN)
 BWD_TRAITS = [(32, 64, 128, 1, False), (64, 64, 128, 1, True), (128, 64, 128, 1, True), (256, 32, 64, 2, False)]
+# FlashBackwardPlan.MAIN_DROPOUT: the _drop kernels' tiles
+BWD_TRAITS_DROP = [BWD_TRAITS[0], (64, 32, 128, 1, True), (128, 32, 128, 1, True), BWD_TRAITS[3]]
+# FLASH_BWD_TRAITS_DROP (JSON list like BWD_TRAITS_DROP) checks an experimental FLASH_BWD_CUBIN's _drop tiles
+if os.environ.get("FLASH_BWD_TRAITS_DROP"):
+    import json
+    BWD_TRAITS_DROP = [tuple(t) for t in json.loads(os.environ["FLASH_BWD_TRAITS_DROP"])]
 DQ_TRAITS = [(32, 64, 64), (64, 64, 64), (128, 64, 64), (256, 64, 32)]
 
 
@@ -124,7 +130,7 @@ class Backward:
         Hk, Lk = k.shape[1], k.shape[2]
         scale = 1.0 / math.sqrt(E) if scale is None else scale
         dc = next(i for i, t in enumerate(BWD_TRAITS) if E <= t[0])
-        D, BM, BN, DS, exact = (variant or {}).get("traits", {}).get(dc, BWD_TRAITS[dc])
+        D, BM, BN, DS, exact = (variant or {}).get("traits", {}).get(dc, (BWD_TRAITS_DROP if dropout_p > 0 else BWD_TRAITS)[dc])
         QD, QBM, QBN = DQ_TRAITS[dc]
         dt = "bf16" if q.dtype == torch.bfloat16 else "f16"
         drop = dropout_p > 0

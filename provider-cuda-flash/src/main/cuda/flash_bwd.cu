@@ -416,18 +416,60 @@ DEVI void flash_bwd(const BwdParams& p) {
   const LdsmAddr<KSM, BN> adS(sdS, c_row, c_col, mg * 16);      // A = dS stored [k=key][m=query] (dQ)
   const LdsmAddr<KS, BN> tK(sK, r_row, r_col, ng * DQW);        // B = K stored [k=key][n=d] (dQ)
 
+  // dQ[BM x D] += dS K over this block's keys for tile jt, whose dS^T is in sdS; added to the fp32 accumulator
+  auto dq_tile = [&](int jt) {
+    const i64 hqj = hk * G + jt / nm;
+    const int mj = (m_begin + jt % nm) * BM;
+    float acc_dq[DQW / 8][4];
+#pragma unroll
+    for (int d = 0; d < DQW / 8; ++d)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_dq[d][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      u32 a[4];
+      ldsm_x4_t(adS.at(kk * 16, 0), a[0], a[1], a[2], a[3]);
+#pragma unroll
+      for (int dp = 0; dp < DQW / 16; ++dp) {
+        if (kEvenD || ng * DQW + dp * 16 < E) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4_t(tK.at(kk * 16, dp * 16), b0, b1, b2, b3);
+          mma16816<kBf16>(acc_dq[2 * dp], a, b0, b1);
+          mma16816<kBf16>(acc_dq[2 * dp + 1], a, b2, b3);
+        }
+      }
+    }
+    float* dqa = reinterpret_cast<float*>(p.dq_accum) + ((b * p.heads + hqj) * (i64)Lq + mj) * E;
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      const int row = mg * 16 + g + hh * 8;
+      if (mj + row < Lq) {
+#pragma unroll
+        for (int d = 0; d < DQW / 8; ++d) {
+          const int col = ng * DQW + d * 8 + 2 * t;
+          if (kEvenD || col < E) {
+            red_add2(dqa + (i64)row * E + col, acc_dq[d][2 * hh] * p.scale, acc_dq[d][2 * hh + 1] * p.scale);
+          }
+        }
+      }
+    }
+  };
+
+  // One barrier-free span per tile: after the top barrier (tile it's Q, dO, LSE, D and kept bits have arrived, and
+  // sdS holds dS^T of tile it-1) each warp adds tile it-1's dQ, then computes tile it's S^T, dP^T, P, dS, dV, dK;
+  // the second barrier only guards the single dS^T buffer (every warp has read tile it-1's) before tile it's is
+  // written. Buffers [buf ^ 1] refilled after the top barrier were last read before it.
   for (int it = 0; it < count; ++it) {
     const int buf = it & 1;
     const u32 boff = buf * BM * D * 2;
-    const i64 hq = hk * G + it / nm;
     const int m0 = (m_begin + it % nm) * BM;
     cp_async_wait_all();
     __syncthreads();
     if (it + 1 < count) issue(it + 1, buf ^ 1);
     cp_async_commit();
-    // the next pair's mask, one tile ahead (sMask[buf ^ 1] was last read before the previous barrier): its Philox
-    // integer work can issue between the tensor instructions below
+    // the next pair's mask, one tile ahead: its Philox integer work can issue between the tensor instructions below
     if (kDropout && it + 1 < count) draw_mask(it + 1, buf ^ 1);
+    if (!kDet && it > 0) dq_tile(it - 1);
 
     // S^T = K Q^T and dP^T = V dO^T: 16 keys x BM queries per warp
     float acc_s[NBM][4];
@@ -509,7 +551,7 @@ DEVI void flash_bwd(const BwdParams& p) {
     }
 
     if (!kDet) {
-      // dS^T to shared memory, then dQ[BM x D] += dS K over this tile's keys, added to the fp32 accumulator
+      __syncthreads();
       if (cp == 0) {
 #pragma unroll
         for (int j = 0; j < NBM; ++j) {
@@ -521,40 +563,11 @@ DEVI void flash_bwd(const BwdParams& p) {
           }
         }
       }
-      __syncthreads();
-      float acc_dq[DQW / 8][4];
-#pragma unroll
-      for (int d = 0; d < DQW / 8; ++d)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc_dq[d][e] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < BN / 16; ++kk) {
-        u32 a[4];
-        ldsm_x4_t(adS.at(kk * 16, 0), a[0], a[1], a[2], a[3]);
-#pragma unroll
-        for (int dp = 0; dp < DQW / 16; ++dp) {
-          if (kEvenD || ng * DQW + dp * 16 < E) {
-            u32 b0, b1, b2, b3;
-            ldsm_x4_t(tK.at(kk * 16, dp * 16), b0, b1, b2, b3);
-            mma16816<kBf16>(acc_dq[2 * dp], a, b0, b1);
-            mma16816<kBf16>(acc_dq[2 * dp + 1], a, b2, b3);
-          }
-        }
-      }
-      float* dqa = reinterpret_cast<float*>(p.dq_accum) + ((b * p.heads + hq) * (i64)Lq + m0) * E;
-#pragma unroll
-      for (int hh = 0; hh < 2; ++hh) {
-        const int row = mg * 16 + g + hh * 8;
-        if (m0 + row < Lq) {
-#pragma unroll
-          for (int d = 0; d < DQW / 8; ++d) {
-            const int col = ng * DQW + d * 8 + 2 * t;
-            if (kEvenD || col < E) red_add2(dqa + (i64)row * E + col, acc_dq[d][2 * hh] * p.scale, acc_dq[d][2 * hh + 1] * p.scale);
-          }
-        }
-      }
     }
+  }
+  if (!kDet && count > 0) {
     __syncthreads();
+    dq_tile(count - 1);
   }
 
   // epilogue: dK (times the scale) and dV of this warp's keys and columns
@@ -752,11 +765,16 @@ DEVI void flash_bwd_dq(const BwdParams& p) {
 }
 
 // ---- entry points ----
-// Traits (head dim, kBlockM, kBlockN, kDSplit); FlashBackward.java holds the same table.
+// Traits (head dim, kBlockM, kBlockN, kDSplit); FlashBackwardPlan.java holds the same tables (MAIN, MAIN_DROPOUT).
 typedef BwdTraits<32, 64, 128, 1> B32;
 typedef BwdTraits<64, 64, 128, 1> B64;
 typedef BwdTraits<128, 64, 128, 1> B128;
 typedef BwdTraits<256, 32, 64, 2> B256;
+// the _drop kernels: D=64 and D=128 with 32-query tiles (half the S^T/dP^T registers next to the kept bits)
+typedef B32 B32_drop;
+typedef BwdTraits<64, 32, 128, 1> B64_drop;
+typedef BwdTraits<128, 32, 128, 1> B128_drop;
+typedef B256 B256_drop;
 typedef DqTraits<32, 64, 64> Q32;
 typedef DqTraits<64, 64, 64> Q64;
 typedef DqTraits<128, 64, 64> Q128;
@@ -769,22 +787,22 @@ typedef DqTraits<256, 64, 32> Q256;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const BwdParams p) {   \
     flash_bwd<T, BF16, EVEN, DROP, DET>(p);                                                 \
   }
-#define BWD_VARIANTS(NAME, T, BF16, EVEN)             \
+#define BWD_VARIANTS(NAME, T, TD, BF16, EVEN)         \
   BWD_ONE(NAME, T, BF16, EVEN, false, false)          \
-  BWD_ONE(NAME##_drop, T, BF16, EVEN, true, false)    \
+  BWD_ONE(NAME##_drop, TD, BF16, EVEN, true, false)   \
   BWD_ONE(NAME##_det, T, BF16, EVEN, false, true)     \
-  BWD_ONE(NAME##_drop_det, T, BF16, EVEN, true, true)
+  BWD_ONE(NAME##_drop_det, TD, BF16, EVEN, true, true)
 #define DQ_ONE(NAME, T, BF16, DROP)                                                          \
   extern "C" __global__ void __launch_bounds__(T::kThreads) NAME(const BwdParams p) {      \
     flash_bwd_dq<T, BF16, DROP>(p);                                                        \
   }
 // head dims 64 and 128 get an exact kernel and a _pad kernel; 32 and 256 only the predicated one (named _pad)
 #define BWD_DIM_EVEN(D)                                      \
-  BWD_VARIANTS(flash_bwd_f16_d##D, B##D, false, true)        \
-  BWD_VARIANTS(flash_bwd_bf16_d##D, B##D, true, true)
+  BWD_VARIANTS(flash_bwd_f16_d##D, B##D, B##D##_drop, false, true)        \
+  BWD_VARIANTS(flash_bwd_bf16_d##D, B##D, B##D##_drop, true, true)
 #define BWD_DIM_PAD(D)                                       \
-  BWD_VARIANTS(flash_bwd_f16_d##D##_pad, B##D, false, false) \
-  BWD_VARIANTS(flash_bwd_bf16_d##D##_pad, B##D, true, false) \
+  BWD_VARIANTS(flash_bwd_f16_d##D##_pad, B##D, B##D##_drop, false, false) \
+  BWD_VARIANTS(flash_bwd_bf16_d##D##_pad, B##D, B##D##_drop, true, false)  \
   DQ_ONE(flash_bwd_dq_f16_d##D, Q##D, false, false)          \
   DQ_ONE(flash_bwd_dq_f16_d##D##_drop, Q##D, false, true)    \
   DQ_ONE(flash_bwd_dq_bf16_d##D, Q##D, true, false)          \

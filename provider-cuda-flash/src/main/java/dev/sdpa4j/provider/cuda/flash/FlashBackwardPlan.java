@@ -64,6 +64,12 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
 
   static final Traits[] MAIN = {new Traits(32, 64, 128, 1, false), new Traits(64, 64, 128, 1, true),
       new Traits(128, 64, 128, 1, true), new Traits(256, 32, 64, 2, false)};
+  /**
+   * Tiles of the {@code _drop} kernels (same head-dim classes as {@link #MAIN}): head dims 64 and 128 run 32-query
+   * tiles, which halve the S^T/dP^T registers next to the kept bits (KERNEL_NOTES.md, training v5).
+   */
+  static final Traits[] MAIN_DROPOUT = {MAIN[0], new Traits(64, 32, 128, 1, true), new Traits(128, 32, 128, 1, true),
+      MAIN[3]};
   static final DqTraits[] DQ = {new DqTraits(32, 64, 64), new DqTraits(64, 64, 64), new DqTraits(128, 64, 64),
       new DqTraits(256, 64, 32)};
   /** Threads of the preprocess and convert kernels (one warp per query row). */
@@ -79,10 +85,10 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
     throw new IllegalArgumentException("head dim " + e + " > 256");
   }
 
-  /** The most shared memory the backward kernels of head dim {@code e} need per block (with dropout). */
+  /** The most shared memory the backward kernels of head dim {@code e} need per block (with or without dropout). */
   static int sharedBytes(long e) {
     int c = headDimClass(e);
-    return Math.max(MAIN[c].sharedBytes(true), DQ[c].sharedBytes());
+    return Math.max(Math.max(MAIN[c].sharedBytes(false), MAIN_DROPOUT[c].sharedBytes(true)), DQ[c].sharedBytes());
   }
 
   /**
@@ -92,7 +98,7 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
   static FlashBackwardPlan of(DType dtype, long batch, long heads, long kvHeads, long lq, long lk, long e,
       boolean dropout, boolean deterministic) {
     int c = headDimClass(e);
-    Traits t = MAIN[c];
+    Traits t = dropout ? MAIN_DROPOUT[c] : MAIN[c];
     DqTraits qt = DQ[c];
     String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
     String main = "flash_bwd_" + dt + "_d" + t.headDim() + (t.exact() && e == t.headDim() ? "" : "_pad")

@@ -44,13 +44,21 @@ class FlashBackwardPlanTest {
     assertThat(det.dqGridX()).isEqualTo((1000 + 63) / 64);
     assertThat(det.dqGridY()).isEqualTo(2 * 16);
     assertThat(det.mainSharedBytes()).isEqualTo(det.traits().sharedBytes(true));
+    assertThat(det.traits()).isEqualTo(FlashBackwardPlan.MAIN_DROPOUT[2]);
+    assertThat(det.traits().blockM()).isEqualTo(32);
+    assertThat(fast.traits()).isEqualTo(FlashBackwardPlan.MAIN[2]);
   }
 
   @Test
   void tilesAreConsistentAndFitHopperAndAmpere() {
-    for (int c = 0; c < FlashBackwardPlan.MAIN.length; c++) {
-      FlashBackwardPlan.Traits t = FlashBackwardPlan.MAIN[c];
+    assertThat(FlashBackwardPlan.MAIN_DROPOUT).hasSameSizeAs(FlashBackwardPlan.MAIN);
+    for (int k = 0; k < 2 * FlashBackwardPlan.MAIN.length; k++) {
+      int c = k % FlashBackwardPlan.MAIN.length;
+      FlashBackwardPlan.Traits t =
+          (k < FlashBackwardPlan.MAIN.length ? FlashBackwardPlan.MAIN : FlashBackwardPlan.MAIN_DROPOUT)[c];
       FlashBackwardPlan.DqTraits q = FlashBackwardPlan.DQ[c];
+      assertThat(t.headDim()).isEqualTo(FlashBackwardPlan.MAIN[c].headDim());
+      assertThat(t.exact()).isEqualTo(FlashBackwardPlan.MAIN[c].exact());
       assertThat(q.headDim()).isEqualTo(t.headDim());
       int warps = t.threads() / 32;
       assertThat(warps).isEqualTo(t.blockN() / 16 * t.dSplit());
