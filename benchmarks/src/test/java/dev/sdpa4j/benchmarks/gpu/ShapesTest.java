@@ -16,8 +16,17 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The shared GPU shape lists parse, cover every part of the sweep, and count FLOPs and memory as documented. */
 class ShapesTest {
-  private static final Path FULL = Path.of("gpu/shapes.json");
-  private static final Path QUICK = Path.of("gpu/shapes-quick.json");
+  private static final Path FULL = moduleFile("gpu/shapes.json");
+  private static final Path QUICK = moduleFile("gpu/shapes-quick.json");
+
+  /**
+   * A file of this module: relative to the working directory under Maven (the module) and from the repository
+   * root when the tests run elsewhere (the GPU host's bundle).
+   */
+  private static Path moduleFile(String name) {
+    Path here = Path.of(name);
+    return Files.exists(here) ? here : Path.of("benchmarks").resolve(name);
+  }
 
   @Test
   void fullListCoversEveryPart() throws Exception {
