@@ -31,8 +31,6 @@ class FlashGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-
-
   @Test
   void packagedCubinAndNvrtcGiveTheSameBits(@TempDir Path cache) {
     long seed = System.nanoTime();

@@ -34,8 +34,6 @@ class FlashTrainingGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-
-
   @Test
   void trainingPathRunsEndToEndOnDeviceMemory() {
     long seed = System.nanoTime();

@@ -33,8 +33,6 @@ class MemeffBackwardGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-
-
   /**
    * {@code Sdpa} forward with training(true) on device tensors, then {@code AttentionResult.backward} into device
    * gradients on the caller's stream: dQ, dK, dV close to the float64 reference, on both backward paths.

@@ -35,8 +35,6 @@ class MemeffGpuTest {
     assumeTrue(provider.availability().available(), () -> "no GPU: " + provider.availability().reason());
   }
 
-
-
   /**
    * With equal scores and V the identity, output element (b, h, i, j) is nonzero exactly when the key j was kept for
    * that query: the kept set must be {@link Dropout#keep}'s, element for element.
