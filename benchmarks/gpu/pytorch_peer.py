@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -167,8 +168,11 @@ def run_info():
     p = torch.cuda.get_device_properties(torch.cuda.current_device())
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        "commit": sh("git", "rev-parse", "HEAD"),
-        "dirty": str(bool(sh("git", "status", "--porcelain", "--untracked-files=no"))).lower(),
+        # the commit the bundle was built from (run-gpu.sh reads it out of the benchmarks jar): the GPU host's
+        # checkout may be stale; git in the working directory only when run on its own
+        "commit": os.environ.get("SDPA4J_COMMIT") or sh("git", "rev-parse", "HEAD"),
+        "dirty": os.environ.get("SDPA4J_DIRTY")
+                 or str(bool(sh("git", "status", "--porcelain", "--untracked-files=no"))).lower(),
         "gpu": "%s (cc %d.%d, %d SMs, %.1f GiB)" % (p.name, p.major, p.minor, p.multi_processor_count,
                                                    p.total_memory / 2**30),
         "driver": sh("nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"),

@@ -32,6 +32,13 @@ if [ -z "$RUN" ]; then
   for b in .gpu .gpu-bench; do [ -x "$b/run" ] && { RUN=$b/run; break; }; done
 fi
 [ -n "$RUN" ] || { echo "run-gpu.sh: no bundle (.gpu/run); build one with the bundle script" >&2; exit 2; }
+# the commit the bundle's benchmarks jar was built from, for the PyTorch side's result file (the Java side reads it
+# from its class path): the host's checkout may be stale
+JAR=$(ls "$(dirname "$RUN")"/lib/sdpa4j-benchmarks-*.jar 2>/dev/null | head -n 1 || true)
+if [ -n "$JAR" ] && PROPS=$("$PY" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).read("dev/sdpa4j/benchmarks/git.properties").decode())' "$JAR" 2>/dev/null); then
+  SDPA4J_COMMIT=$(sed -n 's/^git.commit.id=//p' <<<"$PROPS"); SDPA4J_DIRTY=$(sed -n 's/^git.dirty=//p' <<<"$PROPS")
+  export SDPA4J_COMMIT SDPA4J_DIRTY
+fi
 # cuBLAS (libcublas.so.13, loaded by org.bytedeco:cuda for eager-cublas) from the CUDA toolkit or PyTorch's wheels,
 # handed to JavaCPP's preloader only (LD_LIBRARY_PATH stays as it is)
 if ! ldconfig -p 2>/dev/null | grep -q 'libcublas.so.13'; then

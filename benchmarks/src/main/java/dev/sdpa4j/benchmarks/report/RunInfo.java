@@ -1,6 +1,7 @@
 package dev.sdpa4j.benchmarks.report;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,13 +11,16 @@ import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 import jdk.incubator.vector.FloatVector;
 
 /**
  * Where and when a run happened, written at the top of every result file: machine (CPU model, cores, memory), JVM,
  * the git commit (and whether the tree was dirty), the date, and anything the run adds (settings, providers,
- * peers).
+ * peers). The commit is the one this module was built from ({@link #BUILD_COMMIT_RESOURCE}, written by the build),
+ * since the run may happen where there is no checkout or a stale one (the GPU host); without that resource it is
+ * what {@code git} says in the working directory.
  *
  * @param values ordered key → value (strings, numbers, lists, maps)
  */
@@ -26,13 +30,22 @@ public record RunInfo(Map<String, Object> values) {
     values = new LinkedHashMap<>(values);
   }
 
-  /** The machine, JVM, commit and date, as seen now from the working directory. */
+  /** The class-path resource with the build's {@code git.commit.id} and {@code git.dirty}. */
+  public static final String BUILD_COMMIT_RESOURCE = "/dev/sdpa4j/benchmarks/git.properties";
+
+  /** The machine, JVM, the commit built and the date. */
   public static RunInfo collect() {
     Map<String, Object> v = new LinkedHashMap<>();
     v.put("date", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-    v.put("commit", git("rev-parse", "HEAD"));
-    String status = git("status", "--porcelain", "--untracked-files=no");
-    v.put("dirty", status.startsWith("unknown") ? status : String.valueOf(!status.isBlank()));
+    Properties build = buildCommit();
+    if (build.containsKey("git.commit.id")) {
+      v.put("commit", build.getProperty("git.commit.id"));
+      v.put("dirty", build.getProperty("git.dirty", "unknown"));
+    } else {
+      v.put("commit", git("rev-parse", "HEAD"));
+      String status = git("status", "--porcelain", "--untracked-files=no");
+      v.put("dirty", status.startsWith("unknown") ? status : String.valueOf(!status.isBlank()));
+    }
     v.put("cpuModel", cpuModel());
     v.put("cores", Runtime.getRuntime().availableProcessors());
     v.put("memoryBytes", memTotal());
@@ -89,6 +102,19 @@ public record RunInfo(Map<String, Object> values) {
   }
 
   /** Output of a read-only git command in the working directory, or {@code unknown (...)}. */
+  /** The build's commit record, empty when the module was built outside a git checkout. */
+  static Properties buildCommit() {
+    Properties p = new Properties();
+    try (InputStream in = RunInfo.class.getResourceAsStream(BUILD_COMMIT_RESOURCE)) {
+      if (in != null) {
+        p.load(in);
+      }
+    } catch (IOException e) {
+      p.clear();
+    }
+    return p;
+  }
+
   static String git(String... args) {
     try {
       Process p = new ProcessBuilder(concat("git", args)).redirectErrorStream(true).start();
