@@ -72,6 +72,15 @@ record ClDevice(int index, cl_platform_id platform, cl_device_id id, String plat
 
   /** Every device of every platform, in platform order then device order. */
   static List<ClDevice> discover() {
+    JvmSignalHandlers handlers = JvmSignalHandlers.INSTANCE; // captured before the first OpenCL call loads a driver
+    try {
+      return discoverDevices();
+    } finally {
+      handlers.restore("OpenCL platform discovery");
+    }
+  }
+
+  private static List<ClDevice> discoverDevices() {
     int[] count = new int[1];
     ClStatus.call("clGetPlatformIDs", () -> CL.clGetPlatformIDs(0, null, count));
     cl_platform_id[] platforms = new cl_platform_id[count[0]];

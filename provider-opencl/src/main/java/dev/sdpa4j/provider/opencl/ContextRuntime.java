@@ -36,9 +36,13 @@ final class ContextRuntime {
   static ContextRuntime create(ClDevice device, Optional<BinaryCache> cache) {
     cl_context_properties props = new cl_context_properties();
     props.addProperty(CL_CONTEXT_PLATFORM, device.platform());
-    cl_context ctx = ClStatus.create("clCreateContext(" + device.name() + ")",
-        err -> CL.clCreateContext(props, 1, new cl_device_id[] {device.id()}, null, null, err));
-    return new ContextRuntime(device, ctx, cache);
+    try {
+      cl_context ctx = ClStatus.create("clCreateContext(" + device.name() + ")",
+          err -> CL.clCreateContext(props, 1, new cl_device_id[] {device.id()}, null, null, err));
+      return new ContextRuntime(device, ctx, cache);
+    } finally {
+      JvmSignalHandlers.INSTANCE.restore("clCreateContext");
+    }
   }
 
   /** Adopts a caller's context (retaining it), to build programs and queues in it. */

@@ -121,6 +121,15 @@ final class KernelProgram {
    */
   static cl_program compile(cl_context context, ClDevice device, String source, String options,
       Optional<BinaryCache> cache) {
+    try {
+      return compileOrLoad(context, device, source, options, cache);
+    } finally {
+      JvmSignalHandlers.INSTANCE.restore("clBuildProgram");
+    }
+  }
+
+  private static cl_program compileOrLoad(cl_context context, ClDevice device, String source, String options,
+      Optional<BinaryCache> cache) {
     cl_device_id[] devices = {device.id()};
     String key = BinaryCache.key(device, source, options);
     if (cache.isPresent()) {

@@ -123,6 +123,7 @@ public final class OpenClProvider implements AttentionProvider {
       AttentionLaunch.forward(request, target.runtime(), target.queue(), target.ownQueue());
     } finally {
       target.release();
+      JvmSignalHandlers.INSTANCE.restore("forward");
     }
   }
 
@@ -133,6 +134,7 @@ public final class OpenClProvider implements AttentionProvider {
       AttentionLaunch.backward(request, target.runtime(), target.queue(), target.ownQueue());
     } finally {
       target.release();
+      JvmSignalHandlers.INSTANCE.restore("backward");
     }
   }
 
