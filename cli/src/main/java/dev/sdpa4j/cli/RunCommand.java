@@ -169,9 +169,9 @@ final class RunCommand implements Callable<Integer> {
    * reference; returns the exit code.
    */
   private int checkGradients(PrintWriter out, AttentionRequest request, Tensor dOut, Gradients grads) {
-    AttentionRequest first = firstBatch(request);
-    BackwardRequest backwardRequest = BackwardRequest.create(first, firstBatch(dOut), firstBatch(grads.query()),
-        firstBatch(grads.key()), firstBatch(grads.value()));
+    AttentionRequest first = restricted(request, 1, true);
+    BackwardRequest backwardRequest = BackwardRequest.create(first, leading(dOut, 1), leading(grads.query(), 1),
+        leading(grads.key(), 1), leading(grads.value(), 1));
     ReferenceAttention.Gradients expected = ReferenceAttention.backward(backwardRequest, DType.FLOAT64);
     double tolerance = 2 * tolerance();
     boolean ok = true;
@@ -179,7 +179,7 @@ final class RunCommand implements Callable<Integer> {
     Tensor[] got = {backwardRequest.gradQuery(), backwardRequest.gradKey(), backwardRequest.gradValue()};
     double[][] want = {expected.query(), expected.key(), expected.value()};
     for (int g = 0; g < 3; g++) {
-      double relL2 = relativeL2(got[g], want[g]);
+      double relL2 = compare(got[g], want[g]).relativeL2();
       boolean good = relL2 <= tolerance;
       ok &= good;
       out.printf(Locale.ROOT, "check:    %s of batch 0 against the float64 reference: relative L2 error %.3g "
@@ -189,8 +189,12 @@ final class RunCommand implements Callable<Integer> {
     return ok ? 0 : 1;
   }
 
-  /** The relative L2 distance of a host tensor (read in row-major order) from a contiguous reference. */
-  private static double relativeL2(Tensor got, double[] expected) {
+  /**
+   * The distance of {@code got}, a host tensor read in row-major order, from a contiguous reference: elements where
+   * both are NaN agree, NaN on one side only is an infinite error.
+   */
+  private static Distance compare(Tensor got, double[] expected) {
+    double maxAbs = 0;
     double errSq = 0;
     double refSq = 0;
     long[] shape = got.shape();
@@ -199,46 +203,33 @@ final class RunCommand implements Callable<Integer> {
       for (long b = 0; b < shape[1]; b++) {
         for (long c = 0; c < shape[2]; c++) {
           for (long d = 0; d < shape[3]; d++) {
+            double g = got.get(a, b, c, d);
             double x = expected[at++];
-            double diff = got.get(a, b, c, d) - x;
-            errSq += Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff * diff;
-            refSq += x * x;
+            double diff = Double.isNaN(g) != Double.isNaN(x) ? Double.POSITIVE_INFINITY : Math.abs(g - x);
+            if (!Double.isNaN(diff)) {
+              maxAbs = Math.max(maxAbs, diff);
+              errSq += diff * diff;
+              refSq += x * x;
+            }
           }
         }
       }
     }
-    return Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL));
+    return new Distance(maxAbs, Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL)));
   }
+
+  /** Largest absolute and relative L2 error against a reference. */
+  private record Distance(double maxAbs, double relativeL2) {}
 
   /** Compares batch 0, head 0 of the output with the float64 reference; returns the exit code. */
   private int check(PrintWriter out, AttentionRequest request) {
-    AttentionRequest first = firstHead(request);
-    double[] expected = ReferenceAttention.forward(first, DType.FLOAT64).output();
-    Tensor got = request.output();
-    double maxAbs = 0;
-    double errSq = 0;
-    double refSq = 0;
-    long ev = got.size(3);
-    for (long i = 0; i < got.size(2); i++) {
-      for (long e = 0; e < ev; e++) {
-        double g = got.get(0, 0, i, e);
-        double x = expected[(int) (i * ev + e)];
-        double d = Math.abs(g - x);
-        if (Double.isNaN(g) != Double.isNaN(x)) {
-          d = Double.POSITIVE_INFINITY;
-        }
-        if (!Double.isNaN(d)) {
-          maxAbs = Math.max(maxAbs, d);
-          errSq += d * d;
-          refSq += x * x;
-        }
-      }
-    }
-    double relL2 = Math.sqrt(errSq / Math.max(refSq, Double.MIN_NORMAL));
+    AttentionRequest first = restricted(request, 2, false);
+    Distance d = compare(leading(request.output(), 2), ReferenceAttention.forward(first, DType.FLOAT64).output());
     double tolerance = tolerance();
-    boolean ok = relL2 <= tolerance;
+    boolean ok = d.relativeL2() <= tolerance;
     out.printf(Locale.ROOT, "check:    batch 0, head 0 against the float64 reference: max abs error %.3g, relative L2 "
-        + "error %.3g (tolerance %.0g for %s): %s%n", maxAbs, relL2, tolerance, dtype.shortName(), ok ? "OK" : "FAILED");
+        + "error %.3g (tolerance %.0g for %s): %s%n", d.maxAbs(), d.relativeL2(), tolerance, dtype.shortName(),
+        ok ? "OK" : "FAILED");
     out.flush();
     return ok ? 0 : 1;
   }
@@ -254,42 +245,26 @@ final class RunCommand implements Callable<Integer> {
   }
 
   /**
-   * The training request restricted to batch 0 (every head), reading the LSE and dropout seed its forward kept, on
-   * a scratch output.
+   * The request restricted to batch 0 ({@code dims} = 1) or to batch 0 and query head 0 and its key/value head
+   * ({@code dims} = 2), on a scratch output: with {@code training} it reads the LSE and dropout seed its forward
+   * kept, as the backward's forward request; else it is a plain forward.
    */
-  private static AttentionRequest firstBatch(AttentionRequest r) {
-    Tensor q = firstBatch(r.query());
+  private static AttentionRequest restricted(AttentionRequest r, int dims, boolean training) {
+    Tensor q = leading(r.query(), dims);
+    Tensor k = leading(r.key(), dims);
     Tensor scratch = Tensor.allocate(Arena.ofAuto(), r.dtype(), q.size(0), q.size(1), q.size(2), r.output().size(3));
-    AttentionOptions.Builder o = r.options().toBuilder().scale(r.scale());
+    AttentionOptions.Builder o = r.options().toBuilder().scale(r.scale()).enableGqa(q.size(1) != k.size(1))
+        .training(training).returnLse(training);
     r.dropoutSeed().ifPresent(o::dropoutSeed);
-    r.mask().ifPresent(m -> o.attnMask(firstBatch(m)));
-    return AttentionRequest.create(q, firstBatch(r.key()), firstBatch(r.value()), scratch,
-        firstBatch(r.lse().orElseThrow()), o.build());
+    r.mask().ifPresent(m -> o.attnMask(leading(m, dims)));
+    return AttentionRequest.create(q, k, leading(r.value(), dims), scratch,
+        training ? leading(r.lse().orElseThrow(), dims) : null, o.build());
   }
 
-  private static Tensor firstBatch(Tensor t) {
+  /** A view of index 0 along the first {@code dims} dimensions of {@code t}. */
+  private static Tensor leading(Tensor t, int dims) {
     long[] shape = t.shape();
-    shape[0] = 1;
-    return t.view(shape, t.strides());
-  }
-
-  /** The request restricted to batch 0 and query head 0 (and its key/value head), on a scratch output. */
-  private static AttentionRequest firstHead(AttentionRequest r) {
-    Tensor q = slice(r.query());
-    Tensor k = slice(r.key());
-    Tensor v = slice(r.value());
-    Tensor scratch = Tensor.allocate(Arena.ofAuto(), r.dtype(), 1, 1, q.size(2), v.size(3));
-    AttentionOptions.Builder o = r.options().toBuilder().enableGqa(false).scale(r.scale()).training(false)
-        .returnLse(false);
-    r.dropoutSeed().ifPresent(o::dropoutSeed);
-    r.mask().ifPresent(m -> o.attnMask(slice(m)));
-    return AttentionRequest.create(q, k, v, scratch, null, o.build());
-  }
-
-  private static Tensor slice(Tensor t) {
-    long[] shape = t.shape();
-    shape[0] = 1;
-    shape[1] = 1;
+    Arrays.fill(shape, 0, dims, 1);
     return t.view(shape, t.strides());
   }
 
