@@ -8,7 +8,8 @@
 # headless), and two DejaVu fonts with a fontconfig.properties that maps Java's logical fonts to them, since a GPU host
 # may have no fonts at all. The runtime image is left uncompressed by jlink and packed with xz -9 instead, which keeps the tarball
 # smaller than the shared one's (~24 MB) so that the bundle plus the working tree stay under the 64 MiB a call carries;
-# the .ptx resources (NVRTC sources for other architectures) and the JMH-only jars are dropped for the same reason.
+# the compute_80.ptx resources (the last fallback after the cubins and NVRTC) and the JMH-only jars are dropped for the
+# same reason.
 # The launcher unpacks this runtime into its own folder, so a host that still has the shared runtime unpacked uses
 # the new one.
 set -euo pipefail
