@@ -4,8 +4,12 @@ shapes of the issue's grid, and prints the fp32 error of each against a float64 
 usage: python3 variants.py SPEC...   with SPEC = CUBIN:DTYPES[:ENV=VALUE,...], DTYPES from f16,bf16,f32 joined by '+'
   e.g. fB.cubin:f32:MEMEFF_F32_Q128=8/1/16/2   (harness tile override, '/' for ',')
 Rows: E = 128 at L = 1024 and 4096 with the issue's masks for 16-bit (no mask for fp32), plus fp32 E = 64 at L = 1024.
+
+       python3 variants.py compare OUT.json SPEC...   (SPEC = CUBIN[:ENV=VALUE,...], the first one the baseline)
+times every cubin on the same tensors of each row of COMPARE_ROWS (round robin, the baseline again at the end of each
+row, so drift shows), PyTorch efficient once per row; prints and writes each cubin's time and its ratio to PyTorch.
 """
-import importlib, math, os, sys
+import importlib, json, math, os, sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel, SDPBackend
@@ -76,6 +80,83 @@ def run(spec):
             del q, k, v, o, mask, ref
 
 
+# (dtype, mask, E, L) rows of `compare`: the 16-bit mask rows at E = 128 around L = 1k, guard rows of every other
+# mask / head dim, fp32 without a mask
+COMPARE_ROWS = ([(dt, m, 128, L) for dt in ("f16", "bf16") for m in ("bias",) for L in (512, 1024, 2048)]
+                + [(dt, m, E, 1024) for dt in ("f16", "bf16") for (m, E) in (("none", 128), ("keypad-bool", 128),
+                                                                            ("none", 64), ("keypad-bool", 64),
+                                                                            ("bias", 64))]
+                + [("f32", "none", 128, 1024), ("f32", "none", 64, 1024)])
+
+
+def harness_instance(env):
+    """A separate instance of memeff_harness with its own launch table (env overrides), so cubins with different
+    tiles can be timed side by side."""
+    import importlib.util
+    saved = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith("MEMEFF_")]}
+    os.environ.update(env)
+    spec = importlib.util.spec_from_file_location(f"memeff_harness_{len(env)}_{id(env)}",
+                                                  os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                               "memeff_harness.py"))
+    h = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(h)
+    for k in env:
+        del os.environ[k]
+    os.environ.update(saved)
+    h.MAX_SMEM = torch.cuda.get_device_properties(0).shared_memory_per_block_optin
+    return h
+
+
+def compare(out_json, specs):
+    cands = []
+    for spec in specs:
+        parts = spec.split(":")
+        env = dict(kv.replace("/", ",").split("=", 1) for kv in parts[1].split(",")) if len(parts) > 1 else {}
+        h = harness_instance(env)
+        cands.append((spec, h, h.Module(parts[0])))
+    h0 = cands[0][1]
+    rows = []
+    for name, mk, E, L in COMPARE_ROWS:
+        dt = DTS[name]
+        H, B = 2048 // E, 16384 // L
+        torch.manual_seed(L + E)
+        q, k, v = (torch.randn(B, H, L, E, device="cuda", dtype=dt) for _ in range(3))
+        if mk == "keypad-bool":
+            lens = torch.randint(L // 2, L + 1, (B,), device="cuda")
+            mask = torch.arange(L, device="cuda").view(1, 1, 1, L) < lens.view(B, 1, 1, 1)
+        elif mk == "bias":
+            mask = torch.randn(1, H, L, L, device="cuda", dtype=dt)
+        else:
+            mask = None
+        it = 10 if dt == torch.float32 or L >= 4096 else 20
+        with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
+            t_t = h0.timeit(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), it)
+            ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).float()
+        fl = 4.0 * B * H * L * L * E
+        o = torch.empty_like(q)
+        times = {}
+        for spec, h, mod in cands + cands[:1]:
+            t = h.timeit(lambda: h.launch(mod, q, k, v, o, None, mask), it)
+            err = ((o.float() - ref).norm() / ref.norm()).item()
+            if not err < 1e-2:  # a wrong cubin is never the fastest
+                print(f"FAIL {spec} {name} {mk} E{E} L{L}: error {err:.1e} against PyTorch", flush=True)
+                t = float("inf")
+            times.setdefault(spec, []).append(t)
+        line = f"{name:4s} {mk:11s} E{E:3d} L{L:5d} torch {fl / t_t / 1e9:6.1f} TF/s |"
+        for spec, ts in times.items():
+            t = min(ts)
+            rows.append(dict(cubin=spec, dtype=name, mask=mk, E=E, L=L, ms=t, ms_all=ts, ms_torch=t_t,
+                             tflops=fl / t / 1e9, ratio=t_t / t))
+            line += f" x{t_t / t:.3f}" + ("/" + "/".join(f"{t_t / x:.3f}" for x in ts) if len(ts) > 1 else "")
+        print(line, flush=True)
+        del q, k, v, o, mask, ref
+    json.dump(dict(device=torch.cuda.get_device_name(), torch=torch.__version__, specs=specs, rows=rows),
+              open(out_json, "w"), indent=1)
+
+
 if __name__ == "__main__":
-    for s in sys.argv[1:]:
-        run(s)
+    if sys.argv[1] == "compare":
+        compare(sys.argv[2], sys.argv[3:])
+    else:
+        for s in sys.argv[1:]:
+            run(s)

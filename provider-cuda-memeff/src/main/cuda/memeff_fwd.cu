@@ -246,6 +246,10 @@ __device__ __forceinline__ void load_tile(T* s, const T* g, const T* safe, int64
   }
 }
 
+// Mask element kinds (Params::mask_kind) and their sizes in bytes.
+enum : int { MASK_BOOL = 1, MASK_F32 = 2, MASK_F16 = 3, MASK_BF16 = 4 };
+__host__ __device__ constexpr int mask_esz(int kind) { return kind == MASK_BOOL ? 1 : (kind == MASK_F32 ? 4 : 2); }
+
 // Stages the mask of key tile [n0, n0 + BN) for `rows` query rows (1 when the mask broadcasts over queries) in shared
 // memory, row pitch BN * esz + 16 bytes; bytes past Lk or rows past Lq are zero-filled, never read.
 template <int BN, int NT>
@@ -267,33 +271,71 @@ __device__ __forceinline__ void load_mask_tile(unsigned char* s, const unsigned 
   }
 }
 
+// Mask values in natural units (-inf where a boolean mask is false); the caller adds them times log2(e).
 __device__ __forceinline__ float read_mask(const void* base, int kind, int64_t off) {
   switch (kind) {
-    case 1: return static_cast<const uint8_t*>(base)[off] ? 0.f : -MEMEFF_INF;
-    case 2: return static_cast<const float*>(base)[off] * LOG2E;
-    case 3: return f16_to_float(static_cast<const uint16_t*>(base)[off]) * LOG2E;
-    default: return bf16_to_float(static_cast<const uint16_t*>(base)[off]) * LOG2E;
+    case MASK_BOOL: return static_cast<const uint8_t*>(base)[off] ? 0.f : -MEMEFF_INF;
+    case MASK_F32: return static_cast<const float*>(base)[off];
+    case MASK_F16: return f16_to_float(static_cast<const uint16_t*>(base)[off]);
+    default: return bf16_to_float(static_cast<const uint16_t*>(base)[off]);
   }
 }
 
 // Two adjacent keys (j even, unit key stride, pair-aligned address).
 __device__ __forceinline__ float2 read_mask_pair(const void* base, int kind, int64_t off) {
   switch (kind) {
-    case 1: {
+    case MASK_BOOL: {
       uint16_t b = *reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(base) + off);
       return make_float2((b & 0xFF) ? 0.f : -MEMEFF_INF, (b >> 8) ? 0.f : -MEMEFF_INF);
     }
-    case 2: {
-      float2 f = *reinterpret_cast<const float2*>(static_cast<const float*>(base) + off);
-      return make_float2(f.x * LOG2E, f.y * LOG2E);
-    }
-    case 3: {
+    case MASK_F32: return *reinterpret_cast<const float2*>(static_cast<const float*>(base) + off);
+    case MASK_F16: {
       uint32_t w = *reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(base) + off);
-      return make_float2(f16_to_float(w & 0xFFFFu) * LOG2E, f16_to_float(w >> 16) * LOG2E);
+      return make_float2(f16_to_float(w & 0xFFFFu), f16_to_float(w >> 16));
     }
     default: {
       uint32_t w = *reinterpret_cast<const uint32_t*>(static_cast<const uint16_t*>(base) + off);
-      return make_float2(__uint_as_float(w << 16) * LOG2E, __uint_as_float(w & 0xFFFF0000u) * LOG2E);
+      return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xFFFF0000u));
+    }
+  }
+}
+
+// This thread's mask values (natural units) of one staged key tile, KIND and ROW compile-time (no branch per
+// element): m[nt] = keys nt * 8 + 2t, +1 of its rows rl and rl + 8 (row 0 when ROW); `at` = the byte of key 2t in row
+// rl (row 0 when ROW), so every load has a constant offset from it.
+template <int KIND, bool ROW, int BN>
+__device__ __forceinline__ void staged_mask(float (*m)[4], const unsigned char* at) {
+  constexpr int ESZ = mask_esz(KIND);
+  constexpr int LD = BN * ESZ + 16;
+#pragma unroll
+  for (int nt = 0; nt < BN / 8; ++nt) {
+    const float2 m0 = read_mask_pair(at + nt * 8 * ESZ, KIND, 0);
+    const float2 m1 = ROW ? m0 : read_mask_pair(at + 8 * LD + nt * 8 * ESZ, KIND, 0);
+    m[nt][0] = m0.x;
+    m[nt][1] = m0.y;
+    m[nt][2] = m1.x;
+    m[nt][3] = m1.y;
+  }
+}
+
+// staged_mask for the run-time kind and row mode of a block (a uniform branch per key tile); ms = the staged tile.
+template <int BN>
+__device__ __forceinline__ void staged_mask(float (*m)[4], const unsigned char* ms, int kind, bool row, int rl, int t) {
+  const int esz = mask_esz(kind);
+  const unsigned char* at = ms + (row ? 0 : rl * (BN * esz + 16)) + 2 * t * esz;
+  if (row) {
+    switch (kind) {
+      case MASK_BOOL: staged_mask<MASK_BOOL, true, BN>(m, at); break;
+      case MASK_F32: staged_mask<MASK_F32, true, BN>(m, at); break;
+      case MASK_F16: staged_mask<MASK_F16, true, BN>(m, at); break;
+      default: staged_mask<MASK_BF16, true, BN>(m, at); break;
+    }
+  } else {
+    switch (kind) {
+      case MASK_BOOL: staged_mask<MASK_BOOL, false, BN>(m, at); break;
+      case MASK_F32: staged_mask<MASK_F32, false, BN>(m, at); break;
+      case MASK_F16: staged_mask<MASK_F16, false, BN>(m, at); break;
+      default: staged_mask<MASK_BF16, false, BN>(m, at); break;
     }
   }
 }
@@ -368,15 +410,13 @@ __device__ __forceinline__ void attention(const Params& p) {
   const int mask_kind = static_cast<int>(p.mask_kind);
   const bool mask_pair = p.flags & FLAG_VEC_MASK;
   const unsigned char* mask_bh = nullptr;
+  const int mesz = mask_esz(mask_kind);
   if (mask_kind != 0) {
-    const int esz = mask_kind == 1 ? 1 : (mask_kind == 2 ? 4 : 2);
-    mask_bh = static_cast<const unsigned char*>(p.mask) + (b * p.mask_stride[0] + h * p.mask_stride[1]) * esz;
+    mask_bh = static_cast<const unsigned char*>(p.mask) + (b * p.mask_stride[0] + h * p.mask_stride[1]) * mesz;
   }
   const bool mask_row = p.flags & FLAG_MASK_ROW;
   const bool mask_smem = p.flags & (FLAG_MASK_ROW | FLAG_MASK_TILE);
-  const int mask_esz = mask_kind == 1 ? 1 : (mask_kind == 2 ? 4 : 2);
-  const int mask_rows = mask_row ? 1 : BM;
-  const int mask_ld = BN * mask_esz + 16;
+  const int mask_stage_bytes = (mask_row ? 1 : BM) * (BN * mesz + 16);
   unsigned char* sM = reinterpret_cast<unsigned char*>(sV + STAGES * BN * LDV);
 
   load_tile<T, BM, HDQ, LDQ, NT>(sQ, qg, static_cast<const T*>(p.q), p.q_stride[2], p.q_stride[3], lq - m0, E, vq, tid);
@@ -387,8 +427,8 @@ __device__ __forceinline__ void attention(const Params& p) {
     load_tile<T, BN, HDV, LDV, NT>(sV + stage * BN * LDV, vg + (int64_t)n0 * p.v_stride[2], static_cast<const T*>(p.v),
                                    p.v_stride[2], p.v_stride[3], lk - n0, ev_valid, vv, tid);
     if (mask_smem) {
-      load_mask_tile<BN, NT>(sM + stage * mask_rows * mask_ld, mask_bh, static_cast<const unsigned char*>(p.mask),
-                             mask_esz, p.mask_stride[2] * mask_esz, mask_rows, m0, lq, n0, lk, tid);
+      load_mask_tile<BN, NT>(sM + stage * mask_stage_bytes, mask_bh, static_cast<const unsigned char*>(p.mask),
+                             mesz, p.mask_stride[2] * mesz, mask_row ? 1 : BM, m0, lq, n0, lk, tid);
     }
   };
   if (STAGES == 2 && n_blocks > 0) load_kv(0, 0);
@@ -429,22 +469,11 @@ __device__ __forceinline__ void attention(const Params& p) {
     const T* cK = sK + stage * BN * LDQ;
     const T* cV = sV + stage * BN * LDV;
 
-    // additive part of the scores (log2 units): tensor mask, or nothing
+    // mask values of this tile (natural units): staged tile, direct reads, or nothing
     float madd[NTILES][4];
     const bool has_mask = mask_kind != 0;
-    if (has_mask && mask_smem) {
-      const unsigned char* ms = sM + stage * mask_rows * mask_ld;
-#pragma unroll
-      for (int nt = 0; nt < NTILES; ++nt) {
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          const int rl = mask_row ? 0 : warp * 16 + g + r * 8;
-          float2 m2 = read_mask_pair(ms + rl * mask_ld + (nt * 8 + 2 * t) * mask_esz, mask_kind, 0);
-          madd[nt][2 * r] = m2.x;
-          madd[nt][2 * r + 1] = m2.y;
-        }
-      }
-    } else if (has_mask) {
+    const bool direct_mask = has_mask && !mask_smem;
+    if (direct_mask) {
 #pragma unroll
       for (int nt = 0; nt < NTILES; ++nt) {
 #pragma unroll
@@ -510,7 +539,10 @@ __device__ __forceinline__ void attention(const Params& p) {
       }
     }
 
-    // scale, mask, online softmax
+    if (has_mask && mask_smem) {
+      staged_mask<BN>(madd, sM + stage * mask_stage_bytes, mask_kind, mask_row, warp * 16 + g, t);
+    }
+    // scale, mask (log2 units), online softmax
     const bool bound = n0 + BN > lk;
     const bool causal_tile = p.causal && (n0 + BN - 1 > m0 + p.causal_offset);
 #pragma unroll
@@ -518,7 +550,7 @@ __device__ __forceinline__ void attention(const Params& p) {
 #pragma unroll
       for (int c = 0; c < 4; ++c) {
         float v = s[nt][c] * scale_log2;
-        if (has_mask) v += madd[nt][c];
+        if (has_mask) v = fmaf(madd[nt][c], LOG2E, v);
         if (bound || causal_tile) {
           const int i = row0 + (c / 2) * 8;
           const int j = n0 + nt * 8 + 2 * t + (c & 1);
