@@ -150,9 +150,10 @@ class Backward:
             "_det" if deterministic else "")
         self.main_grid = (math.ceil(Lk / BN), B * Hk)
         self.main_threads = BN // 16 * DS * 32
-        # the dropout bits (two buffers) only for the _drop kernels, as FlashBackwardPlan
+        # K, V, two Q, two dO, two dS^T (16-bit), LSE and D (fp32, two each); the dropout bits (two buffers) only for
+        # the _drop kernels, as FlashBackwardPlan.Traits.sharedBytes
         mask = drop or (variant or {}).get("mask_smem_always", False)
-        self.main_smem = (2 * BN * D + 4 * BM * D + BN * BM) * 2 + 4 * BM * 4 + (2 * BM * BN // 4 if mask else 0)
+        self.main_smem = (2 * BN * D + 4 * BM * D + 2 * BN * BM) * 2 + 4 * BM * 4 + (2 * BM * BN // 4 if mask else 0)
         self.dq = f"flash_bwd_dq_{dt}_d{QD}" + ("_drop" if drop else "") if deterministic else None
         self.dq_grid = (math.ceil(Lq / QBM), B * H)
         self.dq_threads = QBM // 16 * 32

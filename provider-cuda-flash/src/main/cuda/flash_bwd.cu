@@ -14,12 +14,14 @@
 //                              owns 16 keys: S^T = K Q^T and dP^T = V dO^T, P = exp2(S*scale*log2e - LSE*log2e)
 //                              from the forward's LSE (no stored P), the dropout mask regenerated from seed and
 //                              offset (dev.sdpa4j.Dropout), dV += (dropped P)^T dO, dS = P o (dropped dP - D),
-//                              dK += dS^T Q. Without _det, dS^T goes through shared memory and dQ += dS K is added
-//                              to the fp32 accumulator with atomics; with _det dQ is left to flash_bwd_dq_*.
+//                              dK += dS^T Q (P and dS packed to 16 bits once, as the A fragments). Without _det,
+//                              dS^T goes to one of two shared-memory buffers and the next tile's span adds
+//                              dQ += dS K to the fp32 accumulator with atomics (one barrier per tile); with _det dQ
+//                              is left to flash_bwd_dq_*.
 //   flash_bwd_dq_<dt>_d<D>[_drop]
 //                              deterministic dQ: a block owns query rows of one (batch, head) and loops over the key
 //                              tiles in a fixed order (no atomics, the same bits run to run).
-//   flash_bwd_convert_<dt>     dQ fp32 (scale applied) -> 16-bit, into the caller's strides.
+//   flash_bwd_convert_<dt>     dQ fp32 -> 16-bit (times the scale), into the caller's strides.
 // Query rows past Lq are zero-filled (Q, dO, LSE, D), so their dS is 0 and they meet only zero rows of dO; rows whose
 // LSE is -inf (every key masked) get P = 0; keys past Lk are zero-filled tiles whose dK, dV rows are never stored
 // (their exponent is clamped at 0 so that P cannot overflow there). With dropout, the block draws each tile's kept
@@ -53,6 +55,11 @@ struct BwdParams {
 };
 
 #define DEVI __device__ __forceinline__
+
+template <bool B>
+struct BoolC {
+  static constexpr bool value = B;
+};
 #define LOG2E_F 1.4426950408889634f
 #define POS_INF (__int_as_float(0x7f800000))
 #define NEG_INF (-__int_as_float(0x7f800000))
@@ -209,22 +216,28 @@ struct LdsmAddr {
 
 // ---- traits ----
 // kHeadDim: specialisation (E <= kHeadDim run with predicated loads); kBlockM queries per tile; kBlockN keys per
-// block; kDSplit: warps sharing one 16-key group, each accumulating kHeadDim / kDSplit columns of dK and dV
-template <int kHeadDim_, int kBlockM_, int kBlockN_, int kDSplit_>
+// block; kDSplit: warps sharing one 16-key group, each accumulating kHeadDim / kDSplit columns of dK and dV;
+// kDqMW: 16-row query groups per warp in the dQ = dS K product (1: warp tiles of 16 queries x D / (NW / (BM / 16))
+// columns; 2: 32 queries x half as many columns, fewer shared-memory reads when D / columns > 2)
+// kKVRegs: the warp's K and V rows (the A fragments of S^T and dP^T) loaded into registers once per block instead of
+// from shared memory every tile (32 registers at D=64)
+template <int kHeadDim_, int kBlockM_, int kBlockN_, int kDSplit_, int kDqMW_ = 1, bool kKVRegs_ = false>
 struct BwdTraits {
+  static constexpr bool kKVRegs = kKVRegs_;
   static constexpr int kHeadDim = kHeadDim_;
   static constexpr int kBlockM = kBlockM_;
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kDSplit = kDSplit_;
+  static constexpr int kDqMW = kDqMW_;
   static constexpr int kNWarps = kBlockN / 16 * kDSplit;
   static constexpr int kThreads = kNWarps * 32;
   static constexpr int KS = kHeadDim % 64 == 0 ? 64 : 32;
   static constexpr int KSM = kBlockM % 64 == 0 ? 64 : 32;  // the dS^T tile's column blocks (queries)
-  // 16-bit tiles (K, V, two Q, two dO, dS^T); then LSE and D (fp32, two buffers each) and, in the _drop kernels, two
-  // buffers of kept bits: FlashBackwardPlan.Traits.sharedBytes is the dynamic shared memory launched with
-  static constexpr int kTileBytes = (2 * kBlockN * kHeadDim + 4 * kBlockM * kHeadDim + kBlockN * kBlockM) * 2;
+  // 16-bit tiles (K, V, two Q, two dO, two dS^T); then LSE and D (fp32, two buffers each) and, in the _drop kernels,
+  // two buffers of kept bits: FlashBackwardPlan.Traits.sharedBytes is the dynamic shared memory launched with
+  static constexpr int kTileBytes = (2 * kBlockN * kHeadDim + 4 * kBlockM * kHeadDim + 2 * kBlockN * kBlockM) * 2;
   static_assert(kBlockM <= KSM, "dS^T tile: one column block");
-  static_assert(kNWarps % (kBlockM / 16) == 0, "dQ warp grid");
+  static_assert(kBlockM % (16 * kDqMW) == 0 && kNWarps % (kBlockM / (16 * kDqMW)) == 0, "dQ warp grid");
   static_assert((kHeadDim / kDSplit) % 16 == 0, "dK/dV columns per warp");
 };
 
@@ -268,7 +281,7 @@ DEVI void bwd_preprocess(const BwdParams& p) {
   }
 }
 
-// ---- dQ fp32 -> 16-bit in the caller's strides, one warp per query row ----
+// ---- dQ fp32 (unscaled sum of dS K) -> scale * dQ in 16-bit, in the caller's strides, one warp per query row ----
 template <bool kBf16>
 DEVI void bwd_convert(const BwdParams& p) {
   const int lane = threadIdx.x & 31;
@@ -284,7 +297,7 @@ DEVI void bwd_convert(const BwdParams& p) {
   u16* dq = reinterpret_cast<u16*>(p.dq) + b * p.sdq.b + h * p.sdq.h + i * p.sdq.r;
   for (int c = lane * 2; c < E; c += 64) {
     const float2 v = *reinterpret_cast<const float2*>(a + c);
-    *reinterpret_cast<u32*>(dq + c) = pack2<kBf16>(v.x, v.y);
+    *reinterpret_cast<u32*>(dq + c) = pack2<kBf16>(v.x * p.scale, v.y * p.scale);
   }
 }
 
@@ -295,7 +308,8 @@ DEVI void flash_bwd(const BwdParams& p) {
   constexpr int NT = T::kThreads, NW = T::kNWarps;
   constexpr int NBM = BM / 8;   // 8-query blocks of S^T per warp
   constexpr int DW = D / DS;    // dK/dV columns per warp
-  constexpr int MG = BM / 16;   // dQ: 16-row query groups
+  constexpr int MW = T::kDqMW;  // dQ: 16-row query groups per warp
+  constexpr int MG = BM / (16 * MW);  // dQ: warp rows
   constexpr int NG = NW / MG;   // dQ: column groups
   constexpr int DQW = D / NG;   // dQ columns per warp
   static_assert(DQW % 16 == 0, "dQ columns per warp");
@@ -304,7 +318,7 @@ DEVI void flash_bwd(const BwdParams& p) {
   const u32 sV = sK + BN * D * 2;
   const u32 sQ0 = sV + BN * D * 2;         // two buffers of BM x D
   const u32 sdO0 = sQ0 + 2 * BM * D * 2;   // two buffers of BM x D
-  const u32 sdS = sdO0 + 2 * BM * D * 2;   // BN x BM (keys x queries)
+  const u32 sdS = sdO0 + 2 * BM * D * 2;   // two buffers of BN x BM (keys x queries)
   float* sLse = reinterpret_cast<float*>(smem_raw + T::kTileBytes);  // [2][BM]: the forward's LSE (0 past Lq)
   float* sDsum = sLse + 2 * BM;                                      // [2][BM]: D (0 past Lq)
   unsigned char* sMask = reinterpret_cast<unsigned char*>(sDsum + 2 * BM);  // [2][BM][BN / 4]: kept bits
@@ -348,9 +362,9 @@ DEVI void flash_bwd(const BwdParams& p) {
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc_dk[d][e] = acc_dv[d][e] = 0.f;
 
-  auto issue = [&](int it, int buf) {
-    const i64 hq = hk * G + it / nm;
-    const int m0 = (m_begin + it % nm) * BM;
+  // tiles are visited head by head (the GQA group's query heads), query tiles m_begin.. within each; the loop keeps
+  // (query head, first row) of the previous, current and next tile (no division per tile)
+  auto issue = [&](i64 hq, int m0, int buf) {
     const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + hq * p.sq.h + (i64)m0 * p.sq.r;
     const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + hq * p.sdo.h + (i64)m0 * p.sdo.r;
     load_tile<D, BM, NT, KS>(sQ0 + buf * BM * D * 2, gQ, p.sq.r, Lq - m0, E, tid);
@@ -376,10 +390,9 @@ DEVI void flash_bwd(const BwdParams& p) {
   const u32 drop_thr = (u32)p.dropout_threshold;
   const float ks = p.keep_scale;
 
-  // the kept bits of pair `it` (four keys per Philox call) into sMask[buf]
-  auto draw_mask = [&](int it, int buf) {
-    const i64 hq = hk * G + it / nm;
-    const int m0 = (m_begin + it % nm) * BM;
+  // the kept bits of the tile (query head hq, rows m0..) x this block's keys (four keys per Philox call) into
+  // sMask[buf]
+  auto draw_mask = [&](i64 hq, int m0, int buf) {
     const u32 c2 = (u32)(b * p.heads + hq);
     static_assert(BM * (BN / 4) % NT == 0, "mask words per thread");
 #pragma unroll
@@ -395,9 +408,11 @@ DEVI void flash_bwd(const BwdParams& p) {
 
   load_tile<D, BN, NT, KS>(sK, gK, p.sk.r, Lk - n0, E, tid);
   load_tile<D, BN, NT, KS>(sV, gV, p.sv.r, Lk - n0, E, tid);
-  if (count > 0) issue(0, 0);
+  i64 cur_hq = hk * G, prev_hq = 0;  // tile it's query head and first row; tile it-1's
+  int cur_m0 = m_begin * BM, prev_m0 = 0;
+  if (count > 0) issue(cur_hq, cur_m0, 0);
   cp_async_commit();
-  if (kDropout && count > 0) draw_mask(0, 0);
+  if (kDropout && count > 0) draw_mask(cur_hq, cur_m0, 0);
 
   // ldmatrix lane patterns: "R" reads an A operand stored [m][k] or a B operand stored [k][n] (with .trans);
   // "C" reads a B operand stored [n][k] or an A operand stored [k][m] (with .trans)
@@ -413,63 +428,87 @@ DEVI void flash_bwd(const BwdParams& p) {
   const LdsmAddr<KS, BM> tQ(sQ0, r_row, r_col, cp * DW);        // B = Q stored [k=query][n=d] (dK)
   const int mg = warp % MG;
   const int ng = warp / MG;
-  const LdsmAddr<KSM, BN> adS(sdS, c_row, c_col, mg * 16);      // A = dS stored [k=key][m=query] (dQ)
+  const LdsmAddr<KSM, BN> adS(sdS, c_row, c_col, mg * 16 * MW);  // A = dS stored [k=key][m=query] (dQ)
   const LdsmAddr<KS, BN> tK(sK, r_row, r_col, ng * DQW);        // B = K stored [k=key][n=d] (dQ)
 
-  // dQ[BM x D] += dS K over this block's keys for tile jt, whose dS^T is in sdS; added to the fp32 accumulator
-  auto dq_tile = [&](int jt) {
-    const i64 hqj = hk * G + jt / nm;
-    const int mj = (m_begin + jt % nm) * BM;
-    float acc_dq[DQW / 8][4];
+  // dQ[BM x D] += dS K over this block's keys for the tile (query head hqj, rows mj..) whose dS^T is in sdS[dsbuf];
+  // added to the fp32 accumulator (the convert kernel applies the scale)
+  auto dq_tile = [&](i64 hqj, int mj, int dsbuf) {
+    const u32 dsoff = dsbuf * BN * BM * 2;
+    float acc_dq[MW][DQW / 8][4];
 #pragma unroll
-    for (int d = 0; d < DQW / 8; ++d)
+    for (int w = 0; w < MW; ++w)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) acc_dq[d][e] = 0.f;
+      for (int d = 0; d < DQW / 8; ++d)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc_dq[w][d][e] = 0.f;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      u32 a[4];
-      ldsm_x4_t(adS.at(kk * 16, 0), a[0], a[1], a[2], a[3]);
+      u32 a[MW][4];
+#pragma unroll
+      for (int w = 0; w < MW; ++w) ldsm_x4_t(adS.at(kk * 16, w * 16) + dsoff, a[w][0], a[w][1], a[w][2], a[w][3]);
 #pragma unroll
       for (int dp = 0; dp < DQW / 16; ++dp) {
         if (kEvenD || ng * DQW + dp * 16 < E) {
           u32 b0, b1, b2, b3;
           ldsm_x4_t(tK.at(kk * 16, dp * 16), b0, b1, b2, b3);
-          mma16816<kBf16>(acc_dq[2 * dp], a, b0, b1);
-          mma16816<kBf16>(acc_dq[2 * dp + 1], a, b2, b3);
+#pragma unroll
+          for (int w = 0; w < MW; ++w) {
+            mma16816<kBf16>(acc_dq[w][2 * dp], a[w], b0, b1);
+            mma16816<kBf16>(acc_dq[w][2 * dp + 1], a[w], b2, b3);
+          }
         }
       }
     }
     float* dqa = reinterpret_cast<float*>(p.dq_accum) + ((b * p.heads + hqj) * (i64)Lq + mj) * E;
 #pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      const int row = mg * 16 + g + hh * 8;
-      if (mj + row < Lq) {
+    for (int w = 0; w < MW; ++w) {
 #pragma unroll
-        for (int d = 0; d < DQW / 8; ++d) {
-          const int col = ng * DQW + d * 8 + 2 * t;
-          if (kEvenD || col < E) {
-            red_add2(dqa + (i64)row * E + col, acc_dq[d][2 * hh] * p.scale, acc_dq[d][2 * hh + 1] * p.scale);
+      for (int hh = 0; hh < 2; ++hh) {
+        const int row = (mg * MW + w) * 16 + g + hh * 8;
+        if (mj + row < Lq) {
+#pragma unroll
+          for (int d = 0; d < DQW / 8; ++d) {
+            const int col = ng * DQW + d * 8 + 2 * t;
+            if (kEvenD || col < E) {
+              red_add2(dqa + (i64)row * E + col, acc_dq[w][d][2 * hh], acc_dq[w][d][2 * hh + 1]);
+            }
           }
         }
       }
     }
   };
 
-  // One barrier-free span per tile: after the top barrier (tile it's Q, dO, LSE, D and kept bits have arrived, and
-  // sdS holds dS^T of tile it-1) each warp adds tile it-1's dQ, then computes tile it's S^T, dP^T, P, dS, dV, dK;
-  // the second barrier only guards the single dS^T buffer (every warp has read tile it-1's) before tile it's is
-  // written. Buffers [buf ^ 1] refilled after the top barrier were last read before it.
+  // One barrier per tile: after the top barrier (tile it's Q, dO, LSE, D and kept bits have arrived, and sdS[(it-1) & 1]
+  // holds dS^T of tile it-1) each warp adds tile it-1's dQ, then computes tile it's S^T, dP^T, P, dS, runs the dV, dK
+  // products and writes dS^T to sdS[it & 1]. Buffers [buf ^ 1] refilled after the top barrier (Q, dO, LSE, D, kept
+  // bits, and dS^T, whose tile it-1 was read before it) were last read before that barrier.
+  u32 kf[T::kKVRegs ? D / 16 : 1][4], vf[T::kKVRegs ? D / 16 : 1][4];  // with kKVRegs: K, V A fragments
   for (int it = 0; it < count; ++it) {
     const int buf = it & 1;
     const u32 boff = buf * BM * D * 2;
-    const int m0 = (m_begin + it % nm) * BM;
+    const int m0 = cur_m0;
+    i64 next_hq = cur_hq;
+    int next_m0 = cur_m0 + BM;
+    if (next_m0 >= m_tiles * BM) {
+      next_m0 = m_begin * BM;
+      ++next_hq;
+    }
     cp_async_wait_all();
     __syncthreads();
-    if (it + 1 < count) issue(it + 1, buf ^ 1);
+    if (it + 1 < count) issue(next_hq, next_m0, buf ^ 1);
     cp_async_commit();
-    // the next pair's mask, one tile ahead: its Philox integer work can issue between the tensor instructions below
-    if (kDropout && it + 1 < count) draw_mask(it + 1, buf ^ 1);
-    if (!kDet && it > 0) dq_tile(it - 1);
+    // the next tile's mask, one tile ahead: its Philox integer work can issue between the tensor instructions below
+    if (kDropout && it + 1 < count) draw_mask(next_hq, next_m0, buf ^ 1);
+    if (!kDet && it > 0) dq_tile(prev_hq, prev_m0, buf ^ 1);
+
+    if (T::kKVRegs && it == 0) {
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        ldsm_x4(aK.at(0, kk * 16), kf[kk][0], kf[kk][1], kf[kk][2], kf[kk][3]);
+        ldsm_x4(aV.at(0, kk * 16), vf[kk][0], vf[kk][1], vf[kk][2], vf[kk][3]);
+      }
+    }
 
     // S^T = K Q^T and dP^T = V dO^T: 16 keys x BM queries per warp
     float acc_s[NBM][4];
@@ -482,8 +521,13 @@ DEVI void flash_bwd(const BwdParams& p) {
     for (int kk = 0; kk < D / 16; ++kk) {
       if (kEvenD || kk * 16 < E) {
         u32 a[4], c[4];
-        ldsm_x4(aK.at(0, kk * 16), a[0], a[1], a[2], a[3]);
-        ldsm_x4(aV.at(0, kk * 16), c[0], c[1], c[2], c[3]);
+        if (T::kKVRegs) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) a[x] = kf[kk][x], c[x] = vf[kk][x];
+        } else {
+          ldsm_x4(aK.at(0, kk * 16), a[0], a[1], a[2], a[3]);
+          ldsm_x4(aV.at(0, kk * 16), c[0], c[1], c[2], c[3]);
+        }
 #pragma unroll
         for (int jp = 0; jp < NBM / 2; ++jp) {
           u32 b0, b1, b2, b3;
@@ -497,45 +541,60 @@ DEVI void flash_bwd(const BwdParams& p) {
       }
     }
 
-    // P, dropout, dS; acc_s becomes the dropped P (for dV), acc_dp becomes dS
-    const bool need_mask = p.causal && (i64)m0 < (i64)n0 + BN - 1 - p.causal_offset;
+    // P, dropout, dS, packed to 16-bit pairs along the queries right away (the A fragments of the dV and dK products
+    // and the dS^T store): pk the dropped P, ds16 dS. Two instances: tiles crossing the causal diagonal (kMask) and
+    // the others; in the first, key kr of the tile is hidden from query qc iff kr - qc > lim = m0 - n0 + offset,
+    // which lies in (-BM, BN - 1) for such tiles (an int compare per element instead of 64-bit arithmetic).
+    u32 pk[NBM][2], ds16[NBM][2];
+    auto elementwise = [&](auto mask_tag) {
+      constexpr bool kMask = decltype(mask_tag)::value;
+      const int lim = kMask ? (int)((i64)m0 - n0 + p.causal_offset) : 0;
 #pragma unroll
-    for (int j = 0; j < NBM; ++j) {
+      for (int j = 0; j < NBM; ++j) {
+        // the thread's two query columns j*8 + 2t, +1: LSE * log2(e) (+inf when every key of the row is masked, so
+        // that P = exp2(-inf) = 0) and D
+        const float2 lse = *reinterpret_cast<const float2*>(sLse + buf * BM + j * 8 + 2 * t);
+        const float2 dsum = *reinterpret_cast<const float2*>(sDsum + buf * BM + j * 8 + 2 * t);
+        const float l2[2] = {lse.x == NEG_INF ? POS_INF : lse.x * LOG2E_F,
+                             lse.y == NEG_INF ? POS_INF : lse.y * LOG2E_F};
+        const float dd[2] = {dsum.x, dsum.y};
+        float pdv[4], dsv[4];
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int qc = j * 8 + 2 * t + (e & 1);  // query within the tile
-        const int kr = kg * 16 + g + (e >= 2 ? 8 : 0);  // key within the tile
-        // LSE -inf: every key of the row is masked, P = 0. The exponent is clamped at 0 (P <= 1, as it is for every
-        // real key): keys past Lk are zero-filled, S = 0 there, and exp2(-LSE) could overflow to inf (inf * 0 =
-        // NaN in dS K); their P is otherwise harmless (V and K rows are zero, their dK and dV are not stored).
-        // (Masking them per element instead cost 15-20%: KERNEL_NOTES.md, v3.)
-        const float lse = sLse[buf * BM + qc];
-        float pv = lse == NEG_INF ? 0.f : fast_exp2(fminf(acc_s[j][e] * sl2 - lse * LOG2E_F, 0.f));
-        if (need_mask && (i64)(n0 + kr) > (i64)(m0 + qc) + p.causal_offset) pv = 0.f;
-        const float dd = sDsum[buf * BM + qc];
-        float pd = pv, dpd = acc_dp[j][e];
-        if (kDropout) {
-          const bool keep = (sMask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
-          pd = keep ? pv * ks : 0.f;
-          dpd = keep ? dpd * ks : 0.f;
+        for (int e = 0; e < 4; ++e) {
+          const int qc = j * 8 + 2 * t + (e & 1);  // query within the tile
+          const int kr = kg * 16 + g + (e >= 2 ? 8 : 0);  // key within the tile
+          // The exponent is clamped at 0 (P <= 1, as it is for every real key): keys past Lk are zero-filled, S = 0
+          // there, and exp2(-LSE) could overflow to inf (inf * 0 = NaN in dS K); their P is otherwise harmless (V and
+          // K rows are zero, their dK and dV are not stored). (Masking them per element instead cost 15-20%:
+          // KERNEL_NOTES.md, v3.)
+          float pv = fast_exp2(fminf(acc_s[j][e] * sl2 - l2[e & 1], 0.f));
+          if (kMask && kr - qc > lim) pv = 0.f;
+          float pd = pv, dpd = acc_dp[j][e];
+          if (kDropout) {
+            const bool keep = (sMask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
+            pd = keep ? pv * ks : 0.f;
+            dpd = keep ? dpd * ks : 0.f;
+          }
+          pdv[e] = pd;
+          dsv[e] = pv * (dpd - dd[e & 1]);
         }
-        acc_s[j][e] = pd;
-        acc_dp[j][e] = pv * (dpd - dd);
+        pk[j][0] = pack2<kBf16>(pdv[0], pdv[1]);
+        pk[j][1] = pack2<kBf16>(pdv[2], pdv[3]);
+        ds16[j][0] = pack2<kBf16>(dsv[0], dsv[1]);
+        ds16[j][1] = pack2<kBf16>(dsv[2], dsv[3]);
       }
+    };
+    if (p.causal && (i64)m0 < (i64)n0 + BN - 1 - p.causal_offset) {
+      elementwise(BoolC<true>());
+    } else {
+      elementwise(BoolC<false>());
     }
 
     // dV += P^T dO, dK += dS^T Q (k = queries)
 #pragma unroll
     for (int kq = 0; kq < BM / 16; ++kq) {
-      u32 ap[4], as[4];
-      ap[0] = pack2<kBf16>(acc_s[2 * kq][0], acc_s[2 * kq][1]);
-      ap[1] = pack2<kBf16>(acc_s[2 * kq][2], acc_s[2 * kq][3]);
-      ap[2] = pack2<kBf16>(acc_s[2 * kq + 1][0], acc_s[2 * kq + 1][1]);
-      ap[3] = pack2<kBf16>(acc_s[2 * kq + 1][2], acc_s[2 * kq + 1][3]);
-      as[0] = pack2<kBf16>(acc_dp[2 * kq][0], acc_dp[2 * kq][1]);
-      as[1] = pack2<kBf16>(acc_dp[2 * kq][2], acc_dp[2 * kq][3]);
-      as[2] = pack2<kBf16>(acc_dp[2 * kq + 1][0], acc_dp[2 * kq + 1][1]);
-      as[3] = pack2<kBf16>(acc_dp[2 * kq + 1][2], acc_dp[2 * kq + 1][3]);
+      const u32 ap[4] = {pk[2 * kq][0], pk[2 * kq][1], pk[2 * kq + 1][0], pk[2 * kq + 1][1]};
+      const u32 as[4] = {ds16[2 * kq][0], ds16[2 * kq][1], ds16[2 * kq + 1][0], ds16[2 * kq + 1][1]};
 #pragma unroll
       for (int dp = 0; dp < DW / 16; ++dp) {
         if (kEvenD || cp * DW + dp * 16 < E) {
@@ -549,25 +608,27 @@ DEVI void flash_bwd(const BwdParams& p) {
         }
       }
     }
-
-    if (!kDet) {
-      __syncthreads();
-      if (cp == 0) {
+    // dS^T of this tile to sdS[buf] for the dQ product in the next tile's span (after the products: stored before
+    // them it cost 6% at D=64, KERNEL_NOTES.md training v6)
+    if (!kDet && cp == 0) {
+      const u32 sdSb = sdS + buf * BN * BM * 2;
 #pragma unroll
-        for (int j = 0; j < NBM; ++j) {
+      for (int j = 0; j < NBM; ++j) {
 #pragma unroll
-          for (int hh = 0; hh < 2; ++hh) {
-            const u32 v2 = pack2<kBf16>(acc_dp[j][2 * hh], acc_dp[j][2 * hh + 1]);
-            asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sdS + 2 * swz<KSM, BN>(kg * 16 + g + hh * 8, j * 8 + 2 * t)),
-                         "r"(v2));
-          }
+        for (int hh = 0; hh < 2; ++hh) {
+          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sdSb + 2 * swz<KSM, BN>(kg * 16 + g + hh * 8, j * 8 + 2 * t)),
+                       "r"(ds16[j][hh]));
         }
       }
     }
+    prev_hq = cur_hq;
+    prev_m0 = cur_m0;
+    cur_hq = next_hq;
+    cur_m0 = next_m0;
   }
   if (!kDet && count > 0) {
     __syncthreads();
-    dq_tile(count - 1);
+    dq_tile(prev_hq, prev_m0, (count - 1) & 1);
   }
 
   // epilogue: dK (times the scale) and dV of this warp's keys and columns
@@ -765,10 +826,11 @@ DEVI void flash_bwd_dq(const BwdParams& p) {
 }
 
 // ---- entry points ----
-// Traits (head dim, kBlockM, kBlockN, kDSplit); FlashBackwardPlan.java holds the same tables (MAIN, MAIN_DROPOUT).
+// Traits (head dim, kBlockM, kBlockN, kDSplit[, kDqMW, kKVRegs]); FlashBackwardPlan.java holds the same tables (MAIN,
+// MAIN_DROPOUT) for the launch (the last two are internal to the kernel: KERNEL_NOTES.md, training v6).
 typedef BwdTraits<32, 64, 128, 1> B32;
-typedef BwdTraits<64, 64, 128, 1> B64;
-typedef BwdTraits<128, 64, 128, 1> B128;
+typedef BwdTraits<64, 64, 128, 1, 1, true> B64;  // K, V fragments in registers
+typedef BwdTraits<128, 64, 128, 1, 2> B128;      // dQ warp tiles of 32 queries x 32 columns
 typedef BwdTraits<256, 32, 64, 2> B256;
 // the _drop kernels: D=64 and D=128 with 32-query tiles (half the S^T/dP^T registers next to the kept bits)
 typedef B32 B32_drop;

@@ -22,7 +22,8 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
     int dqGridY, Traits traits, DqTraits dqTraits, long dsumBytes, long dqAccumBytes) {
 
   /**
-   * Tiles of the main kernel; {@code flash_bwd.cu} declares the same table.
+   * Tiles of the main kernel; {@code flash_bwd.cu} declares the same table (its traits also carry two choices internal
+   * to the kernel that do not change the launch: the dQ warp tiling and whether K, V fragments stay in registers).
    *
    * @param headDim  padded head dim of the specialisation (smaller E run the {@code _pad} kernel)
    * @param blockM   queries per tile
@@ -36,11 +37,12 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
     }
 
     /**
-     * K, V, two Q and two dO buffers, dS^T (16-bit), two LSE and D buffers (fp32), and with dropout two buffers of
-     * kept bits (one byte per four keys).
+     * K, V, two Q, two dO and two dS^T buffers (16-bit; dS^T of one query tile is read by the next tile's dQ product
+     * while the tile after writes the other buffer), two LSE and D buffers (fp32), and with dropout two buffers of kept
+     * bits (one byte per four keys).
      */
     int sharedBytes(boolean dropout) {
-      return (2 * blockN * headDim + 4 * blockM * headDim + blockN * blockM) * 2 + 4 * blockM * 4
+      return (2 * blockN * headDim + 4 * blockM * headDim + 2 * blockN * blockM) * 2 + 4 * blockM * 4
           + (dropout ? 2 * blockM * blockN / 4 : 0);
     }
   }

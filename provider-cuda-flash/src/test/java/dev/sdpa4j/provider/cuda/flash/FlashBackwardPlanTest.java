@@ -54,8 +54,8 @@ class FlashBackwardPlanTest {
     assertThat(FlashBackwardPlan.MAIN_DROPOUT).hasSameSizeAs(FlashBackwardPlan.MAIN);
     for (int k = 0; k < 2 * FlashBackwardPlan.MAIN.length; k++) {
       int c = k % FlashBackwardPlan.MAIN.length;
-      FlashBackwardPlan.Traits t =
-          (k < FlashBackwardPlan.MAIN.length ? FlashBackwardPlan.MAIN : FlashBackwardPlan.MAIN_DROPOUT)[c];
+      boolean dropout = k >= FlashBackwardPlan.MAIN.length;  // MAIN runs without the kept bits, MAIN_DROPOUT with
+      FlashBackwardPlan.Traits t = (dropout ? FlashBackwardPlan.MAIN_DROPOUT : FlashBackwardPlan.MAIN)[c];
       FlashBackwardPlan.DqTraits q = FlashBackwardPlan.DQ[c];
       assertThat(t.headDim()).isEqualTo(FlashBackwardPlan.MAIN[c].headDim());
       assertThat(t.exact()).isEqualTo(FlashBackwardPlan.MAIN[c].exact());
@@ -65,13 +65,23 @@ class FlashBackwardPlanTest {
       assertThat(warps % (t.blockM() / 16)).as("dQ warp grid").isZero();
       assertThat(t.headDim() / t.dSplit() % 16).isZero();
       assertThat(t.blockM()).isLessThanOrEqualTo(64);
-      assertThat(t.sharedBytes(true)).isLessThanOrEqualTo(A100_SMEM_OPTIN).isLessThanOrEqualTo(H100_SMEM_OPTIN);
+      assertThat(t.sharedBytes(dropout)).isLessThanOrEqualTo(A100_SMEM_OPTIN).isLessThanOrEqualTo(H100_SMEM_OPTIN);
       assertThat(t.sharedBytes(false)).isEqualTo(t.sharedBytes(true) - 2 * t.blockM() * t.blockN() / 4);
       assertThat(q.sharedBytes()).isLessThanOrEqualTo(SM86_SMEM_OPTIN);
     }
     // the provider refuses training above these head dims on 99 KiB devices (sm_86, sm_89)
     assertThat(FlashBackwardPlan.sharedBytes(64)).isLessThanOrEqualTo(SM86_SMEM_OPTIN);
     assertThat(FlashBackwardPlan.sharedBytes(128)).isGreaterThan(SM86_SMEM_OPTIN);
+  }
+
+  @Test
+  void sharedMemoryHoldsTwoDsTransposeBuffers() {
+    // D=64: K, V 2 x 128 x 64, Q and dO 4 x 64 x 64, dS^T 2 x 128 x 64 (16-bit), LSE and D 4 x 64 (fp32)
+    FlashBackwardPlan.Traits d64 = FlashBackwardPlan.MAIN[1];
+    assertThat(d64.sharedBytes(false)).isEqualTo((2 * 128 * 64 + 4 * 64 * 64 + 2 * 128 * 64) * 2 + 4 * 64 * 4);
+    assertThat(d64.sharedBytes(false)).isEqualTo(99_328).isLessThanOrEqualTo(SM86_SMEM_OPTIN);
+    // D=128 without dropout: 160 KiB + 1 KiB, still within an A100's opt-in
+    assertThat(FlashBackwardPlan.MAIN[2].sharedBytes(false)).isEqualTo(164_864).isLessThanOrEqualTo(A100_SMEM_OPTIN);
   }
 
   @Test
