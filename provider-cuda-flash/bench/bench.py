@@ -1,6 +1,7 @@
 """Times the provider's kernels against PyTorch SDPA backends (flash, efficient, cuDNN) in the same process.
 
-Each measurement: 10-call CUDA graph replays timed with events, median of 15 replays (launch gaps removed).
+Each measurement: 10-call CUDA graph replays timed with events, median of 15 replays (launch gaps removed); BENCH_ROUNDS
+(2) passes over ours, the baseline and torch's backends in turn, each keeping its best median.
 FLOPs = 4*B*H*Lq*Lk*E, halved for causal. Writes JSON and CSV to the folder given as argv[1]."""
 import json, math, os, sys, statistics
 import torch
@@ -10,6 +11,10 @@ from flashlib import prepare, BASE_LIB
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "."
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# BENCH_EXPLORE=1: the decode shapes (fp16 and bf16) with the experimental decode variants, and the training shapes
+# that were below 1.0x in the last table, with the fp16 tiling variants; torch's efficient backend skipped
+EXPLORE = os.environ.get("BENCH_EXPLORE") == "1"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2))
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-efficient": SDPBackend.EFFICIENT_ATTENTION,
             "torch-cudnn": SDPBackend.CUDNN_ATTENTION}
 
@@ -45,18 +50,47 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
     lse = torch.empty(B, H, Lq, dtype=torch.float32, device="cuda")
     run = prepare(q, k, v, o, lse, 2 if causal else 0)   # bottom-right == top-left for Lq == Lk; decode: causal off
     torch.cuda.synchronize()
-    ms, lo, hi = graph_time(run)
-    row["sdpa4j_ms"] = ms; row["sdpa4j_spread"] = (lo, hi); row["sdpa4j_info"] = {k2: str(v2) for k2, v2 in run.info.items()}
+    row["sdpa4j_info"] = {k2: str(v2) for k2, v2 in run.info.items()}
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
     run(); torch.cuda.synchronize()
     row["sdpa4j_extra_bytes"] = torch.cuda.max_memory_allocated() - base
-    del run
-    if BASE_LIB is not None and kind == "train":
-        rb = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB)
-        row["base_ms"] = graph_time(rb)[0]
-        del rb
-    if os.environ.get("BENCH_VARIANTS") == "1" and kind == "train" and dtype == torch.float16 and Lq in (1024, 4096, 16384):
+    ours = {"sdpa4j": run}
+    if BASE_LIB is not None:
+        ours["base"] = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB)
+        row["base_splits"] = ours["base"].info["splits"]
+    sdpa = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal and Lq == Lk)
+    # ROUNDS passes over ours, the baseline and torch's backends, in turn; each keeps its best median (the spread
+    # between two timings of the same kernel in one process reached 10% at L = 2k-4k)
+    for rnd in range(ROUNDS):
+        for name, fn in ours.items():
+            ms, lo, hi = graph_time(fn)
+            if rnd == 0 or ms < row[name + "_ms"]:
+                row[name + "_ms"] = ms
+                if name == "sdpa4j":
+                    row["sdpa4j_spread"] = (lo, hi)
+        for name, be in BACKENDS.items():
+            if (EXPLORE and name == "torch-efficient") or (rnd > 0 and row[name + "_ms"] is None):
+                continue
+            try:
+                with sdpa_kernel([be]):
+                    ms2, _, _ = graph_time(sdpa)
+                row[name + "_ms"] = ms2 if rnd == 0 else min(ms2, row[name + "_ms"])
+            except Exception as e:  # backend refuses the shape
+                row[name + "_ms"] = None
+                row[name + "_error"] = str(e).split("\n")[0][:120]
+    del ours, run
+    if EXPLORE and kind == "decode" and dtype == torch.float16:
+        # the compact decode traits (devices with < 128 KB of shared memory per block), twice the splits, no per-call
+        # memset (counters reset by the kernel alone)
+        for name, kw in [("compact", dict(compact=True)), ("mul2", dict(split_slots_mul=2)),
+                         ("nomemset", dict(zero_counters=False))]:
+            rv = prepare(q, k, v, o, lse, 0, **kw)
+            row[name + "_ms"] = graph_time(rv)[0]
+            row[name + "_splits"] = rv.info["splits"]
+            del rv
+    if (EXPLORE and kind == "train" and dtype == torch.float16 and E in (128, 256)) or (
+            os.environ.get("BENCH_VARIANTS") == "1" and kind == "train" and dtype == torch.float16 and Lq in (1024, 4096, 16384)):
         for var in (1, 2):
             try:
                 rv = prepare(q, k, v, o, lse, 2 if causal else 0, variant=var)
@@ -64,15 +98,6 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
                 del rv
             except Exception as e:
                 row[f"var{var}_error"] = str(e)[:100]
-    for name, be in BACKENDS.items():
-        try:
-            with sdpa_kernel([be]):
-                f = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal and Lq == Lk)
-                ms2, _, _ = graph_time(f)
-            row[name + "_ms"] = ms2
-        except Exception as e:  # backend refuses the shape
-            row[name + "_ms"] = None
-            row[name + "_error"] = str(e).split("\n")[0][:120]
     del q, k, v, o, lse
     torch.cuda.empty_cache()
     return row
@@ -91,6 +116,9 @@ def main():
         for L in Ls:
             for causal in (False, True):
                 for dt in dts:
+                    if os.environ.get("BENCH_DECODE_ONLY") == "1" or EXPLORE and not ((E == 128 and (L, causal) in ((2048, False), (4096, True), (4096, False)))
+                                        or (E == 256 and 1024 <= L <= 4096)):
+                        continue
                     shapes.append((16384 // L, H, L, L, E, dt, causal, "train"))
     for B in (1, 8, 64):
         for Lk in (4096, 16384, 65536):
@@ -104,7 +132,10 @@ def main():
               f"sdpa4j {tflops(r, 'sdpa4j'):6.1f} | flash {tflops(r, 'torch-flash') or 0:6.1f} eff {tflops(r, 'torch-efficient') or 0:6.1f} "
               f"cudnn {tflops(r, 'torch-cudnn') or 0:6.1f} TFLOP/s  ({r['sdpa4j_ms']*1e3:.1f} us)"
               + (f" base {tflops(r, 'base'):6.1f}" if 'base_ms' in r else "")
-              + (f" var1 {tflops(r, 'var1') or 0:6.1f} var2 {tflops(r, 'var2') or 0:6.1f}" if 'var1_ms' in r else ""), flush=True)
+              + (f" var1 {tflops(r, 'var1') or 0:6.1f} var2 {tflops(r, 'var2') or 0:6.1f}" if 'var1_ms' in r else "")
+              + "".join(f" {n} {r[n + '_ms']*1e3:.1f}us/{r[n + '_splits']}" for n in
+                        ["base", "compact", "mul2", "nomemset"] if r['kind'] == 'decode' and n + '_ms' in r)
+              + (f" [splits {r['sdpa4j_info']['splits']}, torch flash {r['torch-flash_ms']*1e3:.1f} cudnn {(r['torch-cudnn_ms'] or 0)*1e3:.1f} us]" if r['kind'] == 'decode' else ""), flush=True)
     meta = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
                 sms=torch.cuda.get_device_properties(0).multi_processor_count)
     with open(os.path.join(OUT, "bench.json"), "w") as f:

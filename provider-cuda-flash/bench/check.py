@@ -30,7 +30,7 @@ def make(B, H, L, E, dtype, layout, gen):
     t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
     return t[..., :E]
 
-def one(cfg, gen):
+def one(cfg, gen, replays=1, zero_counters=True, compact=False):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -40,9 +40,17 @@ def one(cfg, gen):
         o = torch.full((B, Lq, H, E), float("nan"), dtype=dtype, device="cuda").transpose(1, 2)
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
-    run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits)
+    run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact)
     run()
     torch.cuda.synchronize()
+    if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
+        first_o, first_l = o.clone(), lse.clone()
+        for _ in range(replays - 1):
+            o.fill_(float("nan")); lse.fill_(float("nan"))
+            run()
+        torch.cuda.synchronize()
+        if not (torch.equal(o, first_o) and torch.equal(lse.nan_to_num(), first_l.nan_to_num())):
+            return False, float("inf"), float("inf"), run.info
     ro, rl = reference(q, k, v, causal, sc)
     fin = torch.isfinite(rl)
     oerr = (o.double() - ro).abs().max().item()
@@ -73,6 +81,16 @@ def main():
     for s in (2, 5):
         cfgs.append((1, 4, 1, 300, 1000, 128, torch.float16, 1, "bhle", None, s))
         cfgs.append((2, 2, 2, 40, 777, 64, torch.bfloat16, 2, "blhe", None, s))
+    # decode (the flash_decode kernels): issue-6 shapes scaled down, GQA packing, every head-dim class, one split
+    for E in (32, 64, 96, 128, 192, 256, 72, 120):
+        for dt in (torch.float16, torch.bfloat16):
+            cfgs.append((1, 16, 1, 1, 4096, E, dt, 0, "bhle", None, None))
+            cfgs.append((2, 8, 4, 1, 2049, E, dt, 2, "blhe", None, None))
+            cfgs.append((3, 4, 1, 5, 1500, E, dt, 1, "pad", None, 1))
+    for Lk in (1, 2, 17, 63, 65, 1000, 20000):
+        cfgs.append((1, 32, 8, 1, Lk, 128, torch.float16, 0, "bhle", None, None))
+        cfgs.append((1, 4, 1, 1, Lk, 128, torch.bfloat16, 0, "bhle", -0.3, 128 if Lk >= 128 else None))
+    cfgs.append((64, 16, 1, 1, 700, 128, torch.float16, 0, "bhle", None, None))   # a full grid: one split
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)
@@ -89,6 +107,27 @@ def main():
         if not ok:
             fails += 1
             print("FAIL", cfg[:6], cfg[6], "causal", cfg[7], cfg[8], "scale", cfg[9], "splits", cfg[10], "oerr %.2e lerr %.2e" % (oe, le), info)
+    # the compact decode traits (FlashPlan.DECODE_COMPACT: devices with less shared memory per block)
+    for cfg in ((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
+                (2, 8, 4, 1, 2049, 120, torch.bfloat16, 2, "blhe", None, None),
+                (3, 4, 1, 5, 1500, 128, torch.float16, 1, "pad", 0.3, 1),
+                (1, 4, 1, 1, 1000, 128, torch.bfloat16, 0, "bhle", -0.3, 128),
+                (1, 2, 1, 300, 1000, 128, torch.float16, 1, "bhle", None, 5)):
+        cfgs.append(cfg)
+        ok, oe, le, info = one(cfg, gen, compact=True)
+        if not ok:
+            fails += 1
+            print("FAIL compact", cfg[:6], cfg[6], "oerr %.2e lerr %.2e" % (oe, le), info)
+    # replays of one prepared call: counters reset by the per-call memset, and by the kernel alone (graph replays)
+    for zc in (True, False):
+        for cfg in ((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
+                    (2, 8, 4, 1, 3000, 64, torch.bfloat16, 0, "bhle", None, None),
+                    (1, 2, 1, 40, 777, 128, torch.float16, 1, "bhle", None, 5)):
+            cfgs.append(cfg)
+            ok, oe, le, info = one(cfg, gen, replays=3, zero_counters=zc)
+            if not ok:
+                fails += 1
+                print("FAIL replay", cfg[:6], "zero_counters", zc, "oerr %.2e lerr %.2e" % (oe, le), info)
     print(f"check: {len(cfgs)} cases, {fails} failed; worst output error {worst}")
     return fails
 

@@ -1,22 +1,34 @@
-"""ctypes front end of harness.cu: the provider's kernels with the same launch rules as FlashKernels.java."""
+"""ctypes front end of harness.cu: the provider's kernels with the same launch rules as FlashPlan.java / FlashDevice.java."""
 import ctypes, math, os
 import torch
 
-LIB = ctypes.CDLL(os.environ.get("FLASH_HARNESS", os.path.join(os.path.dirname(__file__), "../../.devbuild/libflashharness.so")))
+LIB = ctypes.CDLL(os.environ.get("FLASH_HARNESS", os.path.join(os.path.dirname(__file__), "../../.devbuild-fwd/libflashharness.so")))
 
 class FlashParams(ctypes.Structure):
     _fields_ = [(n, ctypes.c_int64) for n in (
         "q k v o lse o_accum lse_accum q_batch_stride q_head_stride q_row_stride k_batch_stride k_head_stride "
         "k_row_stride v_batch_stride v_head_stride v_row_stride o_batch_stride o_head_stride o_row_stride "
         "lse_batch_stride lse_head_stride lse_row_stride batch heads kv_group seqlen_q seqlen_k head_dim causal "
-        "causal_offset num_splits").split()] + [("scale", ctypes.c_float), ("scale_log2", ctypes.c_float)]
+        "causal_offset num_splits").split()] + [("scale", ctypes.c_float), ("scale_log2", ctypes.c_float)] + [
+        (n, ctypes.c_int64) for n in "seed offset dropout_threshold".split()] + [("keep_scale", ctypes.c_float), ("pad_", ctypes.c_float)]
 
-# head dim class -> (D, BM, BN, warps), split traits (BM, BN, warps); same table as the .cu and FlashKernels.java
+# head dim class -> (D, BM, BN, warps), decode traits (keys per warp tile, warps, stages); same tables as the .cu and
+# FlashPlan.java (MAIN, DECODE)
 TRAITS = [(32, 128, 128, 4), (64, 128, 128, 4), (96, 128, 64, 4), (128, 128, 64, 4), (192, 128, 64, 8), (256, 64, 64, 4)]
-SPLIT = [(16, 128, 1), (16, 128, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1)]
+# FlashPlan.DECODE (devices with at least its shared memory per block) and FlashPlan.DECODE_COMPACT (the others)
+DECODE = [(64, 4, 3), (32, 4, 3), (16, 4, 4), (32, 4, 2), (16, 4, 2), (16, 2, 3)]
+DECODE_COMPACT = [(64, 4, 3), (32, 4, 3), (16, 4, 4), (16, 4, 3), (16, 4, 2), (16, 2, 3)]
+# the committed v5 kernel's split-KV traits (BM, BN, warps), for a baseline harness built from it (legacy launch rules)
+LEGACY_SPLIT = [(16, 128, 1), (16, 128, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1)]
 # experimental fp16 tilings in harness.cu (bench only): (BM, BN, warps) per head-dim class
 VARIANTS = {1: [(128, 64, 4), (128, 128, 8)], 3: [(128, 64, 8), (128, 32, 4)], 5: [(128, 64, 8), (64, 32, 4)]}
-SMS = torch.cuda.get_device_properties(0).multi_processor_count
+_props = torch.cuda.get_device_properties(0)
+SMS = _props.multi_processor_count
+SMEM_OPTIN = getattr(_props, "shared_memory_per_block_optin", 232448)   # cudaDevAttrMaxSharedMemoryPerBlockOptin
+
+def decode_smem(D, bn, w, st):
+    return w * st * 2 * bn * D * 2
+
 
 def dclass(e):
     for i, t in enumerate(TRAITS):
@@ -27,7 +39,7 @@ def dclass(e):
 def cdiv(a, b):
     return (a + b - 1) // b
 
-def num_splits(work, n_blocks, slots, max_splits=128):
+def num_splits(work, n_blocks, slots, max_splits=128, min_eff=0.85):
     if work >= 0.8 * slots:
         return 1
     max_splits = min(max_splits, slots, n_blocks)
@@ -41,16 +53,21 @@ def num_splits(work, n_blocks, slots, max_splits=128):
         effs.append(w / math.ceil(w))
     best = max(effs)
     for s in range(1, max_splits + 1):
-        if elig(s) and effs[s - 1] >= 0.85 * best:
+        if elig(s) and effs[s - 1] >= min_eff * best:
             return s
     return 1
 
 # optional second harness (FLASH_HARNESS_BASE: an earlier kernel version) timed in the same process by bench.py
 BASE_LIB = ctypes.CDLL(os.environ["FLASH_HARNESS_BASE"]) if os.environ.get("FLASH_HARNESS_BASE") else None
 
-def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None):
+def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
+            split_slots_mul=1, zero_counters=True):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
-    Returns a callable that launches on the current stream (workspace allocated once)."""
+    Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
+    harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
+    memory per block (FlashPlan.DECODE_COMPACT), as if SMEM_OPTIN were below FlashPlan.DECODE's. Bench-only knobs:
+    split_slots_mul (more splits), zero_counters=False (no per-call memset: the kernel leaves its counters at zero, so
+    graph replays stay correct)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -79,26 +96,52 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     p.scale_log2 = scale * 1.4426950408889634
     dc = dclass(E)
     D, BM, BN, W = TRAITS[dc]
-    SBM, SBN, SW = SPLIT[dc]
+    lib = LIB if lib is None else lib
+    legacy = hasattr(lib, "harness_combine")   # a baseline built from a kernel before v6 (split + combine kernels)
     split = lq <= 16
     splits = 1
-    if force_splits is not None:
-        split, splits = force_splits > 0, max(1, force_splits)
-    else:
-        if not split:
-            s = num_splits(B * heads * cdiv(lq, BM), cdiv(Lk, BN), 2 * SMS)
-            split = s > 1
+    if legacy:   # the v5 rules: one-warp split kernels, 2 blocks per SM, separate combine kernel
+        SBM, SBN, SW = LEGACY_SPLIT[dc]
+        if force_splits is not None:
+            split, splits = force_splits > 0, max(1, force_splits)
+        else:
+            if not split:
+                split = num_splits(B * heads * cdiv(lq, BM), cdiv(Lk, BN), 2 * SMS) > 1
+            if split:
+                splits = num_splits(B * heads * cdiv(lq, SBM), cdiv(Lk, SBN), 2 * SMS)
         if split:
-            splits = num_splits(B * heads * cdiv(lq, SBM), cdiv(Lk, SBN), 2 * SMS)
-    if split:
-        BM, BN, W = SBM, SBN, SW
+            BM, BN, W = SBM, SBN, SW
+        smem = (BM + 2 * BN) * D * 2
+        ws_extra = 0
+    else:
+        dbn, dw, dst = DECODE[dc]
+        if compact or decode_smem(D, dbn, dw, dst) > SMEM_OPTIN:
+            compact = True
+            dbn, dw, dst = DECODE_COMPACT[dc]
+        dsmem = decode_smem(D, dbn, dw, dst)
+        if force_splits is not None:
+            split, splits = force_splits > 0, max(1, force_splits)
+        else:
+            if not split:
+                split = num_splits(B * heads * cdiv(lq, BM), cdiv(Lk, BN), 2 * SMS) > 1
+            if split:   # FlashPlan.of: one decode block per SM, the fewest splits within 95% of the best wave efficiency
+                splits = num_splits(B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw), SMS * split_slots_mul, min_eff=0.95)
+        if split:
+            BM, BN, W = 16, dbn, dw
+            smem = dsmem
+        else:
+            smem = (BM + 2 * BN) * D * 2
+        ws_extra = B * heads * cdiv(lq, 16)   # the decode kernel's u32 counters behind the partial LSEs
+    counters = None
+    if split and (splits > 1 or legacy):
         ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
-        ws_l = torch.empty(splits * B * heads * lq, dtype=torch.float32, device=q.device)
+        ws_l = torch.zeros(splits * B * heads * lq + ws_extra, dtype=torch.float32, device=q.device)
         p.o_accum, p.lse_accum = ws_o.data_ptr(), ws_l.data_ptr()
+        if ws_extra:
+            counters = ws_l[splits * B * heads * lq:]
     else:
         ws_o = ws_l = None
     p.num_splits = splits
-    smem = (BM + 2 * BN) * D * 2
     grid = (cdiv(lq, BM), B * heads, splits)
     rows = B * heads * lq
     keep = (ws_o, ws_l, q, k, v, o, lse)
@@ -109,23 +152,29 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         BM, BN, W = VARIANTS[dc][variant - 1]
         smem = (BM + 2 * BN) * D * 2
         grid = (cdiv(lq, BM), B * heads, 1)
-
-    lib = LIB if lib is None else lib
+    compact = compact and split and not legacy
 
     def run():
         st = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+        if counters is not None and zero_counters:
+            # as FlashDevice: cuMemsetD8Async of the counters on every call (a memset node in a graph)
+            r = lib.harness_memset(ctypes.c_void_p(counters.data_ptr()), ctypes.c_size_t(counters.numel() * 4), st)
+            if r:
+                raise RuntimeError(f"memset failed: cuda error {r}")
         if variant:
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
+        elif compact:
+            r = lib.harness_launch_compact(pref, dc, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
         else:
             r = lib.harness_launch(pref, dc, int(bf16), int(split), grid[0], grid[1], grid[2], W * 32, smem, st)
         if r:
             raise RuntimeError(f"launch failed: cuda error {r}")
-        if split:
+        if split and legacy:
             r = lib.harness_combine(pref, int(bf16), ctypes.c_longlong(rows), st)
             if r:
                 raise RuntimeError(f"combine failed: cuda error {r}")
     run.keep = keep
     run.params = p
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact,
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

@@ -8,20 +8,41 @@
 #include <vector>
 
 typedef void (*Kernel)(const FlashParams);
-#define ROW(D) {flash_fwd_f16_d##D, flash_fwd_bf16_d##D, flash_fwd_split_f16_d##D, flash_fwd_split_bf16_d##D, \
-                flash_fwd_f16_d##D##_pad, flash_fwd_bf16_d##D##_pad, flash_fwd_split_f16_d##D##_pad,           \
-                flash_fwd_split_bf16_d##D##_pad}
-static Kernel kTable[6][8] = {ROW(32), ROW(64), ROW(96), ROW(128), ROW(192), ROW(256)};
+// main kernels, then the decode kernels of FlashPlan.DECODE ([1]) and FlashPlan.DECODE_COMPACT ([2]) per head-dim class;
+// within a row: f16, bf16, f16 _pad, bf16 _pad
+#define ROW(D) {flash_fwd_f16_d##D, flash_fwd_bf16_d##D, flash_fwd_f16_d##D##_pad, flash_fwd_bf16_d##D##_pad}
+#define DEC(D, TR) {flash_decode_f16_d##D##_##TR, flash_decode_bf16_d##D##_##TR, flash_decode_f16_d##D##_##TR##_pad, \
+                    flash_decode_bf16_d##D##_##TR##_pad}
+static Kernel kTable[3][6][4] = {
+    {ROW(32), ROW(64), ROW(96), ROW(128), ROW(192), ROW(256)},
+    {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n32w4s2), DEC(192, n16w4s2), DEC(256, n16w2s3)},
+    {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n16w4s3), DEC(192, n16w4s2), DEC(256, n16w2s3)}};
 static const int kDims[6] = {32, 64, 96, 128, 192, 256};
 
-extern "C" int harness_launch(const FlashParams* p, int dclass, int bf16, int split, int gx, int gy, int gz,
-                              int threads, int smem, void* stream) {
-  // same rule as FlashDevice.java: the _pad entry when the head dim is below the specialisation's
-  Kernel k = kTable[dclass][(p->head_dim == kDims[dclass] ? 0 : 4) + (split ? 2 : 0) + (bf16 ? 1 : 0)];
+static int launch(Kernel k, const FlashParams* p, int gx, int gy, int gz, int threads, int smem, void* stream) {
   cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return (int)e;
   k<<<dim3(gx, gy, gz), threads, smem, (cudaStream_t)stream>>>(*p);
   return (int)cudaGetLastError();
+}
+
+// split: the decode kernel (FlashPlan.split()) of FlashPlan.DECODE; same kernel choice as FlashPlan.kernel
+extern "C" int harness_launch(const FlashParams* p, int dclass, int bf16, int split, int gx, int gy, int gz,
+                              int threads, int smem, void* stream) {
+  Kernel k = kTable[split ? 1 : 0][dclass][(p->head_dim == kDims[dclass] ? 0 : 2) + (bf16 ? 1 : 0)];
+  return launch(k, p, gx, gy, gz, threads, smem, stream);
+}
+
+// the decode kernel of FlashPlan.DECODE_COMPACT (devices with less than 128 KB of shared memory per block)
+extern "C" int harness_launch_compact(const FlashParams* p, int dclass, int bf16, int gx, int gy, int gz, int threads,
+                                      int smem, void* stream) {
+  Kernel k = kTable[2][dclass][(p->head_dim == kDims[dclass] ? 0 : 2) + (bf16 ? 1 : 0)];
+  return launch(k, p, gx, gy, gz, threads, smem, stream);
+}
+
+// the decode counters' reset, as FlashDevice (cuMemsetD8Async)
+extern "C" int harness_memset(void* ptr, size_t bytes, void* stream) {
+  return (int)cudaMemsetAsync(ptr, 0, bytes, (cudaStream_t)stream);
 }
 
 #ifndef HARNESS_MAIN
@@ -32,12 +53,12 @@ typedef Traits<128, 128, 64, 8> V128a;
 typedef Traits<128, 128, 32, 4> V128b;
 typedef Traits<256, 128, 64, 8> V256a;
 typedef Traits<256, 64, 32, 4> V256b;
-FLASH_ENTRY(var_d64a, V64a, false, false)
-FLASH_ENTRY(var_d64b, V64b, false, false)
-FLASH_ENTRY(var_d128a, V128a, false, false)
-FLASH_ENTRY(var_d128b, V128b, false, false)
-FLASH_ENTRY(var_d256a, V256a, false, false)
-FLASH_ENTRY(var_d256b, V256b, false, false)
+FLASH_ENTRY(var_d64a, V64a, false)
+FLASH_ENTRY(var_d64b, V64b, false)
+FLASH_ENTRY(var_d128a, V128a, false)
+FLASH_ENTRY(var_d128b, V128b, false)
+FLASH_ENTRY(var_d256a, V256a, false)
+FLASH_ENTRY(var_d256b, V256b, false)
 
 extern "C" int harness_variant(const FlashParams* p, int dclass, int variant, int gx, int gy, int threads, int smem,
                                void* stream) {
@@ -50,22 +71,18 @@ extern "C" int harness_variant(const FlashParams* p, int dclass, int variant, in
 }
 #endif
 
-extern "C" int harness_combine(const FlashParams* p, int bf16, long long rows, void* stream) {
-  int blocks = (int)((rows + 3) / 4);
-  if (bf16) flash_combine_bf16<<<blocks, 128, 0, (cudaStream_t)stream>>>(*p);
-  else flash_combine_f16<<<blocks, 128, 0, (cudaStream_t)stream>>>(*p);
-  return (int)cudaGetLastError();
-}
-
 #ifdef HARNESS_MAIN
 // compute-sanitizer driver: runs representative shapes (same launch rules as FlashKernels.java) on random data.
-struct Cfg { int D, BM, BN, W, SBM, SBN, SW; };
-static const Cfg kCfg[6] = {{32, 128, 128, 4, 16, 128, 1}, {64, 128, 128, 4, 16, 128, 1}, {96, 128, 64, 4, 16, 64, 1},
-                            {128, 128, 64, 4, 16, 64, 1}, {192, 128, 64, 8, 16, 64, 1}, {256, 64, 64, 4, 16, 64, 1}};
+// main traits (D, BM, BN, warps) and decode traits (keys per warp tile, warps, stages), as flashlib / FlashPlan
+struct Cfg { int D, BM, BN, W, DBN, DW, DS; };
+static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4, 3}, {96, 128, 64, 4, 16, 4, 4},
+                            {128, 128, 64, 4, 32, 4, 2}, {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 2, 3}};
+static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
-static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits) {
+// splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact: FlashPlan.DECODE_COMPACT's)
+static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
-  const Cfg& c = kCfg[dc];
+  const Cfg& c = compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
   size_t nq = (size_t)B * H * Lq * E, nk = (size_t)B * Hk * Lk * E;
   std::vector<unsigned short> hq(nq), hk(nk);
@@ -85,33 +102,48 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   p.o_batch_stride = p.q_batch_stride; p.o_head_stride = p.q_head_stride; p.o_row_stride = E;
   p.lse_batch_stride = (i64)H * Lq; p.lse_head_stride = Lq; p.lse_row_stride = 1;
   p.batch = B; p.heads = H; p.kv_group = G; p.seqlen_q = Lq; p.seqlen_k = Lk; p.head_dim = E;
-  p.causal = causal; p.causal_offset = br ? Lk - Lq : 0; p.num_splits = splits;
+  p.causal = causal; p.causal_offset = br ? Lk - Lq : 0; p.num_splits = splits > 0 ? splits : 1;
   p.scale = 1.f / sqrtf((float)E); p.scale_log2 = p.scale * 1.4426950408889634f;
-  int split = splits > 1 || Lq <= 16;
-  int BM = split ? c.SBM : c.BM, BN = split ? c.SBN : c.BN, W = split ? c.SW : c.W;
-  int smem = (BM + 2 * BN) * c.D * 2;
-  if (split) {
-    CK(cudaMalloc(&oacc, (size_t)splits * B * H * Lq * E * 4)); CK(cudaMalloc(&lacc, (size_t)splits * B * H * Lq * 4));
+  int split = splits > 0;
+  int BM = split ? 16 : c.BM;
+  int threads = (split ? c.DW : c.W) * 32;
+  int smem = split ? c.DW * c.DS * 2 * c.DBN * c.D * 2 : (c.BM + 2 * c.BN) * c.D * 2;
+  int gx = (Lq + BM - 1) / BM;
+  if (splits > 1) {
+    size_t rows = (size_t)splits * B * H * Lq, counters = (size_t)B * H * gx;
+    CK(cudaMalloc(&oacc, rows * E * 4)); CK(cudaMalloc(&lacc, (rows + counters) * 4));
+    CK(cudaMemset(lacc + rows, 0, counters * 4));
     p.o_accum = (i64)oacc; p.lse_accum = (i64)lacc;
   }
-  CK((cudaError_t)harness_launch(&p, dc, bf16, split, (Lq + BM - 1) / BM, B * H, split ? splits : 1, W * 32, smem, 0));
-  if (split) CK((cudaError_t)harness_combine(&p, bf16, (long long)B * H * Lq, 0));
+  if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
+  else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
-  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits);
+  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d\n", B, H, G, Lq, Lk, E, causal, br,
+         bf16, splits, compact);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
 int main() {
-  run(1, 2, 1, 200, 333, 64, 1, 0, 0, 1);
-  run(1, 2, 2, 130, 70, 128, 1, 1, 1, 1);
-  run(1, 2, 1, 65, 129, 80, 0, 0, 0, 1);
-  run(1, 2, 1, 100, 150, 120, 1, 0, 1, 1);
-  run(1, 1, 1, 70, 100, 256, 1, 1, 1, 1);
-  run(1, 2, 1, 129, 64, 192, 0, 0, 0, 1);
-  run(1, 2, 1, 33, 47, 96, 1, 0, 1, 1);
+  run(1, 2, 1, 200, 333, 64, 1, 0, 0, 0);
+  run(1, 2, 2, 130, 70, 128, 1, 1, 1, 0);
+  run(1, 2, 1, 65, 129, 80, 0, 0, 0, 0);
+  run(1, 2, 1, 100, 150, 120, 1, 0, 1, 0);
+  run(1, 1, 1, 70, 100, 256, 1, 1, 1, 0);
+  run(1, 2, 1, 129, 64, 192, 0, 0, 0, 0);
+  run(1, 2, 1, 33, 47, 96, 1, 0, 1, 0);
+  // decode kernel: one split, several, ragged lengths, every head-dim class, causal, padded head dims
   run(1, 2, 1, 1, 1, 32, 0, 0, 0, 1);
   run(1, 2, 1, 1, 1000, 128, 0, 0, 0, 4);
+  run(1, 16, 1, 1, 4096, 128, 0, 0, 1, 16);
+  run(2, 4, 1, 1, 3000, 128, 0, 0, 0, 1);
   run(1, 2, 2, 5, 700, 64, 1, 1, 1, 3);
   run(1, 1, 1, 3, 300, 256, 0, 0, 0, 2);
+  run(1, 2, 1, 16, 555, 96, 1, 0, 0, 5);
+  run(1, 2, 1, 20, 333, 192, 0, 0, 1, 2);
+  run(1, 2, 1, 2, 900, 120, 0, 0, 0, 7);
+  run(1, 2, 1, 1, 129, 40, 0, 0, 1, 2);
+  run(1, 16, 1, 1, 4096, 128, 0, 0, 0, 8, 1);
+  run(2, 2, 1, 3, 1000, 120, 1, 1, 1, 3, 1);
+  run(2, 4, 1, 1, 3000, 128, 0, 0, 1, 1, 1);
   printf("sanitize harness done\n");
   return 0;
 }

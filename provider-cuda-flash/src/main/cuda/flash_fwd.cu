@@ -12,8 +12,8 @@
 // to the first, so only the first one or two (boundary / causal diagonal) tiles pay for masking; tiles wholly
 // above the causal diagonal are never visited. Rows with every key masked give O = 0 and LSE = -inf.
 //
-// Split-KV (flash-decoding): kSplit kernels process a slice of the key tiles (blockIdx.z) and write fp32 partial
-// outputs and LSEs; flash_combine_* merges them.
+// Decode (flash-decoding, Lq <= 16 after GQA packing, or a grid too small for the device): flash_decode_* splits the
+// keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below).
 
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -21,7 +21,8 @@ typedef long long i64;
 
 struct FlashParams {
   i64 q, k, v, o, lse;          // device pointers of element 0 (lse: 0 when not wanted)
-  i64 o_accum, lse_accum;       // split-KV workspace: fp32 [splits][B*Hq][Lq][E], fp32 [splits][B*Hq][Lq]
+  i64 o_accum, lse_accum;       // split-KV workspace: fp32 [splits][B*Hq][Lq][E]; fp32 [splits][B*Hq][Lq] followed by
+                                // u32 counters [B*Hq][m-blocks], zero before the launch
   i64 q_batch_stride, q_head_stride, q_row_stride;  // element strides; the head dim has stride 1
   i64 k_batch_stride, k_head_stride, k_row_stride;
   i64 v_batch_stride, v_head_stride, v_row_stride;
@@ -31,7 +32,7 @@ struct FlashParams {
   i64 seqlen_q, seqlen_k, head_dim;
   i64 causal;                   // 0: none; 1: key j visible to query i iff j <= i + causal_offset
   i64 causal_offset;            // 0 (top-left) or Lk - Lq (bottom-right)
-  i64 num_splits;               // split-KV slices (1 for the plain kernels)
+  i64 num_splits;               // split-KV slices (decode kernels; 1 for the plain kernels)
   float scale;                  // softmax scale
   float scale_log2;             // scale * log2(e)
   i64 seed;                     // dropout (the _drop kernels): Philox key, k0 = low word, k1 = high word
@@ -213,8 +214,8 @@ struct Traits {
 
 // kEvenD: the head dim equals the specialisation's, so no column predicates or skipped k-steps are needed.
 // kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (the row sums, hence the LSE, see every key);
-// the split-KV kernels never run with dropout.
-template <typename T, bool kBf16, bool kSplit, bool kEvenD, bool kDropout = false>
+// the decode kernels never run with dropout.
+template <typename T, bool kBf16, bool kEvenD, bool kDropout = false>
 DEVI void flash_fwd(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, MR = T::kMRep, KS = T::KS;
   constexpr int NB = BN / 8;  // 8-key blocks of S per row group
@@ -233,7 +234,6 @@ DEVI void flash_fwd(const FlashParams& p) {
   // heavy (causal) blocks first
   const int m_block = gridDim.x - 1 - blockIdx.x;
   const i64 bh = blockIdx.y;
-  const int split = kSplit ? blockIdx.z : 0;
   const i64 b = bh / p.heads;
   const i64 h = bh % p.heads;
   const i64 hk = h / p.kv_group;
@@ -254,12 +254,7 @@ DEVI void flash_fwd(const FlashParams& p) {
     const int lim = last_key < 0 ? 0 : (int)min((i64)n_max, (last_key + BN) / BN);
     n_max = lim;
   }
-  int n_min = 0;
-  if (kSplit) {
-    const int per = ((Lk + BN - 1) / BN + (int)p.num_splits - 1) / (int)p.num_splits;
-    n_min = split * per;
-    n_max = min(n_max, n_min + per);
-  }
+  const int n_min = 0;
 
   float acc_o[MR][DB][4];
   float row_max[MR][2];
@@ -470,7 +465,7 @@ DEVI void flash_fwd(const FlashParams& p) {
     }
   }
 
-  // epilogue: normalise, write O and LSE (or the split's partials)
+  // epilogue: normalise, write O and LSE
 #pragma unroll
   for (int r = 0; r < MR; ++r) {
 #pragma unroll
@@ -481,159 +476,455 @@ DEVI void flash_fwd(const FlashParams& p) {
       const float inv = s > 0.f ? (kDropout ? p.keep_scale : 1.f) / s : 0.f;
       const float lse = s > 0.f ? row_max[r][hh] * fabsf(p.scale) + fast_log2(s) * 0.6931471805599453f : NEG_INF;
       const int row = m0 + (warp * MR + r) * 16 + g + hh * 8;
-      if (row < Lq) {
-        if (kSplit) {
-          const i64 prow = ((i64)split * p.batch * p.heads + bh) * Lq + row;
-          float* o = reinterpret_cast<float*>(p.o_accum) + prow * E;
-#pragma unroll
-          for (int d = 0; d < DB; ++d) {
-            const int col = d * 8 + 2 * t;
-            if (col < E) {
-              float2 v2;
-              v2.x = acc_o[r][d][2 * hh] * inv;
-              v2.y = acc_o[r][d][2 * hh + 1] * inv;
-              *reinterpret_cast<float2*>(o + col) = v2;
-            }
-          }
-          if (t == 0) reinterpret_cast<float*>(p.lse_accum)[prow] = lse;
-        } else if (t == 0 && p.lse != 0) {
-          reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)row * p.lse_row_stride] = lse;
-        }
+      if (row < Lq && t == 0 && p.lse != 0) {
+        reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)row * p.lse_row_stride] = lse;
       }
-      if (!kSplit) {
-        // stage the 16-bit output tile in shared memory (the Q tile's place) for 16-byte stores
-        const int lrow = (warp * MR + r) * 16 + g + hh * 8;
+      // stage the 16-bit output tile in shared memory (the Q tile's place) for 16-byte stores
+      const int lrow = (warp * MR + r) * 16 + g + hh * 8;
 #pragma unroll
-        for (int d = 0; d < DB; ++d) {
-          const u32 v2 = pack2<kBf16>(acc_o[r][d][2 * hh] * inv, acc_o[r][d][2 * hh + 1] * inv);
-          asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sQ + 2 * swz<KS, BM>(lrow, d * 8 + 2 * t)), "r"(v2));
-        }
+      for (int d = 0; d < DB; ++d) {
+        const u32 v2 = pack2<kBf16>(acc_o[r][d][2 * hh] * inv, acc_o[r][d][2 * hh + 1] * inv);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sQ + 2 * swz<KS, BM>(lrow, d * 8 + 2 * t)), "r"(v2));
       }
     }
   }
-  if (!kSplit) {
-    // every warp's S GEMM read of sQ finished before the last tile's second barrier; now the staged tile
-    __syncthreads();
-    u16* o = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride + (i64)m0 * p.o_row_stride;
-    constexpr int kCpr = D / 8;
+  // every warp's S GEMM read of sQ finished before the last tile's second barrier; now the staged tile
+  __syncthreads();
+  u16* o = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride + (i64)m0 * p.o_row_stride;
+  constexpr int kCpr = D / 8;
 #pragma unroll 4
-    for (int c = tid; c < BM * kCpr; c += T::kThreads) {
-      const int row = c / kCpr;
-      const int col = (c % kCpr) * 8;
-      if (m0 + row < Lq && col < E) {
-        uint4 v;
-        asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(sQ + 2 * swz<KS, BM>(row, col)));
-        *reinterpret_cast<uint4*>(o + (i64)row * p.o_row_stride + col) = v;
-      }
+  for (int c = tid; c < BM * kCpr; c += T::kThreads) {
+    const int row = c / kCpr;
+    const int col = (c % kCpr) * 8;
+    if (m0 + row < Lq && col < E) {
+      uint4 v;
+      asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
+                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(sQ + 2 * swz<KS, BM>(row, col)));
+      *reinterpret_cast<uint4*>(o + (i64)row * p.o_row_stride + col) = v;
     }
   }
 }
 
-// Merges split-KV partials: one warp per query row.
-template <bool kBf16>
-DEVI void flash_combine(const FlashParams& p) {
-  const int lane = threadIdx.x & 31;
-  const i64 rows = p.batch * p.heads * p.seqlen_q;
-  const i64 row = (i64)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;
-  const i64 Lq = p.seqlen_q;
-  const i64 bh = row / Lq;
-  const i64 i = row % Lq;
+// ---- decode: flash-decoding with the split merge in the same launch ----
+//
+// For short query blocks (Lq <= 16 after GQA packing). A block owns 16 query rows of one (batch, head) and a slice
+// of the key tiles (blockIdx.z of num_splits). Its warps take the slice's kBlockN-key tiles in turn (warp w: tiles
+// w, w + W, ...), each warp with its own kStages-deep cp.async ring of K and V tiles and no block barrier in the
+// loop, so a block keeps W x (kStages - 1) tiles in flight. Q fragments come straight from global memory (16 rows,
+// mostly one). At the end the warps merge their (max, sum, O) through shared memory; with one split the block writes
+// O and the LSE, else an fp32 partial, and the block that finishes last for its (m-block, batch, head) (a counter
+// behind the partial LSEs, zero before the launch) merges every split's partial into O and the LSE.
+template <int kHeadDim_, int kBlockN_, int kNWarps_, int kStages_>
+struct DecodeTraits {
+  static constexpr int kHeadDim = kHeadDim_;
+  static constexpr int kBlockM = 16;
+  static constexpr int kBlockN = kBlockN_;  // keys per warp tile
+  static constexpr int kNWarps = kNWarps_;
+  static constexpr int kStages = kStages_;
+  static constexpr int kThreads = kNWarps * 32;
+  static constexpr int KS = kHeadDim % 64 == 0 ? 64 : 32;
+  static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
+  static constexpr int kStageBytes = 2 * kTileBytes;  // K then V
+  static constexpr int kSmemBytes = kNWarps * kStages * kStageBytes;
+  static constexpr int kORow = kHeadDim + 8;  // fp32 pitch of the epilogue's O rows (conflict-free float2 stores)
+  static constexpr int kMaxSplits = 128;
+  static_assert(kBlockN % 16 == 0 && kHeadDim % 16 == 0 && kStages >= 2, "decode tile sizes");
+  static_assert((kNWarps * 16 * kORow + 3 * kNWarps * 16 + 2 * 16 + 4 + kMaxSplits * 16) * 4 <= kSmemBytes,
+                "the epilogue's scratch must fit in the stage buffers");
+};
+
+template <int N>
+DEVI void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+template <typename T, bool kBf16, bool kEvenD>
+DEVI void flash_decode(const FlashParams& p) {
+  constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
+  constexpr int NB = BN / 8;
+  constexpr int DB = D / 8;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  const u32 sBase = smem_u32(smem_raw);
+
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int m_block = blockIdx.x;
+  const i64 bh = blockIdx.y;
+  const int split = blockIdx.z;
+  const int nsplit = (int)p.num_splits;
   const i64 b = bh / p.heads;
   const i64 h = bh % p.heads;
-  const int S = (int)p.num_splits;
-  const int E = (int)p.head_dim;
-  const i64 split_stride = p.batch * p.heads * Lq;
-  const float* lse_acc = reinterpret_cast<const float*>(p.lse_accum);
-  const float* o_acc = reinterpret_cast<const float*>(p.o_accum);
-  float mx = NEG_INF;
-  for (int s = lane; s < S; s += 32) mx = fmaxf(mx, lse_acc[s * split_stride + row]);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, o));
-  float total = 0.f;
-  for (int s = lane; s < S; s += 32) {
-    const float l = lse_acc[s * split_stride + row];
-    total += l == NEG_INF ? 0.f : __expf(l - mx);
+  const i64 hk = h / p.kv_group;
+  const int Lq = (int)p.seqlen_q;
+  const int Lk = (int)p.seqlen_k;
+  const int E = kEvenD ? D : (int)p.head_dim;
+  const int m0 = m_block * 16;
+  const i64 BH = p.batch * p.heads;
+
+  const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride;
+  const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.k_batch_stride + hk * p.k_head_stride;
+  const u16* gV = reinterpret_cast<const u16*>(p.v) + b * p.v_batch_stride + hk * p.v_head_stride;
+
+  // key tiles of this split: [t_begin, t_end); this warp's: t_begin + warp + i * W
+  int n_total = (Lk + BN - 1) / BN;
+  if (p.causal) {
+    const int last_row = min(m0 + 16, Lq) - 1;
+    const i64 last_key = (i64)last_row + p.causal_offset;
+    n_total = last_key < 0 ? 0 : (int)min((i64)n_total, (last_key + BN) / BN);
   }
+  const int per = (n_total + nsplit - 1) / nsplit;
+  const int t_begin = min(n_total, split * per);
+  const int t_end = min(n_total, t_begin + per);
+  const int my_tiles = t_end - t_begin > warp ? (t_end - t_begin - warp + W - 1) / W : 0;
+
+  const u32 sW = sBase + warp * S * T::kStageBytes;
+  auto load_kv = [&](int i) {
+    const int n0 = (t_begin + warp + i * W) * BN;
+    const u32 st = sW + (i % S) * T::kStageBytes;
+    load_tile<D, BN, 32, KS>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
+    load_tile<D, BN, 32, KS>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, lane);
+  };
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffff, total, o);
-  const bool empty = !(total > 0.f);
-  u16* out = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride + i * p.o_row_stride;
-  for (int c = lane * 2; c < E; c += 64) {
-    float a0 = 0.f, a1 = 0.f;
-    if (!empty) {
-      for (int s = 0; s < S; ++s) {
-        const float l = lse_acc[s * split_stride + row];
-        if (l == NEG_INF) continue;
-        const float w = __expf(l - mx) / total;
-        const float2 v = *reinterpret_cast<const float2*>(o_acc + (s * split_stride + row) * E + c);
-        a0 += w * v.x;
-        a1 += w * v.y;
+  for (int i = 0; i < S - 1; ++i) {
+    if (i < my_tiles) load_kv(i);
+    cp_async_commit();
+  }
+
+  // Q as m16n8k16 A fragments: rows g, g + 8, columns 2t (+1) and 2t + 8 (+1) of each 16-column step
+  u32 qf[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const int row = m0 + g + (x & 1) * 8;
+      const int col = kk * 16 + 2 * t + (x >> 1) * 8;
+      qf[kk][x] = row < Lq && (kEvenD || col < E)
+                      ? *reinterpret_cast<const u32*>(gQ + (i64)row * p.q_row_stride + col) : 0u;
+    }
+  }
+
+  float acc_o[DB][4];
+  float row_max[2] = {NEG_INF, NEG_INF};
+  float row_sum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int d = 0; d < DB; ++d)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc_o[d][e] = 0.f;
+
+  const float sl2 = fabsf(p.scale_log2);
+  const bool negate = p.scale_log2 < 0.f;
+  const int lm_row = (lane & 7) + ((lane >> 3) & 1) * 8;
+  const int lm_col = (lane >> 4) * 8;
+  const int lk_row = (lane & 7) + (lane >> 4) * 8;
+  const int lk_col = ((lane >> 3) & 1) * 8;
+  const LdsmAddr<KS, BN> aK(sW, lk_row, lk_col);
+  const LdsmAddr<KS, BN> aV(sW + T::kTileBytes, lm_row, lm_col);
+
+  for (int i = 0; i < my_tiles; ++i) {
+    // every lane has finished reading tile i - 1's stage, which the load of tile i + S - 1 overwrites
+    __syncwarp();
+    if (i + S - 1 < my_tiles) load_kv(i + S - 1);
+    cp_async_commit();
+    cp_async_wait<S - 1>();
+    __syncwarp();
+    const u32 st = (i % S) * T::kStageBytes;
+    const int n0 = (t_begin + warp + i * W) * BN;
+
+    float acc_s[NB][4];
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_s[j][e] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      if (kEvenD || kk * 16 < E) {
+#pragma unroll
+        for (int jp = 0; jp < NB / 2; ++jp) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4(aK.at(jp * 16, kk * 16) + st, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_s[2 * jp], qf[kk], b0, b1);
+          mma16816<kBf16>(acc_s[2 * jp + 1], qf[kk], b2, b3);
+        }
       }
     }
-    *reinterpret_cast<u32*>(out + c) = pack2<kBf16>(a0, a1);
+    if (negate) {
+#pragma unroll
+      for (int j = 0; j < NB; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc_s[j][e] = -acc_s[j][e];
+    }
+    if (n0 + BN > Lk || (p.causal && (i64)n0 + BN - 1 > (i64)m0 + p.causal_offset)) {
+#pragma unroll
+      for (int j = 0; j < NB; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = m0 + g + (e >= 2 ? 8 : 0);
+          const int col = n0 + j * 8 + 2 * t + (e & 1);
+          if (col >= Lk || (p.causal && (i64)col > (i64)row + p.causal_offset)) acc_s[j][e] = NEG_INF;
+        }
+      }
+    }
+    // online softmax
+#pragma unroll
+    for (int hh = 0; hh < 2; ++hh) {
+      float mx = row_max[hh];
+#pragma unroll
+      for (int j = 0; j < NB; ++j) mx = fmaxf(mx, fmaxf(acc_s[j][2 * hh], acc_s[j][2 * hh + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+      const float base = mx == NEG_INF ? 0.f : mx * sl2;
+      const float corr = fast_exp2(row_max[hh] * sl2 - base);
+      row_max[hh] = mx;
+      float sum = 0.f;
+#pragma unroll
+      for (int j = 0; j < NB; ++j) {
+        const float p0 = fast_exp2(acc_s[j][2 * hh] * sl2 - base);
+        const float p1 = fast_exp2(acc_s[j][2 * hh + 1] * sl2 - base);
+        acc_s[j][2 * hh] = p0;
+        acc_s[j][2 * hh + 1] = p1;
+        sum += p0 + p1;
+      }
+      row_sum[hh] = row_sum[hh] * corr + sum;
+#pragma unroll
+      for (int d = 0; d < DB; ++d) {
+        acc_o[d][2 * hh] *= corr;
+        acc_o[d][2 * hh + 1] *= corr;
+      }
+    }
+    // O += P V
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; ++kk) {
+      u32 a[4];
+      a[0] = pack2<kBf16>(acc_s[2 * kk][0], acc_s[2 * kk][1]);
+      a[1] = pack2<kBf16>(acc_s[2 * kk][2], acc_s[2 * kk][3]);
+      a[2] = pack2<kBf16>(acc_s[2 * kk + 1][0], acc_s[2 * kk + 1][1]);
+      a[3] = pack2<kBf16>(acc_s[2 * kk + 1][2], acc_s[2 * kk + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < D / 16; ++dp) {
+        if (kEvenD || dp * 16 < E) {
+          u32 b0, b1, b2, b3;
+          ldsm_x4_t(aV.at(kk * 16, dp * 16) + st, b0, b1, b2, b3);
+          mma16816<kBf16>(acc_o[2 * dp], a, b0, b1);
+          mma16816<kBf16>(acc_o[2 * dp + 1], a, b2, b3);
+        }
+      }
+    }
   }
-  if (lane == 0 && p.lse != 0) {
-    reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + i * p.lse_row_stride] =
-        empty ? NEG_INF : mx + __logf(total);
+
+  // merge the warps: shared memory is reused once every warp has left its ring (only empty groups are pending)
+  cp_async_wait<0>();
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    row_sum[hh] += __shfl_xor_sync(0xffffffff, row_sum[hh], 1);
+    row_sum[hh] += __shfl_xor_sync(0xffffffff, row_sum[hh], 2);
+  }
+  float* sO = reinterpret_cast<float*>(smem_raw);  // [W][16][kORow] unnormalised warp outputs
+  float* sM = sO + W * 16 * T::kORow;              // [W][16] warp row maxima (scores)
+  float* sL = sM + W * 16;                         // [W][16] warp row sums
+  float* sF = sL + W * 16;                         // [W][16] warp weights in the block's normalised output
+  float* sLse = sF + W * 16;                       // [16] block LSE
+  int* sLast = reinterpret_cast<int*>(sLse + 16);
+  float* sW8 = sLse + 32;                          // [num_splits][16] split weights (last block)
+  __syncthreads();
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int r = g + hh * 8;
+#pragma unroll
+    for (int d = 0; d < DB; ++d) {
+      *reinterpret_cast<float2*>(sO + (warp * 16 + r) * T::kORow + d * 8 + 2 * t) =
+          make_float2(acc_o[d][2 * hh], acc_o[d][2 * hh + 1]);
+    }
+    if (t == 0) {
+      sM[warp * 16 + r] = row_max[hh];
+      sL[warp * 16 + r] = row_sum[hh];
+    }
+  }
+  __syncthreads();
+  if (tid < 16) {
+    float mx = NEG_INF;
+#pragma unroll
+    for (int w = 0; w < W; ++w) mx = fmaxf(mx, sM[w * 16 + tid]);
+    float f[W];
+    float l = 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const float m = sM[w * 16 + tid];
+      f[w] = m == NEG_INF ? 0.f : fast_exp2((m - mx) * sl2);
+      l += f[w] * sL[w * 16 + tid];
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) sF[w * 16 + tid] = f[w] * inv;
+    sLse[tid] = l > 0.f ? mx * fabsf(p.scale) + fast_log2(l) * 0.6931471805599453f : NEG_INF;
+  }
+  __syncthreads();
+
+  constexpr int kC4 = D / 4;  // 4-column groups per row
+  u16* gO = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride;
+  float* lse_acc = reinterpret_cast<float*>(p.lse_accum);
+  float* o_acc = reinterpret_cast<float*>(p.o_accum);
+  const bool whole = nsplit == 1;
+  for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+    const int r = c / kC4;
+    const int col = (c % kC4) * 4;
+    if (m0 + r < Lq && (kEvenD || col < E)) {
+      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int w = 0; w < W; ++w) {
+        const float f = sF[w * 16 + r];
+        const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
+        acc.x += f * v.x;
+        acc.y += f * v.y;
+        acc.z += f * v.z;
+        acc.w += f * v.w;
+      }
+      if (whole) {
+        *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
+            make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
+      } else {
+        *reinterpret_cast<float4*>(o_acc + (((i64)split * BH + bh) * Lq + m0 + r) * E + col) = acc;
+      }
+    }
+  }
+  if (tid < 16 && m0 + tid < Lq) {
+    if (!whole) {
+      lse_acc[((i64)split * BH + bh) * Lq + m0 + tid] = sLse[tid];
+    } else if (p.lse != 0) {
+      reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
+          sLse[tid];
+    }
+  }
+  if (whole) return;
+
+  // publish the partial, then count this block in; the last one of the (m-block, batch, head) merges the splits
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    unsigned int* counter = reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq) + bh * gridDim.x + m_block;
+    const unsigned int arrived = atomicAdd(counter, 1u);
+    *sLast = arrived == (unsigned int)nsplit - 1;
+  }
+  __syncthreads();
+  if (!*sLast) return;
+  __threadfence();
+  for (int i = tid; i < nsplit * 16; i += T::kThreads) {
+    const int s = i >> 4;
+    const int r = i & 15;
+    sW8[i] = m0 + r < Lq ? __ldcg(lse_acc + ((i64)s * BH + bh) * Lq + m0 + r) : NEG_INF;
+  }
+  __syncthreads();
+  if (tid < 16) {
+    float mx = NEG_INF;
+    for (int s = 0; s < nsplit; ++s) mx = fmaxf(mx, sW8[s * 16 + tid]);
+    float total = 0.f;
+    for (int s = 0; s < nsplit; ++s) {
+      const float l = sW8[s * 16 + tid];
+      total += l == NEG_INF ? 0.f : __expf(l - mx);
+    }
+    const float inv = total > 0.f ? 1.f / total : 0.f;
+    for (int s = 0; s < nsplit; ++s) {
+      const float l = sW8[s * 16 + tid];
+      sW8[s * 16 + tid] = l == NEG_INF ? 0.f : __expf(l - mx) * inv;
+    }
+    if (m0 + tid < Lq && p.lse != 0) {
+      reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
+          total > 0.f ? mx + __logf(total) : NEG_INF;
+    }
+  }
+  __syncthreads();
+  for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+    const int r = c / kC4;
+    const int col = (c % kC4) * 4;
+    if (m0 + r < Lq && (kEvenD || col < E)) {
+      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+      const float* src = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
+      const i64 sstride = BH * Lq * E;
+#pragma unroll 4
+      for (int s = 0; s < nsplit; ++s) {
+        const float f = sW8[s * 16 + r];
+        const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * sstride));
+        acc.x += f * v.x;
+        acc.y += f * v.y;
+        acc.z += f * v.z;
+        acc.w += f * v.w;
+      }
+      *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
+          make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
+    }
+  }
+  // leave the counter at zero for a replay of the same launch (a captured graph) on the same workspace
+  if (tid == 0) {
+    reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq)[bh * gridDim.x + m_block] = 0u;
   }
 }
 
-// ---- entry points: flash_fwd_[split_]<dtype>_d<D>[_pad], flash_combine_<dtype> ----
-// Traits (head dim, kBlockM, kBlockN, warps); FlashKernels.java holds the same table.
+// ---- entry points: flash_fwd_<dtype>_d<D>[_pad][_drop], flash_decode_<dtype>_d<D>_<traits>[_pad] ----
+// Traits (head dim, kBlockM, kBlockN, warps); FlashPlan.java holds the same table.
 typedef Traits<32, 128, 128, 4> T32;
 typedef Traits<64, 128, 128, 4> T64;
 typedef Traits<96, 128, 64, 4> T96;
 typedef Traits<128, 128, 64, 4> T128;
 typedef Traits<192, 128, 64, 8> T192;
 typedef Traits<256, 64, 64, 4> T256;
-// split-KV (decode): 16 query rows, one warp, so that short query blocks waste no tensor-core work and many
-// blocks share an SM
-typedef Traits<32, 16, 128, 1> S32;
-typedef Traits<64, 16, 128, 1> S64;
-typedef Traits<96, 16, 64, 1> S96;
-typedef Traits<128, 16, 64, 1> S128;
-typedef Traits<192, 16, 64, 1> S192;
-typedef Traits<256, 16, 64, 1> S256;
+// decode: DecodeTraits<head dim, keys per warp tile, warps, stages>, each named n<keys>w<warps>s<stages> in its entry
+// points; FlashPlan.DECODE (devices with >= 128 KB of shared memory per block: sm_80, sm_90) and
+// FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them per head-dim class
+typedef DecodeTraits<32, 64, 4, 3> S32_n64w4s3;
+typedef DecodeTraits<64, 32, 4, 3> S64_n32w4s3;
+typedef DecodeTraits<96, 16, 4, 4> S96_n16w4s4;
+typedef DecodeTraits<128, 32, 4, 2> S128_n32w4s2;
+typedef DecodeTraits<128, 16, 4, 3> S128_n16w4s3;
+typedef DecodeTraits<192, 16, 4, 2> S192_n16w4s2;
+typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
 
 // Two entry points per traits: <name> for a head dim equal to the specialisation's (no column predicates) and
 // <name>_pad for a smaller one (predicated loads, skipped k-steps). Separate kernels, so that the predicated path's
 // code does not share the hot path's register allocation: inlined together they pushed the D=128 kernel into
 // 140 bytes of spills; alone its hot path spills 12.
-#define FLASH_ENTRY(NAME, T, BF16, SPLIT)                                                          \
+#define FLASH_ENTRY(NAME, T, BF16)                                                                 \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const FlashParams p) {        \
-    flash_fwd<T, BF16, SPLIT, true>(p);                                                          \
+    flash_fwd<T, BF16, true>(p);                                                                 \
   }                                                                                              \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad(const FlashParams p) { \
-    flash_fwd<T, BF16, SPLIT, false>(p);                                                         \
+    flash_fwd<T, BF16, false>(p);                                                                \
   }
 // The joint form keeps both paths in <name> behind a runtime branch (<name>_pad is the predicated path alone). Used
 // for the D=256 training kernel only, where it measured 2-7% faster than the separate one on the same H100 in the
 // same process (KERNEL_NOTES.md, v4/v5); neither form spills there.
-#define FLASH_ENTRY_JOINT(NAME, T, BF16, SPLIT)                                                    \
+#define FLASH_ENTRY_JOINT(NAME, T, BF16)                                                           \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const FlashParams p) {        \
-    if (p.head_dim == T::kHeadDim) flash_fwd<T, BF16, SPLIT, true>(p);                           \
-    else flash_fwd<T, BF16, SPLIT, false>(p);                                                    \
+    if (p.head_dim == T::kHeadDim) flash_fwd<T, BF16, true>(p);                                  \
+    else flash_fwd<T, BF16, false>(p);                                                           \
   }                                                                                              \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad(const FlashParams p) { \
-    flash_fwd<T, BF16, SPLIT, false>(p);                                                         \
+    flash_fwd<T, BF16, false>(p);                                                                \
   }
 // <name>_drop and <name>_pad_drop: the training kernels with dropout (plain kernels only: no split-KV)
 #define FLASH_ENTRY_DROP(NAME, T, BF16)                                                                  \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_drop(const FlashParams p) {       \
-    flash_fwd<T, BF16, false, true, true>(p);                                                          \
+    flash_fwd<T, BF16, true, true>(p);                                                                 \
   }                                                                                                    \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad_drop(const FlashParams p) {   \
-    flash_fwd<T, BF16, false, false, true>(p);                                                         \
+    flash_fwd<T, BF16, false, true>(p);                                                                \
   }
-#define FLASH_DIM(D, ENTRY)                                \
-  ENTRY(flash_fwd_f16_d##D, T##D, false, false)            \
-  ENTRY(flash_fwd_bf16_d##D, T##D, true, false)            \
-  FLASH_ENTRY_DROP(flash_fwd_f16_d##D, T##D, false)        \
-  FLASH_ENTRY_DROP(flash_fwd_bf16_d##D, T##D, true)        \
-  FLASH_ENTRY(flash_fwd_split_f16_d##D, S##D, false, true) \
-  FLASH_ENTRY(flash_fwd_split_bf16_d##D, S##D, true, true)
+// decode kernels (at most two resident blocks per SM: no register cap below 255)
+#define FLASH_DECODE_ENTRY(NAME, T, BF16)                                                          \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME(const FlashParams p) {        \
+    flash_decode<T, BF16, true>(p);                                                              \
+  }                                                                                              \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_pad(const FlashParams p) { \
+    flash_decode<T, BF16, false>(p);                                                             \
+  }
+#define FLASH_DIM(D, ENTRY)                                  \
+  ENTRY(flash_fwd_f16_d##D, T##D, false)                     \
+  ENTRY(flash_fwd_bf16_d##D, T##D, true)                     \
+  FLASH_ENTRY_DROP(flash_fwd_f16_d##D, T##D, false)          \
+  FLASH_ENTRY_DROP(flash_fwd_bf16_d##D, T##D, true)
+// flash_decode_<dtype>_d<D>_<traits>[_pad]
+#define FLASH_DECODE(D, TR)                                                  \
+  FLASH_DECODE_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false)       \
+  FLASH_DECODE_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)
 
 FLASH_DIM(32, FLASH_ENTRY)
 FLASH_DIM(64, FLASH_ENTRY)
@@ -641,9 +932,13 @@ FLASH_DIM(96, FLASH_ENTRY)
 FLASH_DIM(128, FLASH_ENTRY)
 FLASH_DIM(192, FLASH_ENTRY)
 FLASH_DIM(256, FLASH_ENTRY_JOINT)
-
-extern "C" __global__ void __launch_bounds__(128) flash_combine_f16(const FlashParams p) { flash_combine<false>(p); }
-extern "C" __global__ void __launch_bounds__(128) flash_combine_bf16(const FlashParams p) { flash_combine<true>(p); }
+FLASH_DECODE(32, n64w4s3)
+FLASH_DECODE(64, n32w4s3)
+FLASH_DECODE(96, n16w4s4)
+FLASH_DECODE(128, n32w4s2)
+FLASH_DECODE(128, n16w4s3)
+FLASH_DECODE(192, n16w4s2)
+FLASH_DECODE(256, n16w2s3)
 
 // ---- strided copies for device tensors whose pointers or strides do not allow 16-byte loads ----
 // Copies a rank-4 view [n0, n1, n2, n3] from src (element strides ss*) to dst (element strides ds*); element size

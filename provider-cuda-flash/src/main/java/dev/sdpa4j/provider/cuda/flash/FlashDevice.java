@@ -211,7 +211,7 @@ final class FlashDevice {
         .launch(Dim3.of(blocks), Dim3.of(COPY_THREADS), 0, stream, KernelArgs.builder().struct(p.array()).build());
   }
 
-  /** Launches the attention kernels (and the split-KV combine) on operands in device memory. */
+  /** Launches the attention kernel (main or decode) on operands in device memory. */
   private void run(AttentionRequest r, Operand q, Operand k, Operand v, Operand o, Operand lse, CudaStream stream,
       DeviceScratch temps) {
     AttentionShape s = r.shape();
@@ -239,13 +239,17 @@ final class FlashDevice {
     }
     long lk = s.keyLength();
     long e = s.headDim();
-    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(), dropout);
+    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(),
+        context.device().maxSharedMemoryPerBlockOptin(), dropout);
     long oAccum = 0;
     long lseAccum = 0;
-    if (plan.split()) {
+    if (plan.workspace()) {
+      // fp32 partial outputs and LSEs of every split, then the merge counters, which must start at zero
       long rows = (long) plan.splits() * s.batch() * heads * lq;
       oAccum = temps.allocate(rows * e * 4).address();
-      lseAccum = temps.allocate(rows * 4).address();
+      DeviceMemory l = temps.allocate(rows * 4 + plan.counters() * 4);
+      l.fill(rows * 4, plan.counters() * 4, (byte) 0, stream);
+      lseAccum = l.address();
     }
     ByteBuffer p = ByteBuffer.allocate(FWD_PARAMS_BYTES).order(ByteOrder.nativeOrder());
     p.putLong(q.address()).putLong(k.address()).putLong(v.address()).putLong(o.address())
@@ -261,18 +265,8 @@ final class FlashDevice {
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E));
     putDropout(p, r);
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
-    String dt = r.dtype() == DType.BFLOAT16 ? "bf16" : "f16";
-    FlashPlan.Traits t = plan.traits();
-    // the _pad kernels serve head dims below the specialisation's (predicated loads); see flash_fwd.cu
-    String name = "flash_fwd_" + (plan.split() ? "split_" : "") + dt + "_d" + t.headDim()
-        + (e == t.headDim() ? "" : "_pad") + (dropout ? "_drop" : "");
-    module().function(name).launch(Dim3.of(plan.gridX(), plan.gridY(), plan.splits()), Dim3.of(t.threads()),
-        t.sharedBytes(), stream, args);
-    if (plan.split()) {
-      long rows = s.batch() * heads * lq;
-      module().function("flash_combine_" + dt).launch(Dim3.of(Math.toIntExact(FlashPlan.ceilDiv(rows, 4))),
-          Dim3.of(128), 0, stream, args);
-    }
+    module().function(plan.kernel(r.dtype(), e, dropout)).launch(Dim3.of(plan.gridX(), plan.gridY(), plan.splits()),
+        Dim3.of(plan.threads()), plan.sharedBytes(), stream, args);
   }
 
   /** The dropout fields of both parameter blocks: seed, offset, threshold, 1 / (1 - p), padding. */

@@ -1,19 +1,26 @@
 package dev.sdpa4j.provider.cuda.flash;
 
+import dev.sdpa4j.DType;
+
 /**
- * How one forward call runs: the kernel family and tile traits, the grid, and the number of key splits. Pure
- * arithmetic on the problem's sizes, shared by the provider and its tests.
+ * How one forward call runs: the kernel family and its tile shape, the grid, and the number of key splits. Pure
+ * arithmetic on the problem's sizes, shared by the provider and its tests ({@code bench/flashlib.py} mirrors it).
  *
- * @param traits  the tile shape of the kernel that runs
- * @param split   whether the split-KV kernels (and the combine kernel) run
- * @param splits  key splits (1 without split-KV)
- * @param gridX   query blocks
- * @param gridY   batch x heads
+ * @param headDim     padded head dim of the specialisation that runs
+ * @param split       whether the decode kernel ({@code flash_decode_*}: split-KV, the splits merged in the same launch)
+ *                    runs instead of the main kernel
+ * @param splits      key splits (1 for the main kernel; the decode kernel may also run with 1)
+ * @param gridX       query blocks
+ * @param gridY       batch x heads
+ * @param threads     threads per block
+ * @param sharedBytes dynamic shared memory per block
+ * @param traitsName  the decode traits' name in the kernel's ({@link DecodeTraits#name()}); empty for the main kernel
  */
-record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY) {
+record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, int threads, int sharedBytes,
+    String traitsName) {
 
   /**
-   * Tile shape of one kernel specialisation; {@code flash_fwd.cu} declares the same table.
+   * Tile shape of one main-kernel specialisation; {@code flash_fwd.cu} declares the same table.
    *
    * @param headDim padded head dim of the specialisation (E up to it run with predicated loads)
    * @param blockM  query rows per block
@@ -31,14 +38,54 @@ record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY)
     }
   }
 
+  /**
+   * Tile shape of one decode-kernel specialisation ({@code DecodeTraits} in {@code flash_fwd.cu}): a block owns
+   * {@link #DECODE_ROWS} query rows, and each warp streams its own key tiles through a ring of {@code stages} K and V
+   * tiles.
+   *
+   * @param headDim padded head dim of the specialisation
+   * @param blockN  keys per warp tile
+   * @param warps   warps per block
+   * @param stages  depth of each warp's cp.async ring
+   */
+  record DecodeTraits(int headDim, int blockN, int warps, int stages) {
+    int threads() {
+      return warps * 32;
+    }
+
+    /** Each warp's ring of K and V tiles, 16-bit elements. */
+    int sharedBytes() {
+      return warps * stages * 2 * blockN * headDim * 2;
+    }
+
+    /** The traits' part of the kernel's name, {@code n<blockN>w<warps>s<stages>}, as in {@code flash_fwd.cu}. */
+    String name() {
+      return "n" + blockN + "w" + warps + "s" + stages;
+    }
+  }
+
   static final Traits[] MAIN = {new Traits(32, 128, 128, 4), new Traits(64, 128, 128, 4), new Traits(96, 128, 64, 4),
       new Traits(128, 128, 64, 4), new Traits(192, 128, 64, 8), new Traits(256, 64, 64, 4)};
-  static final Traits[] SPLIT = {new Traits(32, 16, 128, 1), new Traits(64, 16, 128, 1), new Traits(96, 16, 64, 1),
-      new Traits(128, 16, 64, 1), new Traits(192, 16, 64, 1), new Traits(256, 16, 64, 1)};
+  /**
+   * Decode traits per head-dim class for devices that allow their shared memory per block (sm_80, sm_90: D=128 takes
+   * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100).
+   */
+  static final DecodeTraits[] DECODE = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
+      new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 32, 4, 2), new DecodeTraits(192, 16, 4, 2),
+      new DecodeTraits(256, 16, 2, 3)};
+  /** Decode traits within 96 KB per block, for the others (sm_86, sm_89: 99 KB). */
+  static final DecodeTraits[] DECODE_COMPACT = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
+      new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 16, 4, 3), new DecodeTraits(192, 16, 4, 2),
+      new DecodeTraits(256, 16, 2, 3)};
 
-  /** Queries per row block at or below which the decode (split-KV) kernels run. */
-  static final int DECODE_MAX_QUERIES = 16;
+  /** Query rows per decode block; queries per row block at or below which the decode kernels run. */
+  static final int DECODE_ROWS = 16;
+  /** The decode kernel's merge holds at most this many splits' weights in shared memory. */
   static final int MAX_SPLITS = 128;
+  /** FlashAttention-2's wave-efficiency margin for the main kernel's split decision. */
+  static final double MAIN_EFFICIENCY = 0.85;
+  /** The decode kernel's: the fewest splits whose wave efficiency is within 5% of the best. */
+  static final double DECODE_EFFICIENCY = 0.95;
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -51,36 +98,59 @@ record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY)
   }
 
   /**
-   * Chooses kernels and grid for {@code batchHeads} (B x heads after any packing), {@code lq} queries and
-   * {@code lk} keys of head dim {@code e} on a device with {@code sms} multiprocessors. With {@code dropout} the main
-   * kernels always run (the split-KV kernels have no dropout: the mask's counter needs the real query row and head).
+   * Chooses kernel and grid for {@code batchHeads} (B x heads after any packing), {@code lq} queries and {@code lk}
+   * keys of head dim {@code e} on a device with {@code sms} multiprocessors and {@code maxSharedPerBlock} bytes of
+   * shared memory per block (the opt-in maximum). With {@code dropout} the main kernel always runs (the decode kernel
+   * has no dropout: the mask's counter needs the real query row and head).
    *
-   * <p>The split heuristic counts two resident blocks per SM for both kernel families. (Counting the one-warp decode
-   * blocks at their real occupancy, up to 6 per SM, gave 2-3x more splits and was slower on H100: 32.7 µs instead of
-   * 22.6 µs for B=1, H=16, Lk=4096; see KERNEL_NOTES.md.)
+   * <p>The decode kernel runs for {@code lq <= 16}, and for longer queries when the main kernel's grid would leave
+   * the device idle (FA2's rule, two main blocks per SM). Its split count aims at one wave of one block per SM: a
+   * block already keeps {@code warps x stages} K/V tiles in flight, and every extra split costs a partial write and a
+   * share of the merge (on an H100, B=8, H=16, Lk=4k: one split 90 µs, two 96 µs; KERNEL_NOTES.md, v6).
    */
-  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, boolean dropout) {
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
-    Traits split = SPLIT[c];
-    int slots = 2 * sms;
-    int splits = 1;
-    boolean useSplit = !dropout && lq <= DECODE_MAX_QUERIES;
+    boolean useSplit = !dropout && lq <= DECODE_ROWS;
     if (!useSplit && !dropout) {
-      useSplit = numSplits(batchHeads * ceilDiv(lq, main.blockM()), ceilDiv(lk, main.blockN()), slots) > 1;
+      useSplit = numSplits(batchHeads * ceilDiv(lq, main.blockM()), ceilDiv(lk, main.blockN()), 2 * sms,
+          MAIN_EFFICIENCY) > 1;
     }
-    if (useSplit) {
-      splits = numSplits(batchHeads * ceilDiv(lq, split.blockM()), ceilDiv(lk, split.blockN()), slots);
+    if (!useSplit) {
+      return new FlashPlan(main.headDim(), false, 1, Math.toIntExact(ceilDiv(lq, main.blockM())),
+          Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "");
     }
-    Traits t = useSplit ? split : main;
-    return new FlashPlan(t, useSplit, splits, Math.toIntExact(ceilDiv(lq, t.blockM())), Math.toIntExact(batchHeads));
+    DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
+    long rowBlocks = ceilDiv(lq, DECODE_ROWS);
+    int splits = numSplits(batchHeads * rowBlocks, ceilDiv(lk, (long) d.blockN() * d.warps()), sms,
+        DECODE_EFFICIENCY);
+    return new FlashPlan(d.headDim(), true, splits, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
+        d.threads(), d.sharedBytes(), d.name());
+  }
+
+  /** The kernel's name in {@code flash_fwd.cu}; the {@code _pad} kernels serve head dims below the specialisation's. */
+  String kernel(DType dtype, long e, boolean dropout) {
+    String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
+    return (split ? "flash_decode_" + dt + "_d" + headDim + "_" + traitsName : "flash_fwd_" + dt + "_d" + headDim)
+        + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
+  }
+
+  /** Whether the call needs the split workspace (fp32 partials and the merge counters). */
+  boolean workspace() {
+    return splits > 1;
+  }
+
+  /** Merge counters (one 32-bit word per query block), zeroed before the launch, after the partial LSEs. */
+  long counters() {
+    return (long) gridX * gridY;
   }
 
   /**
-   * FlashAttention-2's split heuristic: no split when the blocks already fill most of the device; else the
-   * smallest split count whose wave efficiency is within 85% of the best.
+   * FlashAttention-2's split heuristic: no split when {@code blocks} already fill most of the {@code slots}; else the
+   * smallest split count (at most one per key block) whose wave efficiency is at least {@code minEfficiency} times
+   * the best.
    */
-  static int numSplits(long blocks, long keyBlocks, int slots) {
+  static int numSplits(long blocks, long keyBlocks, int slots, double minEfficiency) {
     if (blocks >= 0.8 * slots) {
       return 1;
     }
@@ -96,7 +166,7 @@ record FlashPlan(Traits traits, boolean split, int splits, int gridX, int gridY)
       best = Math.max(best, eff[s]);
     }
     for (int s = 1; s <= max; s++) {
-      if (eligible(s, keyBlocks) && eff[s] >= 0.85 * best) {
+      if (eligible(s, keyBlocks) && eff[s] >= minEfficiency * best) {
         return s;
       }
     }

@@ -2,10 +2,14 @@ package dev.sdpa4j.provider.cuda.flash;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.sdpa4j.DType;
 import org.junit.jupiter.api.Test;
 
 class FlashPlanTest {
   private static final int H100_SMS = 132;
+  /** cudaDevAttrMaxSharedMemoryPerBlockOptin of sm_90 and of sm_86 / sm_89. */
+  private static final int H100_SHARED = 232_448;
+  private static final int SM86_SHARED = 101_376;
 
   @Test
   void headDimsRunTheNextSpecialisation() {
@@ -23,49 +27,118 @@ class FlashPlanTest {
       assertThat(t.sharedBytes()).isLessThanOrEqualTo(99 * 1024);
       assertThat(t.blockM() % (16 * t.warps())).isZero();
     }
-    for (FlashPlan.Traits t : FlashPlan.SPLIT) {
+    for (FlashPlan.DecodeTraits t : FlashPlan.DECODE_COMPACT) {
       assertThat(t.sharedBytes()).isLessThanOrEqualTo(99 * 1024);
+    }
+    assertThat(FlashPlan.DECODE_COMPACT).hasSameSizeAs(FlashPlan.MAIN);
+    for (FlashPlan.DecodeTraits t : concat(FlashPlan.DECODE, FlashPlan.DECODE_COMPACT)) {
+      // sm_80's opt-in maximum: 163 KB
+      assertThat(t.sharedBytes()).isLessThanOrEqualTo(163 * 1024);
+      // the decode kernel's epilogue reuses the rings for fp32 warp outputs (pitch D + 8), row statistics and the
+      // weights of up to MAX_SPLITS splits (DecodeTraits' static_assert in flash_fwd.cu)
+      int scratch = (t.warps() * 16 * (t.headDim() + 8) + 3 * t.warps() * 16 + 36 + FlashPlan.MAX_SPLITS * 16) * 4;
+      assertThat(scratch).isLessThanOrEqualTo(t.sharedBytes());
+      assertThat(t.blockN() % 16).isZero();
+      assertThat(t.stages()).isGreaterThanOrEqualTo(2);
+    }
+    assertThat(FlashPlan.DECODE).hasSameSizeAs(FlashPlan.MAIN);
+    for (int i = 0; i < FlashPlan.MAIN.length; i++) {
+      assertThat(FlashPlan.DECODE[i].headDim()).isEqualTo(FlashPlan.MAIN[i].headDim());
+      assertThat(FlashPlan.DECODE_COMPACT[i].headDim()).isEqualTo(FlashPlan.MAIN[i].headDim());
     }
   }
 
+  private static FlashPlan.DecodeTraits[] concat(FlashPlan.DecodeTraits[] a, FlashPlan.DecodeTraits[] b) {
+    FlashPlan.DecodeTraits[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, r, a.length, b.length);
+    return r;
+  }
+
+  @Test
+  void devicesWithLessSharedMemoryTakeTheCompactDecodeTraits() {
+    FlashPlan h100 = FlashPlan.of(16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
+    assertThat(h100.sharedBytes()).isEqualTo(131_072);
+    assertThat(h100.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
+    FlashPlan sm86 = FlashPlan.of(16, 1, 4096, 128, 84, SM86_SHARED, false);
+    assertThat(sm86.sharedBytes()).isEqualTo(98_304).isLessThanOrEqualTo(SM86_SHARED);
+    // 84 SMs: 16 x 5 = 80 blocks
+    assertThat(sm86.splits()).isEqualTo(5);
+    assertThat(sm86.kernel(DType.BFLOAT16, 128, false)).isEqualTo("flash_decode_bf16_d128_n16w4s3");
+    // head dims whose traits fit everywhere name the same kernel on both
+    assertThat(FlashPlan.of(16, 1, 4096, 64, 84, SM86_SHARED, false).kernel(DType.FLOAT16, 64, false))
+        .isEqualTo(FlashPlan.of(16, 1, 4096, 64, H100_SMS, H100_SHARED, false).kernel(DType.FLOAT16, 64, false))
+        .isEqualTo("flash_decode_f16_d64_n32w4s3");
+  }
+
+
   @Test
   void decodeSplitsKeysAcrossTheDevice() {
-    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, false);
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false);
     assertThat(p.split()).isTrue();
-    assertThat(p.splits()).isGreaterThan(8).isLessThanOrEqualTo(FlashPlan.MAX_SPLITS);
+    // 16 heads x 8 splits = 128 blocks: one wave of one block per SM of an H100
+    assertThat(p.splits()).isEqualTo(8);
+    assertThat(FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(8);
+    assertThat(FlashPlan.of(2 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(4);
     assertThat(p.gridX()).isEqualTo(1);
     assertThat(p.gridY()).isEqualTo(16);
-    // a full device needs no split, but short queries still take the decode kernels
-    FlashPlan big = FlashPlan.of(64 * 32, 1, 4096, 128, H100_SMS, false);
+    assertThat(p.threads()).isEqualTo(128);
+    assertThat(p.sharedBytes()).isEqualTo(FlashPlan.DECODE[3].sharedBytes());
+    assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
+    assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_pad");
+    assertThat(p.workspace()).isTrue();
+    assertThat(p.counters()).isEqualTo(16);
+    // B = 8: 128 blocks already fill the device
+    assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
+    // a full device needs no split (and no workspace), but short queries still take the decode kernel
+    FlashPlan big = FlashPlan.of(64 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(big.split()).isTrue();
     assertThat(big.splits()).isEqualTo(1);
+    assertThat(big.workspace()).isFalse();
+    // few keys: no more splits than key rounds of the block (warps x keys per warp tile = 128 keys at D=128)
+    assertThat(FlashPlan.of(1, 1, 100, 128, H100_SMS, H100_SHARED, false).splits()).isLessThanOrEqualTo(2);
+    assertThat(FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
+  }
+
+  @Test
+  void decodeBlocksCoverPackedQueryRows() {
+    // GQA decode packs a group's query heads as rows: 40 rows take three 16-row blocks
+    FlashPlan p = FlashPlan.of(2, 40, 8192, 64, H100_SMS, H100_SHARED, false);
+    assertThat(p.split()).isTrue();
+    assertThat(p.gridX()).isEqualTo(3);
+    assertThat(p.counters()).isEqualTo(6);
+    assertThat(p.kernel(DType.FLOAT16, 64, false)).isEqualTo("flash_decode_f16_d64_n32w4s3");
   }
 
   @Test
   void trainingShapesUseTheMainKernelsWithoutSplits() {
-    FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, false);
+    FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(p.split()).isFalse();
     assertThat(p.splits()).isEqualTo(1);
     assertThat(p.gridX()).isEqualTo(32);
-    assertThat(p.traits()).isEqualTo(FlashPlan.MAIN[3]);
+    assertThat(p.headDim()).isEqualTo(128);
+    assertThat(p.threads()).isEqualTo(FlashPlan.MAIN[3].threads());
+    assertThat(p.sharedBytes()).isEqualTo(FlashPlan.MAIN[3].sharedBytes());
+    assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_fwd_f16_d128");
+    assertThat(p.kernel(DType.BFLOAT16, 80, true)).isEqualTo("flash_fwd_bf16_d128_pad_drop");
+    assertThat(p.workspace()).isFalse();
   }
 
   @Test
   void dropoutAlwaysRunsTheMainKernels() {
     // the split-KV kernels have no dropout: decode-sized and small-grid calls take the main kernels instead
-    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, true);
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, true);
     assertThat(p.split()).isFalse();
     assertThat(p.splits()).isEqualTo(1);
-    assertThat(p.traits()).isEqualTo(FlashPlan.MAIN[3]);
-    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, true).split()).isFalse();
-    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, false).split()).isTrue();
+    assertThat(p.sharedBytes()).isEqualTo(FlashPlan.MAIN[3].sharedBytes());
+    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, H100_SHARED, true).split()).isFalse();
+    assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, H100_SHARED, false).split()).isTrue();
   }
 
   @Test
   void splitCountsAreEfficientAndDistinct() {
     for (long blocks = 1; blocks < 300; blocks += 7) {
       for (long keyBlocks = 1; keyBlocks < 2000; keyBlocks = keyBlocks * 3 + 1) {
-        int s = FlashPlan.numSplits(blocks, keyBlocks, 2 * H100_SMS);
+        int s = FlashPlan.numSplits(blocks, keyBlocks, 2 * H100_SMS, FlashPlan.MAIN_EFFICIENCY);
         assertThat(s).isBetween(1, (int) Math.max(1, Math.min(FlashPlan.MAX_SPLITS, keyBlocks)));
         if (blocks >= 0.8 * 2 * H100_SMS) {
           assertThat(s).isEqualTo(1);
