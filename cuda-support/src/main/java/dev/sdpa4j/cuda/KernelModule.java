@@ -168,6 +168,7 @@ public final class KernelModule implements AutoCloseable {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       md.update(text);
+      md.update(String.join("\u0000", Nvrtc.DEFAULT_OPTIONS).getBytes(StandardCharsets.UTF_8));
       md.update(String.join("\u0000", options).getBytes(StandardCharsets.UTF_8));
       md.update((arch + "\u0000" + version).getBytes(StandardCharsets.UTF_8));
       return HexFormat.of().formatHex(md.digest(), 0, 12);

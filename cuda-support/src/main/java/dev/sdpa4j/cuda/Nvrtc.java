@@ -28,7 +28,15 @@ public final class Nvrtc {
   }
 
   /**
-   * Compiles {@code source} for {@code arch} (e.g. {@code sm_90a}) and returns the cubin.
+   * Options every compilation gets: NVRTC compiles device code only, so entities without an execution-space
+   * annotation (a generic lambda's call operator inside a kernel, for one) are device code, as nvcc treats them there;
+   * without it NVRTC rejects them as host functions in JIT mode.
+   */
+  static final List<String> DEFAULT_OPTIONS = List.of("-default-device");
+
+  /**
+   * Compiles {@code source} for {@code arch} (e.g. {@code sm_90a}) with {@link #DEFAULT_OPTIONS} and returns the
+   * cubin.
    *
    * @param programName a file name for diagnostics, e.g. {@code flash_fwd.cu}
    * @param options     further options, e.g. {@code -std=c++17}
@@ -44,6 +52,7 @@ public final class Nvrtc {
     try {
       List<String> all = new ArrayList<>();
       all.add("--gpu-architecture=" + arch);
+      all.addAll(DEFAULT_OPTIONS);
       all.addAll(options);
       int result;
       try (PointerPointer<BytePointer> opts = new PointerPointer<>(all.toArray(new String[0]))) {
