@@ -35,6 +35,8 @@ import org.slf4j.LoggerFactory;
  *       architecture and NVRTC version;</li>
  *   <li>the packaged {@code compute_80.ptx}, compiled by the driver (not when NVRTC is forced).</li>
  * </ol>
+ * NVRTC is a first-use cost per machine and kernel file, then a cache hit: measured on an H100 host with NVRTC 13.0
+ * for {@code sm_90a}, about 33 s for cuda-memeff's forward and 75 s for cuda-flash's backward (many specialisations).
  */
 @SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
 public final class KernelModule implements AutoCloseable {
