@@ -6,7 +6,7 @@ preprocess + dK/dV kernel + dQ conversion (workspace allocated once, as the prov
 Writes train.json / train.csv to argv[1]. BENCH_VARIANTS (JSON: {label: {"fwd": cubin, "bwd": cubin, "traits":
 {class: [D, BM, BN, dSplit, exact]}, "dropout_only" / "no_dropout_only": bool}}) times earlier or experimental kernel versions on the same
 inputs."""
-import json, math, os, statistics, sys
+import json, math, os, sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -23,19 +23,7 @@ DTYPES = [getattr(torch, x) for x in os.environ.get("BENCH_DTYPES", "bfloat16,fl
 
 
 def timed(fn):
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(REPS):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(CALLS):
-            fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b) / CALLS)
-    return statistics.median(ts), min(ts), max(ts)
+    return tl.timed(fn, REPS, CALLS)
 
 
 def measure(B, H, L, E, dt, causal, p):

@@ -3,7 +3,7 @@ p = 0 (the plain kernel), p = 0.1 (the _drop kernel) and p = 0.1 with a variant 
 replaced by a cheap hash (FLASH_BWD_NOPHILOX_CUBIN: same tiles, same mask traffic, no Philox rounds), plus the
 forward with p = 0 and 0.1; and the raw Philox4x32-10 rate of the card (PHILOX_PROBE_CUBIN: probe_rate, one call
 per 4 elements with the kept-bit compares). bf16, B*L = 16k, hidden 2048. Usage: python3 dropout_cost.py"""
-import os, statistics, ctypes
+import os, ctypes
 import torch
 import trainlib as tl
 
@@ -11,19 +11,7 @@ REPS, CALLS = 5, 5
 
 
 def timed(fn):
-    for _ in range(2):
-        fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(REPS):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(CALLS):
-            fn()
-        b.record()
-        b.synchronize()
-        ts.append(a.elapsed_time(b) / CALLS)
-    return statistics.median(ts)
+    return tl.timed(fn, REPS, CALLS)[0]
 
 
 def main():

@@ -1,18 +1,5 @@
-// Philox4x32-10 cost probe for dropout_cost.py (not part of the provider): the same round function as flash_bwd.cu.
-typedef unsigned int u32;
-__device__ __forceinline__ uint4 philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1) {
-#pragma unroll
-  for (int r = 0; r < 10; ++r) {
-    unsigned long long p0, p1;
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p0) : "r"(c0), "r"(0xD2511F53u));
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p1) : "r"(c2), "r"(0xCD9E8D57u));
-    const u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
-    const u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
-    c0 = n0; c1 = (u32)p1; c2 = n2; c3 = (u32)p0;
-    k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
+// Philox4x32-10 cost probe for dropout_cost.py (not part of the provider): flash_bwd.cu's round function.
+#include "../src/main/cuda/flash_bwd.cu"  // the shipped philox() and u32, so the probe times exactly that code
 // one call, inputs and key from memory: SASS of this minus probe_none = instructions per call
 extern "C" __global__ void probe_one(const uint4* in, const uint2* key, uint4* out) {
   const uint4 c = in[threadIdx.x];

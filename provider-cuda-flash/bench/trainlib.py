@@ -2,7 +2,7 @@
 PyTorch tensors through the CUDA driver API, with the launch rules and parameter layouts of FlashDevice.java,
 FlashPlan.java and FlashBackwardPlan.java - keep them in step. The cubins are read from the provider jar (the GPU
 bundle's lib/) or from FLASH_FWD_CUBIN / FLASH_BWD_CUBIN."""
-import ctypes, glob, math, os, struct, zipfile
+import ctypes, glob, math, os, statistics, struct, zipfile
 import torch
 
 LOG2E = 1.4426950408889634
@@ -207,3 +207,21 @@ def keep_mask(B, H, Lq, Lk, p, seed, offset, device):
     r = philox(z + (j >> 2), z + i, z + (b * H + h), z + offset, seed & M32, (seed >> 32) & M32)
     sel = torch.where((j & 3) == 0, r[0], torch.where((j & 3) == 1, r[1], torch.where((j & 3) == 2, r[2], r[3])))
     return sel >= thr
+
+
+def timed(fn, reps=5, calls=5):
+    """(median, min, max) ms per call of `fn` over `reps` timings of `calls` back-to-back calls between two CUDA events,
+    after two warm-up calls."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(calls):
+            fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) / calls)
+    return statistics.median(ts), min(ts), max(ts)

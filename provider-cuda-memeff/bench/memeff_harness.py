@@ -324,6 +324,17 @@ def timeit(fn, iters):
     return ts[len(ts) // 2]
 
 
+def bench_mask(kind, B, H, L, dt):
+    """The benchmark's mask of `kind`: "keypad-bool" (boolean [B, 1, 1, L], random lengths in [L/2, L]), "bias"
+    (additive [1, H, L, L] in dtype dt) or "none" (None)."""
+    if kind == "keypad-bool":
+        lens = torch.randint(L // 2, L + 1, (B,), device="cuda")
+        return torch.arange(L, device="cuda").view(1, 1, 1, L) < lens.view(B, 1, 1, 1)
+    if kind == "bias":
+        return torch.randn(1, H, L, L, device="cuda", dtype=dt)
+    return None
+
+
 def bench(mod, out_json, quick=False, dtypes=None):
     from torch.nn.attention import sdpa_kernel, SDPBackend
     rows = []
@@ -337,13 +348,7 @@ def bench(mod, out_json, quick=False, dtypes=None):
                     q = torch.randn(B, H, L, E, device="cuda", dtype=dt)
                     k = torch.randn(B, H, L, E, device="cuda", dtype=dt)
                     v = torch.randn(B, H, L, E, device="cuda", dtype=dt)
-                    if mk == "keypad-bool":
-                        lens = torch.randint(L // 2, L + 1, (B,), device="cuda")
-                        mask = torch.arange(L, device="cuda").view(1, 1, 1, L) < lens.view(B, 1, 1, 1)
-                    elif mk == "bias":
-                        mask = torch.randn(1, H, L, L, device="cuda", dtype=dt)
-                    else:
-                        mask = None
+                    mask = bench_mask(mk, B, H, L, dt)
                     iters = 10 if L >= 4096 or dt == torch.float32 else 20
                     flops = 4.0 * B * H * L * L * E
                     o = torch.empty_like(q)

@@ -60,13 +60,7 @@ def run(spec):
         for mk, E, L in rows(dt):
             H, B = 2048 // E, 16384 // L
             q, k, v = (torch.randn(B, H, L, E, device="cuda", dtype=dt) for _ in range(3))
-            if mk == "keypad-bool":
-                lens = torch.randint(L // 2, L + 1, (B,), device="cuda")
-                mask = torch.arange(L, device="cuda").view(1, 1, 1, L) < lens.view(B, 1, 1, 1)
-            elif mk == "bias":
-                mask = torch.randn(1, H, L, L, device="cuda", dtype=dt)
-            else:
-                mask = None
+            mask = h.bench_mask(mk, B, H, L, dt)
             o = torch.empty_like(q)
             it = 10 if dt == torch.float32 or L >= 4096 else 20
             t_m = h.timeit(lambda: h.launch(mod, q, k, v, o, None, mask), it)
@@ -121,13 +115,7 @@ def compare(out_json, specs):
         H, B = 2048 // E, 16384 // L
         torch.manual_seed(L + E)
         q, k, v = (torch.randn(B, H, L, E, device="cuda", dtype=dt) for _ in range(3))
-        if mk == "keypad-bool":
-            lens = torch.randint(L // 2, L + 1, (B,), device="cuda")
-            mask = torch.arange(L, device="cuda").view(1, 1, 1, L) < lens.view(B, 1, 1, 1)
-        elif mk == "bias":
-            mask = torch.randn(1, H, L, L, device="cuda", dtype=dt)
-        else:
-            mask = None
+        mask = h0.bench_mask(mk, B, H, L, dt)
         it = 10 if dt == torch.float32 or L >= 4096 else 20
         with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
             t_t = h0.timeit(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask), it)
