@@ -7,7 +7,7 @@
 # PART (each fits one 10-minute command on an H100; see benchmarks/README.md for the times):
 #   quick                                    every part on benchmarks/gpu/shapes-quick.json (11 shapes, ~2 min)
 #   post                                     the post's figures in one run: the sets figures, figures-long,
-#                                            figures-training and figures-training-long (REPEATS=10, ~8 min)
+#                                            figures-training and figures-training-long (REPEATS=10, 6-7 min on an H100)
 #   inference | training-fp16 | training-bf16 | decode | figures | figures-long | figures-training |
 #   figures-training-long                    that set of benchmarks/gpu/shapes.json (sets: gpu/make_shapes.py)
 #   all                                      every set in turn (about 35 minutes: for a host without a time limit)
