@@ -1,7 +1,6 @@
 package dev.sdpa4j.provider.math;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -25,17 +24,23 @@ final class Kernels {
   static final float LOG2E = (float) (1 / Math.log(2));
   /** Depth (head dim) slice of {@link #transposedProduct}: 64 rows × 64 floats, 16 KiB, stay in L1. */
   private static final int DEPTH_SLICE = 64;
+  /**
+   * Steps per inner-loop iteration of {@link #groupedProduct} (depth) and {@link #accumulateSlices} (keys): their
+   * operands are padded with zeros to a multiple of it.
+   */
+  static final int UNROLL = 2;
   /** Columns of one slice of {@link #accumulateSlices}: four vectors. */
   static final int SLICE = 4 * VL;
 
   private static final float MAGIC = 12582912f; // 1.5 * 2^23: adding it rounds to an integer
-  // Taylor coefficients of 2^f = e^(f ln 2) on [-1/2, 1/2]; degree 6 gives a relative error near 1e-7
-  private static final float C6 = 1.5403530393381606e-4f;
-  private static final FloatVector C5 = FloatVector.broadcast(SP, 0.0013333558146428443f);
-  private static final FloatVector C4 = FloatVector.broadcast(SP, 0.009618129107628477f);
-  private static final FloatVector C3 = FloatVector.broadcast(SP, 0.05550410866482158f);
-  private static final FloatVector C2 = FloatVector.broadcast(SP, 0.2402265069591007f);
-  private static final FloatVector C1 = FloatVector.broadcast(SP, 0.6931471805599453f);
+  // 2^f on [-1/2, 1/2] as 1 + f·(C1 + f·(C2 + ... + f·C5)): a degree-5 fit of the relative error (Lawson's
+  // iteration) with p(0) = 1 exact; evaluated in float32 with FMAs its relative error stays below 1.7e-7, less than
+  // the degree-6 Taylor polynomial's 2.2e-7, with one FMA fewer
+  private static final FloatVector C5 = FloatVector.broadcast(SP, 0.0013264711f);
+  private static final FloatVector C4 = FloatVector.broadcast(SP, 0.009671507f);
+  private static final FloatVector C3 = FloatVector.broadcast(SP, 0.055507336f);
+  private static final FloatVector C2 = FloatVector.broadcast(SP, 0.24022242f);
+  private static final FloatVector C1 = FloatVector.broadcast(SP, 0.693147f);
   private static final FloatVector ONE = FloatVector.broadcast(SP, 1f);
   private static final FloatVector LANE_INDEX;
 
@@ -172,7 +177,9 @@ final class Kernels {
    * {@link #transposedProduct} for four row vectors with the keys packed in groups of four, {@code kg[jj * depth +
    * c * 4 + k]} = element {@code c} of key {@code jj + k} ({@code jj} a multiple of 4): one index feeds the four
    * broadcasts of a step instead of four row indices, which leaves the JIT's register allocator more room in the
-   * inner loop (measured here: about 5% faster at E = 64, no slower at E = 128).
+   * inner loop. {@code depth} must be a multiple of {@link #UNROLL} (callers pad {@code at} and {@code kg} with
+   * zeros): the inner loop takes two depth steps per iteration, which halves its index and loop overhead (measured
+   * here: about 30% faster at E = 128, a few percent at E = 64; see PERF_NOTES.md).
    */
   static void groupedProduct(float[] at, int atOff, float[] kg, int depth, int nk, float[] st) {
     for (int c0 = 0; c0 < depth; c0 += DEPTH_SLICE) {
@@ -180,11 +187,14 @@ final class Kernels {
     }
   }
 
-  /** {@link #groupedProduct} over depth {@code [cFrom, cTo)}, added to {@code st} when {@code add}. */
+  /**
+   * {@link #groupedProduct} over depth {@code [cFrom, cTo)} (multiples of {@link #UNROLL}), added to {@code st} when
+   * {@code add}.
+   */
   private static void groupedWideProduct(float[] at, int atOff, float[] kg, int depth, int cFrom, int cTo,
       boolean add, int nk, float[] st) {
+    int qEnd = atOff + cTo * BLOCK_ROWS;
     for (int jj = 0; jj < nk; jj += 4) {
-      int kgo = jj * depth;
       int s0 = jj * BLOCK_ROWS;
       FloatVector a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
       if (add) {
@@ -222,28 +232,53 @@ final class Kernels {
         a32 = a00;
         a33 = a00;
       }
-      for (int c = cFrom; c < cTo; c++) {
-        int qo = atOff + c * BLOCK_ROWS;
+      // qo walks the depth rows of `at`, ko the matching groups of four key elements: two depth steps per iteration
+      for (int qo = atOff + cFrom * BLOCK_ROWS, ko = jj * depth + cFrom * 4; qo < qEnd;
+          qo += UNROLL * BLOCK_ROWS, ko += UNROLL * 4) {
         FloatVector q0 = FloatVector.fromArray(SP, at, qo);
         FloatVector q1 = FloatVector.fromArray(SP, at, qo + VL);
         FloatVector q2 = FloatVector.fromArray(SP, at, qo + 2 * VL);
         FloatVector q3 = FloatVector.fromArray(SP, at, qo + 3 * VL);
-        FloatVector b0 = FloatVector.broadcast(SP, kg[kgo + c * 4 + 0]);
+        FloatVector b0 = FloatVector.broadcast(SP, kg[ko]);
         a00 = q0.fma(b0, a00);
         a01 = q1.fma(b0, a01);
         a02 = q2.fma(b0, a02);
         a03 = q3.fma(b0, a03);
-        FloatVector b1 = FloatVector.broadcast(SP, kg[kgo + c * 4 + 1]);
+        FloatVector b1 = FloatVector.broadcast(SP, kg[ko + 1]);
         a10 = q0.fma(b1, a10);
         a11 = q1.fma(b1, a11);
         a12 = q2.fma(b1, a12);
         a13 = q3.fma(b1, a13);
-        FloatVector b2 = FloatVector.broadcast(SP, kg[kgo + c * 4 + 2]);
+        FloatVector b2 = FloatVector.broadcast(SP, kg[ko + 2]);
         a20 = q0.fma(b2, a20);
         a21 = q1.fma(b2, a21);
         a22 = q2.fma(b2, a22);
         a23 = q3.fma(b2, a23);
-        FloatVector b3 = FloatVector.broadcast(SP, kg[kgo + c * 4 + 3]);
+        FloatVector b3 = FloatVector.broadcast(SP, kg[ko + 3]);
+        a30 = q0.fma(b3, a30);
+        a31 = q1.fma(b3, a31);
+        a32 = q2.fma(b3, a32);
+        a33 = q3.fma(b3, a33);
+        q0 = FloatVector.fromArray(SP, at, qo + BLOCK_ROWS);
+        q1 = FloatVector.fromArray(SP, at, qo + BLOCK_ROWS + VL);
+        q2 = FloatVector.fromArray(SP, at, qo + BLOCK_ROWS + 2 * VL);
+        q3 = FloatVector.fromArray(SP, at, qo + BLOCK_ROWS + 3 * VL);
+        b0 = FloatVector.broadcast(SP, kg[ko + 4]);
+        a00 = q0.fma(b0, a00);
+        a01 = q1.fma(b0, a01);
+        a02 = q2.fma(b0, a02);
+        a03 = q3.fma(b0, a03);
+        b1 = FloatVector.broadcast(SP, kg[ko + 5]);
+        a10 = q0.fma(b1, a10);
+        a11 = q1.fma(b1, a11);
+        a12 = q2.fma(b1, a12);
+        a13 = q3.fma(b1, a13);
+        b2 = FloatVector.broadcast(SP, kg[ko + 6]);
+        a20 = q0.fma(b2, a20);
+        a21 = q1.fma(b2, a21);
+        a22 = q2.fma(b2, a22);
+        a23 = q3.fma(b2, a23);
+        b3 = FloatVector.broadcast(SP, kg[ko + 7]);
         a30 = q0.fma(b3, a30);
         a31 = q1.fma(b3, a31);
         a32 = q2.fma(b3, a32);
@@ -365,89 +400,120 @@ final class Kernels {
    * The forward's {@code P·V} step over the full column slices: for rows {@code a < na} (a multiple of 4) and columns
    * {@code [0, slices * SLICE)}, {@code out[a] = alpha[alphaOff + a] * out[a] + Σ_{b < nb} st[b * BLOCK_ROWS + a]
    * * x[b]}, where {@code out[a]} starts at {@code outOff + a * outStride} and {@code x} is in slices: column
-   * {@code s * SLICE + y} of key {@code b} at {@code (s * nbStride + b) * SLICE + y}. Every inner-loop stride is a
-   * constant, so the JIT hoists the bounds checks.
+   * {@code s * SLICE + y} of key {@code b} at {@code xOff + (s * nbStride + b) * SLICE + y}. {@code nb} must be a
+   * multiple of {@link #UNROLL} (two keys per inner-loop iteration; callers pad {@code st} and {@code x} with a zero
+   * key). Every inner-loop stride is a constant, so the JIT hoists the bounds checks.
    */
-  static void accumulateSlices(float[] st, int na, int nb, float[] x, int nbStride, int slices, float[] out,
-      int outOff, int outStride, float[] alpha, int alphaOff) {
+  static void accumulateSlices(float[] st, int na, int nb, float[] x, int xOff, int nbStride, int slices,
+      float[] out, int outOff, int outStride, float[] alpha, int alphaOff) {
     for (int sl = 0; sl < slices; sl++) {
-      for (int aq = 0; aq < na; aq += 4) {
-        sliceAccumulate(st, aq, nb, x, sl * nbStride * SLICE, out, outOff + aq * outStride + sl * SLICE, outStride,
-            alpha, alphaOff + aq);
-      }
+      sliceAccumulate(st, na, nb, x, xOff + sl * nbStride * SLICE, out, outOff + sl * SLICE, outStride, alpha,
+          alphaOff);
     }
   }
 
-  /** {@link #accumulateSlices} for rows {@code [a0, a0 + 4)} and one slice from {@code xOff}. */
-  private static void sliceAccumulate(float[] st, int a0, int nb, float[] x, int xOff, float[] out, int o0,
-      int outStride, float[] alpha, int alphaAt) {
-    FloatVector al0 = FloatVector.broadcast(SP, alpha[alphaAt]);
-    FloatVector al1 = FloatVector.broadcast(SP, alpha[alphaAt + 1]);
-    FloatVector al2 = FloatVector.broadcast(SP, alpha[alphaAt + 2]);
-    FloatVector al3 = FloatVector.broadcast(SP, alpha[alphaAt + 3]);
-    int o1 = o0 + outStride;
-    int o2 = o1 + outStride;
-    int o3 = o2 + outStride;
-    FloatVector a00 = FloatVector.fromArray(SP, out, o0).mul(al0);
-    FloatVector a01 = FloatVector.fromArray(SP, out, o0 + VL).mul(al0);
-    FloatVector a02 = FloatVector.fromArray(SP, out, o0 + 2 * VL).mul(al0);
-    FloatVector a03 = FloatVector.fromArray(SP, out, o0 + 3 * VL).mul(al0);
-    FloatVector a10 = FloatVector.fromArray(SP, out, o1).mul(al1);
-    FloatVector a11 = FloatVector.fromArray(SP, out, o1 + VL).mul(al1);
-    FloatVector a12 = FloatVector.fromArray(SP, out, o1 + 2 * VL).mul(al1);
-    FloatVector a13 = FloatVector.fromArray(SP, out, o1 + 3 * VL).mul(al1);
-    FloatVector a20 = FloatVector.fromArray(SP, out, o2).mul(al2);
-    FloatVector a21 = FloatVector.fromArray(SP, out, o2 + VL).mul(al2);
-    FloatVector a22 = FloatVector.fromArray(SP, out, o2 + 2 * VL).mul(al2);
-    FloatVector a23 = FloatVector.fromArray(SP, out, o2 + 3 * VL).mul(al2);
-    FloatVector a30 = FloatVector.fromArray(SP, out, o3).mul(al3);
-    FloatVector a31 = FloatVector.fromArray(SP, out, o3 + VL).mul(al3);
-    FloatVector a32 = FloatVector.fromArray(SP, out, o3 + 2 * VL).mul(al3);
-    FloatVector a33 = FloatVector.fromArray(SP, out, o3 + 3 * VL).mul(al3);
-    for (int bb = 0; bb < nb; bb++) {
-      int xo = xOff + bb * SLICE;
-      FloatVector x0 = FloatVector.fromArray(SP, x, xo);
-      FloatVector x1 = FloatVector.fromArray(SP, x, xo + VL);
-      FloatVector x2 = FloatVector.fromArray(SP, x, xo + 2 * VL);
-      FloatVector x3 = FloatVector.fromArray(SP, x, xo + 3 * VL);
-      int co = a0 + bb * BLOCK_ROWS;
-      FloatVector p0 = FloatVector.broadcast(SP, st[co]);
-      a00 = x0.fma(p0, a00);
-      a01 = x1.fma(p0, a01);
-      a02 = x2.fma(p0, a02);
-      a03 = x3.fma(p0, a03);
-      FloatVector p1 = FloatVector.broadcast(SP, st[co + 1]);
-      a10 = x0.fma(p1, a10);
-      a11 = x1.fma(p1, a11);
-      a12 = x2.fma(p1, a12);
-      a13 = x3.fma(p1, a13);
-      FloatVector p2 = FloatVector.broadcast(SP, st[co + 2]);
-      a20 = x0.fma(p2, a20);
-      a21 = x1.fma(p2, a21);
-      a22 = x2.fma(p2, a22);
-      a23 = x3.fma(p2, a23);
-      FloatVector p3 = FloatVector.broadcast(SP, st[co + 3]);
-      a30 = x0.fma(p3, a30);
-      a31 = x1.fma(p3, a31);
-      a32 = x2.fma(p3, a32);
-      a33 = x3.fma(p3, a33);
+  /**
+   * {@link #accumulateSlices} for one slice from {@code xOff}, rows {@code [a0, a0 + 4)} at a time. (The loop over the
+   * rows is in this method, not around a call, so that the JIT sets up the inner loop once per slice: measured here,
+   * 6-10% faster.)
+   */
+  private static void sliceAccumulate(float[] st, int na, int nb, float[] x, int xOff, float[] out, int outOff,
+      int outStride, float[] alpha, int alphaOff) {
+    for (int a0 = 0; a0 < na; a0 += 4) {
+      int o0 = outOff + a0 * outStride;
+      int alphaAt = alphaOff + a0;
+      FloatVector al0 = FloatVector.broadcast(SP, alpha[alphaAt]);
+      FloatVector al1 = FloatVector.broadcast(SP, alpha[alphaAt + 1]);
+      FloatVector al2 = FloatVector.broadcast(SP, alpha[alphaAt + 2]);
+      FloatVector al3 = FloatVector.broadcast(SP, alpha[alphaAt + 3]);
+      int o1 = o0 + outStride;
+      int o2 = o1 + outStride;
+      int o3 = o2 + outStride;
+      FloatVector a00 = FloatVector.fromArray(SP, out, o0).mul(al0);
+      FloatVector a01 = FloatVector.fromArray(SP, out, o0 + VL).mul(al0);
+      FloatVector a02 = FloatVector.fromArray(SP, out, o0 + 2 * VL).mul(al0);
+      FloatVector a03 = FloatVector.fromArray(SP, out, o0 + 3 * VL).mul(al0);
+      FloatVector a10 = FloatVector.fromArray(SP, out, o1).mul(al1);
+      FloatVector a11 = FloatVector.fromArray(SP, out, o1 + VL).mul(al1);
+      FloatVector a12 = FloatVector.fromArray(SP, out, o1 + 2 * VL).mul(al1);
+      FloatVector a13 = FloatVector.fromArray(SP, out, o1 + 3 * VL).mul(al1);
+      FloatVector a20 = FloatVector.fromArray(SP, out, o2).mul(al2);
+      FloatVector a21 = FloatVector.fromArray(SP, out, o2 + VL).mul(al2);
+      FloatVector a22 = FloatVector.fromArray(SP, out, o2 + 2 * VL).mul(al2);
+      FloatVector a23 = FloatVector.fromArray(SP, out, o2 + 3 * VL).mul(al2);
+      FloatVector a30 = FloatVector.fromArray(SP, out, o3).mul(al3);
+      FloatVector a31 = FloatVector.fromArray(SP, out, o3 + VL).mul(al3);
+      FloatVector a32 = FloatVector.fromArray(SP, out, o3 + 2 * VL).mul(al3);
+      FloatVector a33 = FloatVector.fromArray(SP, out, o3 + 3 * VL).mul(al3);
+      // xo walks the keys' slice rows, co their probabilities: two keys per iteration
+      int xEnd = xOff + nb * SLICE;
+      for (int xo = xOff, co = a0; xo < xEnd; xo += UNROLL * SLICE, co += UNROLL * BLOCK_ROWS) {
+        FloatVector x0 = FloatVector.fromArray(SP, x, xo);
+        FloatVector x1 = FloatVector.fromArray(SP, x, xo + VL);
+        FloatVector x2 = FloatVector.fromArray(SP, x, xo + 2 * VL);
+        FloatVector x3 = FloatVector.fromArray(SP, x, xo + 3 * VL);
+        FloatVector p0 = FloatVector.broadcast(SP, st[co]);
+        a00 = x0.fma(p0, a00);
+        a01 = x1.fma(p0, a01);
+        a02 = x2.fma(p0, a02);
+        a03 = x3.fma(p0, a03);
+        FloatVector p1 = FloatVector.broadcast(SP, st[co + 1]);
+        a10 = x0.fma(p1, a10);
+        a11 = x1.fma(p1, a11);
+        a12 = x2.fma(p1, a12);
+        a13 = x3.fma(p1, a13);
+        FloatVector p2 = FloatVector.broadcast(SP, st[co + 2]);
+        a20 = x0.fma(p2, a20);
+        a21 = x1.fma(p2, a21);
+        a22 = x2.fma(p2, a22);
+        a23 = x3.fma(p2, a23);
+        FloatVector p3 = FloatVector.broadcast(SP, st[co + 3]);
+        a30 = x0.fma(p3, a30);
+        a31 = x1.fma(p3, a31);
+        a32 = x2.fma(p3, a32);
+        a33 = x3.fma(p3, a33);
+        x0 = FloatVector.fromArray(SP, x, xo + SLICE);
+        x1 = FloatVector.fromArray(SP, x, xo + SLICE + VL);
+        x2 = FloatVector.fromArray(SP, x, xo + SLICE + 2 * VL);
+        x3 = FloatVector.fromArray(SP, x, xo + SLICE + 3 * VL);
+        p0 = FloatVector.broadcast(SP, st[co + BLOCK_ROWS]);
+        a00 = x0.fma(p0, a00);
+        a01 = x1.fma(p0, a01);
+        a02 = x2.fma(p0, a02);
+        a03 = x3.fma(p0, a03);
+        p1 = FloatVector.broadcast(SP, st[co + BLOCK_ROWS + 1]);
+        a10 = x0.fma(p1, a10);
+        a11 = x1.fma(p1, a11);
+        a12 = x2.fma(p1, a12);
+        a13 = x3.fma(p1, a13);
+        p2 = FloatVector.broadcast(SP, st[co + BLOCK_ROWS + 2]);
+        a20 = x0.fma(p2, a20);
+        a21 = x1.fma(p2, a21);
+        a22 = x2.fma(p2, a22);
+        a23 = x3.fma(p2, a23);
+        p3 = FloatVector.broadcast(SP, st[co + BLOCK_ROWS + 3]);
+        a30 = x0.fma(p3, a30);
+        a31 = x1.fma(p3, a31);
+        a32 = x2.fma(p3, a32);
+        a33 = x3.fma(p3, a33);
+      }
+      a00.intoArray(out, o0);
+      a01.intoArray(out, o0 + VL);
+      a02.intoArray(out, o0 + 2 * VL);
+      a03.intoArray(out, o0 + 3 * VL);
+      a10.intoArray(out, o1);
+      a11.intoArray(out, o1 + VL);
+      a12.intoArray(out, o1 + 2 * VL);
+      a13.intoArray(out, o1 + 3 * VL);
+      a20.intoArray(out, o2);
+      a21.intoArray(out, o2 + VL);
+      a22.intoArray(out, o2 + 2 * VL);
+      a23.intoArray(out, o2 + 3 * VL);
+      a30.intoArray(out, o3);
+      a31.intoArray(out, o3 + VL);
+      a32.intoArray(out, o3 + 2 * VL);
+      a33.intoArray(out, o3 + 3 * VL);
     }
-    a00.intoArray(out, o0);
-    a01.intoArray(out, o0 + VL);
-    a02.intoArray(out, o0 + 2 * VL);
-    a03.intoArray(out, o0 + 3 * VL);
-    a10.intoArray(out, o1);
-    a11.intoArray(out, o1 + VL);
-    a12.intoArray(out, o1 + 2 * VL);
-    a13.intoArray(out, o1 + 3 * VL);
-    a20.intoArray(out, o2);
-    a21.intoArray(out, o2 + VL);
-    a22.intoArray(out, o2 + 2 * VL);
-    a23.intoArray(out, o2 + 3 * VL);
-    a30.intoArray(out, o3);
-    a31.intoArray(out, o3 + VL);
-    a32.intoArray(out, o3 + 2 * VL);
-    a33.intoArray(out, o3 + 3 * VL);
   }
 
   /** {@link #accumulate} for four rows from {@code o0} over columns {@code [c, c + 4 * VL)}. */
@@ -593,29 +659,23 @@ final class Kernels {
   }
 
   /**
-   * {@code 2^x} lane-wise for {@code x <= 0}: exactly 0 below -125 (so {@code -inf} gives 0); NaN stays NaN.
+   * {@code 2^x} lane-wise for {@code x <= 0}: exactly 0 below -125 (so {@code -inf} gives 0); NaN gives NaN. The
+   * clamp is a compare and blend (the mask serves the final blend too), not {@code max}, whose Java semantics cost
+   * six instructions; the power {@code 2^round(x)} is built as a float and multiplied (exact: a power of two times a
+   * normal number stays normal above {@code 2^-126}), so that a NaN lane stays NaN without a separate blend.
    */
   static FloatVector exp2(FloatVector x) {
-    return exp2NoNaN(x).blend(x, x.compare(VectorOperators.NE, x));
-  }
-
-  /**
-   * {@link #exp2} for lanes that are not NaN (a NaN lane gives an unspecified value): exactly 0 below -125, so
-   * {@code -inf} gives 0.
-   */
-  static FloatVector exp2NoNaN(FloatVector x) {
-    FloatVector xc = x.max(-125f);
+    VectorMask<Float> under = x.lt(-125f);
+    FloatVector xc = x.blend(-125f, under);
     FloatVector t = xc.add(MAGIC);
     FloatVector f = xc.sub(t.sub(MAGIC));
-    FloatVector poly = f.mul(C6).add(C5);
-    poly = poly.fma(f, C4);
+    FloatVector poly = f.fma(C5, C4);
     poly = poly.fma(f, C3);
     poly = poly.fma(f, C2);
     poly = poly.fma(f, C1);
     poly = poly.fma(f, ONE);
-    // t's low mantissa bits hold round(xc) in two's complement; shifting them into the exponent field adds it
-    IntVector exponent = t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23);
-    FloatVector r = poly.reinterpretAsInts().add(exponent).reinterpretAsFloats();
-    return r.blend(0f, x.lt(-125f));
+    // t's low mantissa bits hold n = round(xc) in two's complement; (n + 127) << 23 is the float 2^n
+    FloatVector power = t.reinterpretAsInts().add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+    return poly.mul(power).blend(0f, under);
   }
 }

@@ -241,6 +241,41 @@ class EdgeCaseTest {
     }
   }
 
+  /**
+   * The float32 forward keeps its scratch arrays per thread: a call whose inputs are all NaN, with larger head dims,
+   * leaves them full of NaN, and the next calls on the same thread (thread-confined memory runs on the caller), with
+   * odd and padded head dims and a partial last block, must not see any of it.
+   */
+  @Test
+  void scratchLeftByOneCallDoesNotReachTheNext() {
+    long seed = Fixtures.seed("scratchLeftByOneCallDoesNotReachTheNext");
+    SplittableRandom rnd = new SplittableRandom(seed);
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor nanQ = Tensor.allocate(arena, DType.FLOAT32, 1, 1, 200, 67);
+      Tensor nanK = Tensor.allocate(arena, DType.FLOAT32, 1, 1, 130, 67);
+      Tensor nanV = Tensor.allocate(arena, DType.FLOAT32, 1, 1, 130, 72);
+      for (Tensor x : new Tensor[] {nanQ, nanK, nanV}) {
+        Fixtures.forEach(x, idx -> x.set(Double.NaN, idx));
+      }
+      AttentionRequest poison = AttentionRequest.create(nanQ, nanK, nanV,
+          Tensor.allocate(arena, DType.FLOAT32, 1, 1, 200, 72), null, AttentionOptions.DEFAULTS);
+      PROVIDER.forward(poison);
+      assertThat(java.util.Arrays.stream(values(poison.output())).allMatch(Double::isNaN)).as("poisoned output").isTrue();
+      int[][] shapes = {{77, 45, 31, 17}, {130, 61, 64, 64}, {52, 99, 8, 40}};
+      for (int[] s : shapes) {
+        Tensor q = Fixtures.tensor(arena, DType.FLOAT32, false, 1, 1, s[0], s[2], rnd);
+        Tensor k = Fixtures.tensor(arena, DType.FLOAT32, false, 1, 1, s[1], s[2], rnd);
+        Tensor v = Fixtures.tensor(arena, DType.FLOAT32, false, 1, 1, s[1], s[3], rnd);
+        AttentionRequest r = AttentionRequest.create(q, k, v, Tensor.allocate(arena, DType.FLOAT32, 1, 1, s[0], s[3]),
+            Tensor.allocate(arena, DType.FLOAT32, 1, 1, s[0]), AttentionOptions.builder().returnLse(true).build());
+        PROVIDER.forward(r);
+        ReferenceAttention.Forward ref = ReferenceAttention.forward(r, DType.FLOAT64);
+        assertClose("output " + java.util.Arrays.toString(s), values(r.output()), ref.output(), 2e-5, 2e-5);
+        assertClose("lse " + java.util.Arrays.toString(s), values(r.lse().orElseThrow()), ref.lse(), 2e-5, 2e-5);
+      }
+    }
+  }
+
   @Test
   void concurrentCallersGetTheSameBitsAsOneCaller() throws Exception {
     long seed = Fixtures.seed("concurrentCallersGetTheSameBitsAsOneCaller");
