@@ -82,7 +82,7 @@ final class FloatForward {
 
     int cap = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS * BLOCK_ROWS;
     // the transposed queries and grouped keys with the depth padded (zeros) for Kernels.groupedProduct
-    int depth = (e + Kernels.UNROLL - 1) / Kernels.UNROLL * Kernels.UNROLL;
+    int depth = Kernels.unrolled(e);
     Workspace w = WORKSPACES.get();
     // the panels that the kernels load whole vectors from start on a 64-byte boundary (see Alignment)
     float[] qt = w.qt = Workspace.atLeast(w.qt, depth * cap + Alignment.PAD);
@@ -163,7 +163,7 @@ final class FloatForward {
           }
         } else {
           int na = (br + 3) & ~3;
-          int nb = (nk + Kernels.UNROLL - 1) / Kernels.UNROLL * Kernels.UNROLL;
+          int nb = Kernels.unrolled(nk);
           // the padding key's probabilities are zero (its slice rows are zero too, see packTile)
           java.util.Arrays.fill(st, nk * BLOCK_ROWS, nb * BLOCK_ROWS, 0f);
           Kernels.accumulateSlices(st, na, nb, vs, vsOff, TILE_KEYS, slices, o, oOff + r0 * evPad, evPad, alpha, r0);
@@ -212,7 +212,7 @@ final class FloatForward {
       FloatVector val = FloatVector.fromArray(SP, vp, x);
       bad = bad.add(val.sub(val));
     }
-    int nb = (nk + Kernels.UNROLL - 1) / Kernels.UNROLL * Kernels.UNROLL;
+    int nb = Kernels.unrolled(nk);
     for (int sl = 0; sl < slices; sl++) {
       java.util.Arrays.fill(vs, vsOff + (sl * TILE_KEYS + nk) * SLICE, vsOff + (sl * TILE_KEYS + nb) * SLICE, 0f);
       for (int jj = 0; jj < nk; jj++) {

@@ -59,6 +59,11 @@ final class Kernels {
     return (n + VL - 1) / VL * VL;
   }
 
+  /** {@code n} rounded up to a multiple of {@link #UNROLL}: the depth or key count the unrolled kernels step over. */
+  static int unrolled(int n) {
+    return (n + UNROLL - 1) / UNROLL * UNROLL;
+  }
+
   /**
    * The transposed product {@code st[jj * BLOCK_ROWS + r] = Σ_c at[atOff + c * BLOCK_ROWS + r] * b[jj * bStride + c]}
    * for keys {@code jj < nk} rounded up to 4 (rows of {@code b} up to there must exist) and rows
