@@ -42,6 +42,14 @@ public final class CudaStream implements AutoCloseable {
     return new CudaStream(context, handle, false);
   }
 
+  /**
+   * The stream a provider call runs on, from the {@code AttentionOptions.stream()} handle: the caller's stream
+   * ({@link #wrap}), or for 0 the per-thread default stream ({@link #perThread}), which the call waits for itself.
+   */
+  public static CudaStream forCall(CudaContext context, long callerHandle) {
+    return callerHandle != 0 ? wrap(context, callerHandle) : perThread(context);
+  }
+
   /** The per-thread default stream of {@code context}: free to use from any thread, never destroyed. */
   public static CudaStream perThread(CudaContext context) {
     return new CudaStream(context, PER_THREAD_HANDLE, false);

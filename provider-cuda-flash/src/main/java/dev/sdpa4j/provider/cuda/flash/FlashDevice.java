@@ -130,7 +130,7 @@ final class FlashDevice {
   /** Device tensors: in place on the caller's stream (or the per-thread stream, then waited for). */
   private void forwardDevice(AttentionRequest r) {
     long handle = r.options().stream();
-    CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
+    CudaStream stream = CudaStream.forCall(context, handle);
     DeviceScratch temps = new DeviceScratch(context, stream);
     try {
       Operand q = input(r.query(), stream, temps);
@@ -327,7 +327,7 @@ final class FlashDevice {
   private void backwardDevice(BackwardRequest b) {
     AttentionRequest r = b.forward();
     long handle = r.options().stream();
-    CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
+    CudaStream stream = CudaStream.forCall(context, handle);
     DeviceScratch temps = new DeviceScratch(context, stream);
     try {
       Operand q = input(r.query(), stream, temps);

@@ -74,7 +74,7 @@ final class MemeffDevice {
    */
   private void forwardDevice(AttentionRequest r) {
     long handle = r.options().stream();
-    CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
+    CudaStream stream = CudaStream.forCall(context, handle);
     Tensor mask = r.mask().orElse(null);
     launch(r, view(r.query()), view(r.key()), view(r.value()), view(r.output()),
         r.lse().map(MemeffDevice::view).orElse(null), mask == null ? null : view(mask),
@@ -161,7 +161,7 @@ final class MemeffDevice {
   private void backwardDevice(BackwardRequest r) {
     AttentionRequest f = r.forward();
     long handle = f.options().stream();
-    CudaStream stream = handle != 0 ? CudaStream.wrap(context, handle) : CudaStream.perThread(context);
+    CudaStream stream = CudaStream.forCall(context, handle);
     Tensor mask = f.mask().orElse(null);
     try (DeviceScratch temps = new DeviceScratch(context, stream)) {
       launchBackward(r, view(f.query()), view(f.key()), view(f.value()), view(f.output()), view(r.gradOutput()),
