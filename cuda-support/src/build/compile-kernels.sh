@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Compiles one CUDA C++ kernel file into the resources a sdpa4j CUDA provider packages (see
 # dev.sdpa4j.cuda.KernelModule): sm_80.cubin, sm_86.cubin, sm_89.cubin, sm_90a.cubin, compute_80.ptx, and a copy
-# of the source for NVRTC.
+# of the source for NVRTC with the headers (*.cuh) of its folder, which it may include by quoted name.
 #
 #   compile-kernels.sh <kernel.cu> <output-dir> <require-nvcc: true|false>
 #
 # Without nvcc on the PATH (or /usr/local/cuda/bin) it copies the source, warns and succeeds, unless
-# require-nvcc is true (CI sets -Dsdpa4j.cuda.requireNvcc=true). Outputs newer than the source are kept, so an
-# unchanged kernel costs nothing. SDPA4J_CUDA_ARCHS overrides the architecture list (e.g. "90a" for a quick
+# require-nvcc is true (CI sets -Dsdpa4j.cuda.requireNvcc=true). Outputs newer than the source and every header of
+# its folder are kept, so an unchanged kernel costs nothing. SDPA4J_CUDA_ARCHS overrides the architecture list (e.g. "90a" for a quick
 # local build); SDPA4J_NVCC_JOBS the parallelism (default 2).
 set -euo pipefail
 src=$1; out=$2; require=${3:-false}
 [ -f "$src" ] || { echo "compile-kernels: no such file $src" >&2; exit 2; }
 mkdir -p "$out"
 cp -p "$src" "$out/"
+headers=("$(dirname "$src")"/*.cuh)
+[ -e "${headers[0]}" ] || headers=()
+[ ${#headers[@]} -eq 0 ] || cp -p "${headers[@]}" "$out/"
 NVCC=$(command -v nvcc || true)
 [ -z "$NVCC" ] && [ -x /usr/local/cuda/bin/nvcc ] && NVCC=/usr/local/cuda/bin/nvcc
 if [ -z "$NVCC" ]; then
@@ -48,8 +51,12 @@ if [ "${4:-}" = "--one" ]; then
 fi
 todo=()
 for t in "${targets[@]}"; do
-  if [ -s "$out/$t" ] && [ "$out/$t" -nt "$src" ]; then continue; fi
-  todo+=("$t")
+  fresh=false
+  if [ -s "$out/$t" ] && [ "$out/$t" -nt "$src" ]; then
+    fresh=true
+    for h in "${headers[@]}"; do [ "$out/$t" -nt "$h" ] || fresh=false; done
+  fi
+  $fresh || todo+=("$t")
 done
 [ ${#todo[@]} -eq 0 ] && exit 0
 printf '%s\n' "${todo[@]}" | xargs -P "$jobs" -I{} bash "$0" "$src" "$out" "$require" --one {} \

@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
+import java.util.SequencedMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.bytedeco.cuda.cudart.CUfunc_st;
@@ -31,8 +32,8 @@ import org.slf4j.LoggerFactory;
  *       {@code sm_90.cubin} on 9.0; {@code sm_86.cubin} on 8.6), unless the system property
  *       {@value #FORCE_NVRTC_PROPERTY} is {@code true};</li>
  *   <li>the packaged source compiled by NVRTC for exactly that architecture, cached on disk under
- *       {@value #CACHE_DIR_PROPERTY} (default {@code ~/.cache/sdpa4j/cuda}), keyed by a hash of source, options,
- *       architecture and NVRTC version;</li>
+ *       {@value #CACHE_DIR_PROPERTY} (default {@code ~/.cache/sdpa4j/cuda}), keyed by a hash of source, the headers it
+ *       includes, options, architecture and NVRTC version;</li>
  *   <li>the packaged {@code compute_80.ptx}, compiled by the driver (not when NVRTC is forced).</li>
  * </ol>
  * NVRTC is a first-use cost per machine and kernel file, then a cache hit: measured on an H100 host with NVRTC 13.0
@@ -132,9 +133,10 @@ public final class KernelModule implements AutoCloseable {
     byte[] text = source.read(source.sourceFile()).orElseThrow(() -> new CudaException("loading kernels '"
         + source.name() + "'", -1, "NO_SOURCE", "resource " + source.resourceDir() + "/" + source.sourceFile()
         + " is missing"));
+    SequencedMap<String, String> headers = source.headers(text);
     String version = Nvrtc.version();
-    Path cache = cacheDir().resolve(source.name() + "-" + arch + "-" + key(text, source.nvrtcOptions(), arch, version)
-        + ".cubin");
+    Path cache = cacheDir().resolve(source.name() + "-" + arch + "-"
+        + key(text, headers, source.nvrtcOptions(), arch, version) + ".cubin");
     if (Files.isRegularFile(cache)) {
       try {
         byte[] cubin = Files.readAllBytes(cache);
@@ -146,7 +148,7 @@ public final class KernelModule implements AutoCloseable {
     }
     long t0 = System.nanoTime();
     byte[] cubin = Nvrtc.compile(new String(text, StandardCharsets.UTF_8), source.sourceFile(), arch,
-        source.nvrtcOptions());
+        source.nvrtcOptions(), headers);
     LOG.info("{}: compiled {} for {} with NVRTC {} in {} ms", source.name(), source.sourceFile(), arch, version,
         (System.nanoTime() - t0) / 1_000_000);
     try {
@@ -166,10 +168,13 @@ public final class KernelModule implements AutoCloseable {
     return dir != null ? Path.of(dir) : Path.of(System.getProperty("user.home"), ".cache", "sdpa4j", "cuda");
   }
 
-  private static String key(byte[] text, List<String> options, String arch, String version) {
+  static String key(byte[] text, SequencedMap<String, String> headers, List<String> options, String arch,
+      String version) {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       md.update(text);
+      headers.forEach((name, contents) -> md.update(("\u0000" + name + "\u0000" + contents)
+          .getBytes(StandardCharsets.UTF_8)));
       md.update(String.join("\u0000", Nvrtc.DEFAULT_OPTIONS).getBytes(StandardCharsets.UTF_8));
       md.update(String.join("\u0000", options).getBytes(StandardCharsets.UTF_8));
       md.update((arch + "\u0000" + version).getBytes(StandardCharsets.UTF_8));

@@ -5,6 +5,8 @@ import static org.bytedeco.cuda.global.nvrtc.NVRTC_SUCCESS;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SequencedCollection;
+import java.util.SequencedMap;
 import org.bytedeco.cuda.global.nvrtc;
 import org.bytedeco.cuda.nvrtc._nvrtcProgram;
 import org.bytedeco.javacpp.BytePointer;
@@ -40,14 +42,19 @@ public final class Nvrtc {
    *
    * @param programName a file name for diagnostics, e.g. {@code flash_fwd.cu}
    * @param options     further options, e.g. {@code -std=c++17}
+   * @param headers     the headers the source may include by quoted name: name to contents
+   *                    ({@link KernelSource#headers(byte[])})
    * @throws CudaException when NVRTC is missing or compilation fails (the message holds the compiler log)
    */
-  public static byte[] compile(String source, String programName, String arch, List<String> options) {
+  public static byte[] compile(String source, String programName, String arch, List<String> options,
+      SequencedMap<String, String> headers) {
     _nvrtcProgram program = new _nvrtcProgram();
     try (BytePointer src = new BytePointer(source, StandardCharsets.UTF_8);
-         BytePointer name = new BytePointer(programName, StandardCharsets.UTF_8)) {
-      check(call(() -> nvrtc.nvrtcCreateProgram(program, src, name, 0, (PointerPointer<?>) null,
-          (PointerPointer<?>) null)), "nvrtcCreateProgram(" + programName + ")");
+         BytePointer name = new BytePointer(programName, StandardCharsets.UTF_8);
+         PointerPointer<BytePointer> contents = headerPointers(headers.sequencedValues());
+         PointerPointer<BytePointer> names = headerPointers(headers.sequencedKeySet())) {
+      check(call(() -> nvrtc.nvrtcCreateProgram(program, src, name, headers.size(), contents, names)),
+          "nvrtcCreateProgram(" + programName + ")");
     }
     try {
       List<String> all = new ArrayList<>();
@@ -71,6 +78,11 @@ public final class Nvrtc {
     } finally {
       nvrtc.nvrtcDestroyProgram(program);
     }
+  }
+
+  /** Null for none (NVRTC's convention), else the strings as NUL-terminated bytes, like the options below. */
+  private static PointerPointer<BytePointer> headerPointers(SequencedCollection<String> strings) {
+    return strings.isEmpty() ? null : new PointerPointer<>(strings.toArray(String[]::new));
   }
 
   private static String log(_nvrtcProgram program) {

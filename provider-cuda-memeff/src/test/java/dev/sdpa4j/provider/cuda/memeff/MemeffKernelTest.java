@@ -46,6 +46,15 @@ class MemeffKernelTest {
     assertThatThrownBy(() -> MemeffKernel.select(DType.FLOAT64, 64, 64)).isInstanceOf(IllegalArgumentException.class);
   }
 
+  /** NVRTC gets the headers from the packaged folder: both kernel files include memeff_common.cuh, packaged beside. */
+  @Test
+  void packagedSourcesFindTheHeadersTheyInclude() {
+    for (var source : java.util.List.of(MemeffDevice.KERNELS, MemeffDevice.BACKWARD_KERNELS)) {
+      byte[] text = source.read(source.sourceFile()).orElseThrow();
+      assertThat(source.headers(text).sequencedKeySet()).as(source.sourceFile()).containsExactly("memeff_common.cuh");
+    }
+  }
+
   /** The Java table must mirror the MEMEFF_KERNEL lines of the CUDA source, which the build packages. */
   @Test
   void tableMatchesTheCudaSource() throws IOException {
