@@ -14,6 +14,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 # BENCH_EXPLORE=1: the decode shapes (fp16 and bf16) with the experimental decode variants, and the training shapes
 # that were below 1.0x in the last table, with the fp16 tiling variants; torch's efficient backend skipped
 EXPLORE = os.environ.get("BENCH_EXPLORE") == "1"
+DECODE_VARIANTS = os.environ.get("BENCH_DECODE_VARIANTS") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 2))
 BACKENDS = {"torch-flash": SDPBackend.FLASH_ATTENTION, "torch-efficient": SDPBackend.EFFICIENT_ATTENTION,
             "torch-cudnn": SDPBackend.CUDNN_ATTENTION}
@@ -59,6 +60,9 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
     if BASE_LIB is not None:
         ours["base"] = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB)
         row["base_splits"] = ours["base"].info["splits"]
+    if run.info.get("sm90") is not None:
+        # the Hopper wgmma kernel runs: the mma.sync main kernel on the same inputs is its same-run baseline ("mma")
+        ours["mma"] = prepare(q, k, v, o, lse, 2 if causal else 0, sm90=False)
     sdpa = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal and Lq == Lk)
     # ROUNDS passes over ours, the baseline and torch's backends, in turn; each keeps its best median (the spread
     # between two timings of the same kernel in one process reached 10% at L = 2k-4k)
@@ -80,14 +84,24 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
                 row[name + "_ms"] = None
                 row[name + "_error"] = str(e).split("\n")[0][:120]
     del ours, run
-    if EXPLORE and kind == "decode" and dtype == torch.float16:
+    if (EXPLORE or DECODE_VARIANTS) and kind == "decode" and dtype == torch.float16:
         # the compact decode traits (devices with < 128 KB of shared memory per block), twice the splits, no per-call
-        # memset (counters reset by the kernel alone)
-        for name, kw in [("compact", dict(compact=True)), ("mul2", dict(split_slots_mul=2)),
-                         ("nomemset", dict(zero_counters=False))]:
+        # memset (counters reset by the kernel alone); with BENCH_DECODE_VARIANTS=1 the split merges of v7: the
+        # workspace + counter path with its memset ("counter", v6's rules) and without, and cluster merges with other
+        # split counts and the compact (96 KB, two blocks per SM) traits
+        variants = [("compact", dict(compact=True)), ("mul2", dict(split_slots_mul=2)),
+                    ("nomemset", dict(zero_counters=False, cluster=False))]
+        if DECODE_VARIANTS:
+            sp = row["sdpa4j_info"]["splits"]
+            variants = [("counter", dict(cluster=False)), ("nomemset", dict(zero_counters=False, cluster=False))]
+            variants += [(f"cl{n}{'c' if c else ''}", dict(force_splits=n, cluster=True, compact=c))
+                         for n, c in ((2, False), (4, False), (4, True), (8, False), (8, True), (16, True))
+                         if str(n) != sp or c]
+        for name, kw in variants:
             rv = prepare(q, k, v, o, lse, 0, **kw)
             row[name + "_ms"] = graph_time(rv)[0]
             row[name + "_splits"] = rv.info["splits"]
+            row["variants"] = row.get("variants", []) + [name]
             del rv
     if (EXPLORE and kind == "train" and dtype == torch.float16 and E in (128, 256)) or (
             os.environ.get("BENCH_VARIANTS") == "1" and kind == "train" and dtype == torch.float16 and Lq in (1024, 4096, 16384)):
@@ -108,6 +122,13 @@ def tflops(row, key):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    from flashlib import LIB, DECODE, DECODE_COMPACT, CLUSTERS, decode_smem
+    if CLUSTERS and hasattr(LIB, "harness_max_clusters"):
+        # clusters of the D=128 decode kernels the device runs at once (cudaOccupancyMaxActiveClusters)
+        for name, tr, c in (("n32w4s2", DECODE[3], 0), ("n16w4s3", DECODE_COMPACT[3], 1)):
+            bn, w, st = tr
+            print("max active clusters", name, {n: LIB.harness_max_clusters(3, c, n, w * 32, decode_smem(128, bn, w, st))
+                                                for n in (2, 4, 8, 16)}, flush=True)
     rows = []
     shapes = []
     Ls = (1024, 4096) if QUICK else (512, 1024, 2048, 4096, 8192, 16384)
@@ -132,9 +153,10 @@ def main():
               f"sdpa4j {tflops(r, 'sdpa4j'):6.1f} | flash {tflops(r, 'torch-flash') or 0:6.1f} eff {tflops(r, 'torch-efficient') or 0:6.1f} "
               f"cudnn {tflops(r, 'torch-cudnn') or 0:6.1f} TFLOP/s  ({r['sdpa4j_ms']*1e3:.1f} us)"
               + (f" base {tflops(r, 'base'):6.1f}" if 'base_ms' in r else "")
+              + (f" mma {tflops(r, 'mma'):6.1f}" if 'mma_ms' in r else "")
               + (f" var1 {tflops(r, 'var1') or 0:6.1f} var2 {tflops(r, 'var2') or 0:6.1f}" if 'var1_ms' in r else "")
               + "".join(f" {n} {r[n + '_ms']*1e3:.1f}us/{r[n + '_splits']}" for n in
-                        ["base", "compact", "mul2", "nomemset"] if r['kind'] == 'decode' and n + '_ms' in r)
+                        ["base"] + r.get("variants", []) if r['kind'] == 'decode' and n + '_ms' in r)
               + (f" [splits {r['sdpa4j_info']['splits']}, torch flash {r['torch-flash_ms']*1e3:.1f} cudnn {(r['torch-cudnn_ms'] or 0)*1e3:.1f} us]" if r['kind'] == 'decode' else ""), flush=True)
     meta = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
                 sms=torch.cuda.get_device_properties(0).multi_processor_count)

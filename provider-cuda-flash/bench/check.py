@@ -30,7 +30,7 @@ def make(B, H, L, E, dtype, layout, gen):
     t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
     return t[..., :E]
 
-def one(cfg, gen, replays=1, zero_counters=True, compact=False):
+def one(cfg, gen, replays=1, zero_counters=True, compact=False, cluster=None):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -40,7 +40,8 @@ def one(cfg, gen, replays=1, zero_counters=True, compact=False):
         o = torch.full((B, Lq, H, E), float("nan"), dtype=dtype, device="cuda").transpose(1, 2)
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
-    run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact)
+    run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact,
+                  cluster=cluster)
     run()
     torch.cuda.synchronize()
     if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
@@ -98,6 +99,18 @@ def main():
         cfgs.append((rnd.randint(1, 3), G * rnd.randint(1, 3), G, rnd.randint(1, 400), rnd.randint(1, 600), E,
                      rnd.choice((torch.float16, torch.bfloat16)), rnd.randint(0, 2), rnd.choice(("bhle", "blhe", "pad")),
                      rnd.choice((None, 0.05, 1.0, -0.2)), None))
+    # the Hopper wgmma main kernels (flash_fwd_sm90.cu, where FlashPlan picks them): grids large enough for the main
+    # kernel, many key tiles (the stage ring wraps), ragged ends, causal both ways, GQA, strides, custom/negative scale,
+    # Lq > Lk bottom-right (fully masked rows)
+    for E in (64, 128, 256):
+        for dt in (torch.float16, torch.bfloat16):
+            cfgs.append((2, 16, 1, 1000, 1000, E, dt, 1, "bhle", None, None))
+            cfgs.append((1, 48, 4, 517, 1203, E, dt, 2, "blhe", -0.1, None))
+            cfgs.append((3, 12, 3, 700, 333, E, dt, 2, "pad", None, None))
+            cfgs.append((3, 16, 2, 640, 777, E, dt, 0, "bhle", 0.5, None))
+    # head dim 64 takes the wgmma kernel from 8192 keys on (FlashPlan.HOPPER's minKeys)
+    cfgs.append((2, 36, 2, 384, 8200, 64, torch.float16, 2, "blhe", None, None))
+    cfgs.append((2, 36, 1, 300, 8193, 64, torch.bfloat16, 0, "pad", -0.2, None))
     fails = 0
     worst = {}
     for cfg in cfgs:
@@ -128,6 +141,25 @@ def main():
             if not ok:
                 fails += 1
                 print("FAIL replay", cfg[:6], "zero_counters", zc, "oerr %.2e lerr %.2e" % (oe, le), info)
+    # both merges of the decode splits on the same shapes: the cluster (DSMEM) kernels where the device has them (up
+    # to the non-portable cluster size 16, mostly empty splits, replays) and the workspace + counter path
+    from flashlib import CLUSTERS
+    merges = ((True, False) if CLUSTERS else (False,))
+    for cl in merges:
+        for cfg, compact, reps in (((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, 8), False, 1),
+                                   ((1, 16, 1, 1, 4096, 128, torch.bfloat16, 0, "blhe", None, 8), True, 1),
+                                   ((2, 8, 4, 1, 2049, 120, torch.float16, 2, "pad", 0.3, 6), False, 1),
+                                   ((1, 4, 1, 3, 1500, 64, torch.bfloat16, 1, "bhle", -0.3, 7), False, 1),
+                                   ((1, 2, 1, 16, 555, 96, torch.float16, 2, "blhe", None, 16), False, 1),
+                                   ((1, 2, 1, 1, 20, 256, torch.float16, 0, "bhle", None, 16), False, 1),
+                                   ((1, 4, 1, 1, 40000, 192, torch.bfloat16, 0, "bhle", None, 8), False, 1),
+                                   ((1, 1, 1, 1, 1, 32, torch.float16, 0, "bhle", None, 2), False, 1),
+                                   ((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, 8), False, 3)):
+            cfgs.append(cfg)
+            ok, oe, le, info = one(cfg, gen, replays=reps, compact=compact, cluster=cl)
+            if not ok or info["cluster"] != cl:
+                fails += 1
+                print("FAIL merge", cfg[:6], cfg[6], "cluster", cl, "compact", compact, "oerr %.2e lerr %.2e" % (oe, le), info)
     print(f"check: {len(cfgs)} cases, {fails} failed; worst output error {worst}")
     return fails
 

@@ -25,6 +25,10 @@ VARIANTS = {1: [(128, 64, 4), (128, 128, 8)], 3: [(128, 64, 8), (128, 32, 4)], 5
 _props = torch.cuda.get_device_properties(0)
 SMS = _props.multi_processor_count
 SMEM_OPTIN = getattr(_props, "shared_memory_per_block_optin", 232448)   # cudaDevAttrMaxSharedMemoryPerBlockOptin
+# FlashPlan.MAX_CLUSTER: split counts from 2 to this merge through distributed shared memory in one thread-block
+# cluster (the _cl kernels) on devices of compute capability 9.0 and later
+MAX_CLUSTER = 8
+CLUSTERS = _props.major >= 9
 
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
@@ -60,14 +64,29 @@ def num_splits(work, n_blocks, slots, max_splits=128, min_eff=0.85):
 # optional second harness (FLASH_HARNESS_BASE: an earlier kernel version) timed in the same process by bench.py
 BASE_LIB = ctypes.CDLL(os.environ["FLASH_HARNESS_BASE"]) if os.environ.get("FLASH_HARNESS_BASE") else None
 
+# The Hopper wgmma main kernels (flash_fwd_sm90.cu through harness_sm90.cu, FLASH_SM90 or .dev-fwd/libflashsm90.so).
+# FlashPlan's rule: compute capability 9.0, no split, no dropout, head dim exactly one of SM90's and at least its
+# minimum key count; then they replace the mma.sync main kernel. SM90: head dim -> (harness table index, kBlockN,
+# kStages, minimum keys), FlashPlan.HOPPER's table;
+# SM90_VARIANTS: experimental traits of harness_sm90.cu (bench only), name -> (index, D, kBlockN, kStages).
+_SM90_PATH = os.environ.get("FLASH_SM90", os.path.join(os.path.dirname(__file__), "../../.dev-fwd/libflashsm90.so"))
+SM90_LIB = ctypes.CDLL(_SM90_PATH) if _props.major == 9 and os.path.exists(_SM90_PATH) else None
+SM90 = {64: (0, 128, 2, 8192), 128: (1, 128, 2, 0), 256: (2, 64, 2, 0)}
+SM90_VARIANTS = {"d64_n128s3": (3, 64, 128, 3), "d128_n128s3": (4, 128, 128, 3), "d128_n64s3": (5, 128, 64, 3)}
+
+def sm90_smem(D, bn, stages):
+    return 128 * D * 2 + 2 * stages * bn * D * 2
+
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
-            split_slots_mul=1, zero_counters=True):
+            split_slots_mul=1, zero_counters=True, cluster=None, sm90=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
     memory per block (FlashPlan.DECODE_COMPACT), as if SMEM_OPTIN were below FlashPlan.DECODE's. Bench-only knobs:
     split_slots_mul (more splits), zero_counters=False (no per-call memset: the kernel leaves its counters at zero, so
-    graph replays stay correct)."""
+    graph replays stay correct). cluster: None = FlashPlan's rule (2..MAX_CLUSTER splits on sm_90+), True / False forced
+    (the counter path when False). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    main kernel, or a name in SM90_VARIANTS (bench only)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -124,16 +143,23 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         else:
             if not split:
                 split = num_splits(B * heads * cdiv(lq, BM), cdiv(Lk, BN), 2 * SMS) > 1
-            if split:   # FlashPlan.of: one decode block per SM, the fewest splits within 95% of the best wave efficiency
-                splits = num_splits(B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw), SMS * split_slots_mul, min_eff=0.95)
+            if split:   # FlashPlan.of: one decode block per SM (per two SMs where clusters merge the splits), the
+                # fewest splits within 95% of the best wave efficiency
+                slots = SMS // 2 if CLUSTERS and cluster is not False and hasattr(lib, "harness_launch_cluster") else SMS
+                splits = num_splits(B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw), slots * split_slots_mul, min_eff=0.95)
         if split:
             BM, BN, W = 16, dbn, dw
             smem = dsmem
         else:
             smem = (BM + 2 * BN) * D * 2
         ws_extra = B * heads * cdiv(lq, 16)   # the decode kernel's u32 counters behind the partial LSEs
+    if legacy or not hasattr(lib, "harness_launch_cluster"):
+        cluster = False
+    elif cluster is None:
+        cluster = CLUSTERS and split and 2 <= splits <= MAX_CLUSTER
+    cluster = bool(cluster and split and splits > 1)
     counters = None
-    if split and (splits > 1 or legacy):
+    if split and (splits > 1 or legacy) and not cluster:
         ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
         ws_l = torch.zeros(splits * B * heads * lq + ws_extra, dtype=torch.float32, device=q.device)
         p.o_accum, p.lse_accum = ws_o.data_ptr(), ws_l.data_ptr()
@@ -153,6 +179,16 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         smem = (BM + 2 * BN) * D * 2
         grid = (cdiv(lq, BM), B * heads, 1)
     compact = compact and split and not legacy
+    sm90_index = None
+    if isinstance(sm90, str):
+        sm90_index, D, BN, S90 = SM90_VARIANTS[sm90]
+        assert not split and E == D
+    elif sm90 is None and SM90_LIB is not None and lib is LIB and not split and not variant and E in SM90 \
+            and Lk >= SM90[E][3]:
+        sm90_index, BN, S90, _ = SM90[E]
+    if sm90_index is not None:
+        BM, W, smem = 128, 8, sm90_smem(E, BN, S90)
+        grid = (cdiv(lq, BM), B * heads, 1)
 
     def run():
         st = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
@@ -161,8 +197,12 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             r = lib.harness_memset(ctypes.c_void_p(counters.data_ptr()), ctypes.c_size_t(counters.numel() * 4), st)
             if r:
                 raise RuntimeError(f"memset failed: cuda error {r}")
-        if variant:
+        if sm90_index is not None:
+            r = SM90_LIB.harness_sm90_launch(pref, sm90_index, int(bf16), grid[0], grid[1], W * 32, smem, st)
+        elif variant:
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
+        elif cluster:
+            r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
             r = lib.harness_launch_compact(pref, dc, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
         else:
@@ -175,6 +215,6 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                 raise RuntimeError(f"combine failed: cuda error {r}")
     run.keep = keep
     run.params = p
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index,
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <vector>
 
@@ -18,6 +19,54 @@ static Kernel kTable[3][6][4] = {
     {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n32w4s2), DEC(192, n16w4s2), DEC(256, n16w2s3)},
     {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n16w4s3), DEC(192, n16w4s2), DEC(256, n16w2s3)}};
 static const int kDims[6] = {32, 64, 96, 128, 192, 256};
+// the _cl decode kernels (cluster launch) of FlashPlan.DECODE ([0]) and FlashPlan.DECODE_COMPACT ([1])
+#define DECC(D, TR) {flash_decode_f16_d##D##_##TR##_cl, flash_decode_bf16_d##D##_##TR##_cl, \
+                     flash_decode_f16_d##D##_##TR##_cl_pad, flash_decode_bf16_d##D##_##TR##_cl_pad}
+static Kernel kClusterTable[2][6][4] = {
+    {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n32w4s2), DECC(192, n16w4s2), DECC(256, n16w2s3)},
+    {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n16w4s3), DECC(192, n16w4s2), DECC(256, n16w2s3)}};
+
+// a cluster launch of 1 x 1 x gz blocks (all splits of one (m-block, batch, head)), as FlashDevice's cuLaunchKernelEx
+static cudaError_t cluster_config(Kernel k, int gx, int gy, int gz, int threads, int smem, void* stream,
+                                  cudaLaunchConfig_t* cfg, cudaLaunchAttribute* attr) {
+  cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e == cudaSuccess && gz > 8) e = cudaFuncSetAttribute(k, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  if (e != cudaSuccess) return e;
+  *cfg = cudaLaunchConfig_t{};
+  cfg->gridDim = dim3(gx, gy, gz);
+  cfg->blockDim = dim3(threads);
+  cfg->dynamicSmemBytes = smem;
+  cfg->stream = (cudaStream_t)stream;
+  attr->id = cudaLaunchAttributeClusterDimension;
+  attr->val.clusterDim.x = 1;
+  attr->val.clusterDim.y = 1;
+  attr->val.clusterDim.z = gz;
+  cfg->attrs = attr;
+  cfg->numAttrs = 1;
+  return cudaSuccess;
+}
+
+extern "C" int harness_launch_cluster(const FlashParams* p, int dclass, int bf16, int compact, int gx, int gy, int gz,
+                                      int threads, int smem, void* stream) {
+  Kernel k = kClusterTable[compact ? 1 : 0][dclass][(p->head_dim == kDims[dclass] ? 0 : 2) + (bf16 ? 1 : 0)];
+  cudaLaunchConfig_t cfg;
+  cudaLaunchAttribute attr;
+  cudaError_t e = cluster_config(k, gx, gy, gz, threads, smem, stream, &cfg, &attr);
+  if (e != cudaSuccess) return (int)e;
+  e = cudaLaunchKernelEx(&cfg, k, *p);
+  return e != cudaSuccess ? (int)e : (int)cudaGetLastError();
+}
+
+// how many clusters of gz blocks of that kernel the device runs at once (cudaOccupancyMaxActiveClusters); < 0: error
+extern "C" int harness_max_clusters(int dclass, int compact, int gz, int threads, int smem) {
+  Kernel k = kClusterTable[compact ? 1 : 0][dclass][0];
+  cudaLaunchConfig_t cfg;
+  cudaLaunchAttribute attr;
+  cudaError_t e = cluster_config(k, 1, 1, gz, threads, smem, nullptr, &cfg, &attr);
+  int n = 0;
+  if (e == cudaSuccess) e = cudaOccupancyMaxActiveClusters(&n, k, &cfg);
+  return e != cudaSuccess ? -(int)e : n;
+}
 
 static int launch(Kernel k, const FlashParams* p, int gx, int gy, int gz, int threads, int smem, void* stream) {
   cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
@@ -80,7 +129,8 @@ static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4
 static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
 // splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact: FlashPlan.DECODE_COMPACT's)
-static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0) {
+static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
+                int cluster = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
@@ -109,20 +159,24 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   int threads = (split ? c.DW : c.W) * 32;
   int smem = split ? c.DW * c.DS * 2 * c.DBN * c.D * 2 : (c.BM + 2 * c.BN) * c.D * 2;
   int gx = (Lq + BM - 1) / BM;
-  if (splits > 1) {
+  if (splits > 1 && !cluster) {
     size_t rows = (size_t)splits * B * H * Lq, counters = (size_t)B * H * gx;
     CK(cudaMalloc(&oacc, rows * E * 4)); CK(cudaMalloc(&lacc, (rows + counters) * 4));
     CK(cudaMemset(lacc + rows, 0, counters * 4));
     p.o_accum = (i64)oacc; p.lse_accum = (i64)lacc;
   }
-  if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
+  if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));
+  else if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
-  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d\n", B, H, G, Lq, Lk, E, causal, br,
-         bf16, splits, compact);
+  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d\n", B, H, G, Lq, Lk,
+         E, causal, br, bf16, splits, compact, cluster);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
-int main() {
+// argument "decode": the decode shapes only (the decode kernels' own sanitizer pass)
+int main(int argc, char** argv) {
+  const bool decode_only = argc > 1 && strcmp(argv[1], "decode") == 0;
+  if (!decode_only) {
   run(1, 2, 1, 200, 333, 64, 1, 0, 0, 0);
   run(1, 2, 2, 130, 70, 128, 1, 1, 1, 0);
   run(1, 2, 1, 65, 129, 80, 0, 0, 0, 0);
@@ -130,6 +184,7 @@ int main() {
   run(1, 1, 1, 70, 100, 256, 1, 1, 1, 0);
   run(1, 2, 1, 129, 64, 192, 0, 0, 0, 0);
   run(1, 2, 1, 33, 47, 96, 1, 0, 1, 0);
+  }
   // decode kernel: one split, several, ragged lengths, every head-dim class, causal, padded head dims
   run(1, 2, 1, 1, 1, 32, 0, 0, 0, 1);
   run(1, 2, 1, 1, 1000, 128, 0, 0, 0, 4);
@@ -144,6 +199,16 @@ int main() {
   run(1, 16, 1, 1, 4096, 128, 0, 0, 0, 8, 1);
   run(2, 2, 1, 3, 1000, 120, 1, 1, 1, 3, 1);
   run(2, 4, 1, 1, 3000, 128, 0, 0, 1, 1, 1);
+  // the cluster decode kernels (DSMEM merge): the issue-6 B=1 shape, ragged, causal, GQA, padded head dims, compact,
+  // empty splits, the non-portable cluster size 16
+  run(1, 16, 1, 1, 4096, 128, 0, 0, 0, 8, 0, 1);
+  run(1, 2, 1, 1, 1000, 128, 0, 0, 1, 4, 0, 1);
+  run(1, 2, 2, 5, 700, 64, 1, 1, 1, 3, 0, 1);
+  run(1, 2, 1, 20, 333, 192, 0, 0, 1, 2, 0, 1);
+  run(1, 2, 1, 2, 900, 120, 0, 0, 0, 7, 0, 1);
+  run(1, 1, 1, 3, 300, 256, 0, 0, 0, 8, 0, 1);
+  run(1, 16, 1, 1, 4096, 128, 0, 0, 1, 8, 1, 1);
+  run(1, 4, 1, 1, 2000, 96, 1, 1, 0, 16, 0, 1);
   printf("sanitize harness done\n");
   return 0;
 }

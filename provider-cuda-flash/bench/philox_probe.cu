@@ -1,5 +1,5 @@
-// Philox4x32-10 cost probe for dropout_cost.py (not part of the provider): flash_bwd.cu's round function.
-#include "../src/main/cuda/flash_bwd.cu"  // the shipped philox() and u32, so the probe times exactly that code
+// Philox4x32-10 cost probe for dropout_cost.py (not part of the provider): the backward's round function.
+#include "../src/main/cuda/flash_bwd_common.cuh"  // the shipped philox() and u32: the probe times exactly that code
 // one call, inputs and key from memory: SASS of this minus probe_none = instructions per call
 extern "C" __global__ void probe_one(const uint4* in, const uint2* key, uint4* out) {
   const uint4 c = in[threadIdx.x];

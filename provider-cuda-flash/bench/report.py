@@ -13,7 +13,9 @@ decode_rows = json.load(open(os.path.join(dsrc, "bench.json")))["rows"] if dsrc 
 date = datetime.date.today().isoformat()
 out = os.path.join(os.path.dirname(__file__), "../../benchmarks/results")
 os.makedirs(out, exist_ok=True)
-base = os.path.join(out, f"cuda-flash-{date}")
+# a run of the decode shapes only (BENCH_DECODE_ONLY=1) gets its own file: cuda-flash-decode-<date>
+decode_only = dsrc is None and not any(r["kind"] == "train" for r in d["rows"])
+base = os.path.join(out, f"cuda-flash-{'decode-' if decode_only else ''}{date}")
 shutil.copy(os.path.join(src, "bench.json"), base + ".json")
 shutil.copy(os.path.join(src, "bench.csv"), base + ".csv")
 if len(sys.argv) > 3:
@@ -30,19 +32,20 @@ def f(x, nd=1):
 m = d["meta"]
 lines = [f"# cuda-flash forward vs PyTorch {m['torch']} SDPA backends", "",
          f"- card: {m['device']} ({m['sms']} SMs), CUDA {m['cuda']}; date {date}; commit {commit}",
-         "- method: `provider-cuda-flash/bench/bench.py` - the provider's kernels (same `flash_fwd.cu`, same launch rules as"
-         " `FlashPlan.java`, via the ctypes harness `bench/harness.cu`) and `torch.nn.functional.scaled_dot_product_attention`"
+         "- method: `provider-cuda-flash/bench/bench.py` - the provider's kernels (same `flash_fwd.cu` and, on sm_90a,"
+         " `flash_fwd_sm90.cu` (kernel column: wgmma), same launch rules as `FlashPlan.java`, via the ctypes harnesses"
+         " `bench/harness.cu` and `bench/harness_sm90.cu`) and `torch.nn.functional.scaled_dot_product_attention`"
          " restricted to one backend (`sdpa_kernel`), same inputs `[B, H, L, E]` contiguous, same process; each time is"
          " the median of 11 replays of a CUDA graph of 5 calls (launch gaps removed), kernel time only (no Java), and each"
          " column keeps the better of two such medians taken in two rounds over ours, the previous kernel and torch's"
          " backends in turn (BENCH_ROUNDS=2: identical code measured up to 10% apart in one process at L = 2k-4k).",
-         f"- data: `cuda-flash-{date}.json` / `.csv` (this table's run)" + (f"; `cuda-flash-{date}-decode.json` / `.csv` (decode run)" if dsrc else "") + ".",
+         f"- data: `{os.path.basename(base)}.json` / `.csv` (this table's run)" + (f"; `cuda-flash-{date}-decode.json` / `.csv` (decode run)" if dsrc else "") + ".",
          "- TFLOP/s = 4·B·H·Lq·Lk·E / time, halved for causal. ratio = ours / torch backend (>1 = ours faster).",
          "- decode: Lq = 1; K/V of B = 1 fit in the 50 MB L2, so those rows partly measure L2 for every backend.",
          "- extra MB: device memory our call needs beyond q, k, v, o and the LSE (the fp32 split-KV partials; 0 without splits), so the peak at L = 16k is inputs + output + LSE only.", ""]
-lines += ["## Training shapes (B·L = 16k tokens, hidden 2048; E = 256 with 8 heads)", "",
-          "| E | H | L | B | dtype | causal | sdpa4j TFLOP/s | previous kernel (same run) | torch flash | torch efficient | torch cuDNN | vs flash | vs cuDNN | vs previous | extra MB |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+lines += [] if decode_only else ["## Training shapes (B·L = 16k tokens, hidden 2048; E = 256 with 8 heads)", "",
+          "| E | H | L | B | dtype | causal | kernel | sdpa4j TFLOP/s | previous kernel (same run) | mma.sync kernel (same run) | torch flash | torch efficient | torch cuDNN | vs flash | vs cuDNN | vs previous | vs mma.sync | extra MB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 worst = []
 for r in d["rows"]:
     if r["kind"] != "train":
@@ -52,8 +55,10 @@ for r in d["rows"]:
     if rf is not None and r["Lq"] >= 1024:
         worst.append((rf, r))
     bs = tf(r, "base")
-    lines.append(f"| {r['E']} | {r['H']} | {r['Lq']} | {r['B']} | {r['dtype']} | {int(r['causal'])} | {f(o)} | {f(bs)} | {f(fl)} | {f(ef)} | {f(cu)} | "
-                 f"{f(rf, 2)} | {f(o / cu if cu else None, 2)} | {f(o / bs if bs else None, 2)} | {int(r['sdpa4j_info'].get('workspace_bytes', 0)) / 2**20:.1f} |")
+    mm = tf(r, "mma")   # the mma.sync main kernel where the Hopper (wgmma) kernel ran
+    kern = "wgmma" if r["sdpa4j_info"].get("sm90", "None") != "None" else "mma.sync"
+    lines.append(f"| {r['E']} | {r['H']} | {r['Lq']} | {r['B']} | {r['dtype']} | {int(r['causal'])} | {kern} | {f(o)} | {f(bs)} | {f(mm)} | {f(fl)} | {f(ef)} | {f(cu)} | "
+                 f"{f(rf, 2)} | {f(o / cu if cu else None, 2)} | {f(o / bs if bs else None, 2)} | {f(o / mm if mm else None, 2)} | {int(r['sdpa4j_info'].get('workspace_bytes', 0)) / 2**20:.1f} |")
 def decode_table(rows, title, note):
     out = ["", title, ""] + ([note, ""] if note else []) + [
         "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | vs best torch | vs flash | vs previous | splits (previous) |",
@@ -83,6 +88,14 @@ if dsrc:
     lines += t2
 worst.sort(key=lambda x: x[0])
 cud = [tf(r, "sdpa4j") / tf(r, "torch-cudnn") for _, r in worst if r.get("torch-cudnn_ms")]
+if decode_only:
+    lines += ["", "## Summary", "",
+              f"- decode: ratio vs the best torch backend min {min(x[0] for x in dec):.3f}, max {max(x[0] for x in dec):.3f}"
+              f" ({sum(1 for x in dec if x[0] < 1.0)} of {len(dec)} shapes below 1.0);"
+              f" vs torch flash min {min(x[1] for x in dec):.2f}, max {max(x[1] for x in dec):.2f}.", ""]
+    open(base + ".md", "w").write("\n".join(lines))
+    print(base + ".md")
+    sys.exit(0)
 lines += ["", "## Summary", "",
           f"- training, L ≥ 1k: ratio vs torch flash min {worst[0][0]:.2f}, median {worst[len(worst)//2][0]:.2f}, max {worst[-1][0]:.2f};"
           f" {sum(1 for x in worst if x[0] < 1.0)} of {len(worst)} shapes below 1.0.",

@@ -14,6 +14,8 @@ SHAPES = [  # B, H, Hk, Lq, Lk, E, dtype, causal, p, deterministic
     (1, 2, 2, 64, 128, 64, torch.bfloat16, 0, 0.0, True),
     (1, 2, 1, 150, 140, 64, torch.float16, 0, 0.0, False),
     (1, 2, 2, 96, 260, 128, torch.bfloat16, 1, 0.1, False),
+    (1, 4, 2, 200, 300, 128, torch.float16, 0, 0.0, False),  # GQA through the Hopper wgmma kernel (sm_90)
+    (2, 4, 1, 70, 300, 64, torch.bfloat16, 2, 0.1, False),
 ]
 for B, H, Hk, Lq, Lk, E, dt, causal, p, det in SHAPES:
     q = torch.randn(B, H, Lq, E, dtype=dt, device="cuda")

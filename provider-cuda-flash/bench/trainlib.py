@@ -20,6 +20,10 @@ if os.environ.get("FLASH_BWD_TRAITS_DROP"):
     import json
     BWD_TRAITS_DROP = [tuple(t) for t in json.loads(os.environ["FLASH_BWD_TRAITS_DROP"])]
 DQ_TRAITS = [(32, 64, 64), (64, 64, 64), (128, 64, 64), (256, 64, 32)]
+# FlashBackwardPlan.SM90 (flash_bwd_sm90.cu, Hopper wgmma): head dim -> (BM, BN, threads), fast mode, exact head dims;
+# FLASH_BWD_SM90=0 runs the mma.sync kernels instead
+SM90_TRAITS = {64: (64, 128, 256), 128: (64, 128, 256)}
+SM90_ON = os.environ.get("FLASH_BWD_SM90", "1") != "0"
 
 
 def _ck(r, what):
@@ -82,6 +86,18 @@ def modules(variant=None):
             _mods[path] = Module(open(path, "rb").read())
         out.append(_mods[path] if path else _mods[part])
     return tuple(out)
+
+
+def module_sm90(variant=None):
+    """The Hopper backward module (flash_bwd_sm90.cu): a variant's "bwd90" cubin, FLASH_BWD90_CUBIN, or the jar's."""
+    path = (variant or {}).get("bwd90")
+    if path:
+        if path not in _mods:
+            _mods[path] = Module(open(path, "rb").read())
+        return _mods[path]
+    if "bwd90" not in _mods:
+        _mods["bwd90"] = Module(_cubin("FLASH_BWD90_CUBIN", "dev/sdpa4j/cuda/flash_bwd_sm90/sm_90a.cubin"))
+    return _mods["bwd90"]
 
 
 def _strides3(t):
@@ -154,6 +170,17 @@ class Backward:
         # the _drop kernels, as FlashBackwardPlan.Traits.sharedBytes
         mask = drop or (variant or {}).get("mask_smem_always", False)
         self.main_smem = (2 * BN * D + 4 * BM * D + 2 * BN * BM) * 2 + 4 * BM * 4 + (2 * BM * BN // 4 if mask else 0)
+        # Hopper: the wgmma main kernel for exact head dims 64 and 128 in fast mode (FlashBackwardPlan.of)
+        self.main_mod = self.mod
+        if SM90_ON and (variant or {}).get("sm90", True) and E in SM90_TRAITS and not deterministic \
+                and torch.cuda.get_device_capability(q.device) == (9, 0):
+            BM, BN, threads = SM90_TRAITS[E]
+            self.main_mod = module_sm90(variant)
+            self.main = f"flash_bwd_sm90_{dt}_d{E}" + ("_drop" if drop else "")
+            self.main_grid = (math.ceil(Lk / BN), B * Hk)
+            self.main_threads = threads
+            # K, V, two Q, two dO, one dS^T (16-bit), LSE and D (two each), kept bits (two buffers) with dropout
+            self.main_smem = (2 * BN * E + 4 * BM * E + BN * BM) * 2 + 4 * BM * 4 + (2 * BM * BN // 4 if drop else 0)
         self.dq = f"flash_bwd_dq_{dt}_d{QD}" + ("_drop" if drop else "") if deterministic else None
         self.dq_grid = (math.ceil(Lq / QBM), B * H)
         self.dq_threads = QBM // 16 * 32
@@ -164,7 +191,7 @@ class Backward:
         m = self.mod
         rb = (self.rows + 3) // 4
         m.launch(f"flash_bwd_preprocess_{self.dt}", (rb,), 128, 0, self.params)
-        m.launch(self.main, self.main_grid, self.main_threads, self.main_smem, self.params)
+        self.main_mod.launch(self.main, self.main_grid, self.main_threads, self.main_smem, self.params)
         if self.dq:
             m.launch(self.dq, self.dq_grid, self.dq_threads, self.dq_smem, self.params)
         else:

@@ -13,7 +13,8 @@
 // above the causal diagonal are never visited. Rows with every key masked give O = 0 and LSE = -inf.
 //
 // Decode (flash-decoding, Lq <= 16 after GQA packing, or a grid too small for the device): flash_decode_* splits the
-// keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below).
+// keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below): on sm_90 through
+// distributed shared memory within a thread-block cluster (the _cl kernels), elsewhere through a global workspace.
 
 typedef unsigned short u16;
 typedef unsigned int u32;
@@ -536,7 +537,44 @@ struct DecodeTraits {
 template <int N>
 DEVI void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-template <typename T, bool kBf16, bool kEvenD>
+// Thread-block clusters (sm_90 and later): the _cl decode kernels merge their splits through distributed shared
+// memory. FLASH_CLUSTERS is 0 in the device passes for older architectures, whose cubins omit those kernels.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define FLASH_CLUSTERS 1
+DEVI u32 cluster_rank() {
+  u32 r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+// every thread of every block of the cluster arrives; shared-memory writes before it are visible to the cluster after
+DEVI void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+// the address of the same shared-memory location in block `rank` of the cluster
+DEVI u32 cluster_map(u32 addr, u32 rank) {
+  u32 r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(addr), "r"(rank));
+  return r;
+}
+DEVI float cluster_ld(u32 addr) {
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];\n" : "=f"(v) : "r"(addr) : "memory");
+  return v;
+}
+DEVI float4 cluster_ld4(u32 addr) {
+  float4 v;
+  asm volatile("ld.shared::cluster.v4.f32 {%0,%1,%2,%3}, [%4];\n" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "r"(addr)
+               : "memory");
+  return v;
+}
+#else
+#define FLASH_CLUSTERS 0
+#endif
+
+// kCluster: the blocks of one (m-block, batch, head) form a thread-block cluster along z (cluster size = num_splits,
+// at most 16) and merge through distributed shared memory: no workspace, no counters, no second pass over global
+// memory. Otherwise the splits merge through the fp32 workspace and the counters (the last block merges).
+template <typename T, bool kBf16, bool kEvenD, bool kCluster = false>
 DEVI void flash_decode(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
   constexpr int NB = BN / 8;
@@ -765,101 +803,172 @@ DEVI void flash_decode(const FlashParams& p) {
   float* lse_acc = reinterpret_cast<float*>(p.lse_accum);
   float* o_acc = reinterpret_cast<float*>(p.o_accum);
   const bool whole = nsplit == 1;
-  for (int c = tid; c < 16 * kC4; c += T::kThreads) {
-    const int r = c / kC4;
-    const int col = (c % kC4) * 4;
-    if (m0 + r < Lq && (kEvenD || col < E)) {
-      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#if FLASH_CLUSTERS
+  if constexpr (kCluster) {
+    // the block's normalised partial O into warp 0's rows of sO (each thread rewrites only the elements it reads)
+    for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+      const int r = c / kC4;
+      const int col = (c % kC4) * 4;
+      if (m0 + r < Lq && (kEvenD || col < E)) {
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-      for (int w = 0; w < W; ++w) {
-        const float f = sF[w * 16 + r];
-        const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
-        acc.x += f * v.x;
-        acc.y += f * v.y;
-        acc.z += f * v.z;
-        acc.w += f * v.w;
+        for (int w = 0; w < W; ++w) {
+          const float f = sF[w * 16 + r];
+          const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
+          acc.x += f * v.x;
+          acc.y += f * v.y;
+          acc.z += f * v.z;
+          acc.w += f * v.w;
+        }
+        *reinterpret_cast<float4*>(sO + r * T::kORow + col) = acc;
       }
-      if (whole) {
+    }
+    cluster_sync();
+    // the cluster's blocks share the merge: block `rank` takes every nsplit-th group of 4 output columns
+    constexpr int kMaxCluster = 16;  // Hopper's largest (non-portable) cluster
+    const u32 rank = cluster_rank();
+    const u32 aO = smem_u32(sO);
+    const u32 aL = smem_u32(sLse);
+    const int rows = min(16, Lq - m0);
+    for (int c = (int)rank * T::kThreads + tid; c < rows * kC4; c += nsplit * T::kThreads) {
+      const int r = c / kC4;
+      const int col = (c % kC4) * 4;
+      if (kEvenD || col < E) {
+        // every remote load of a round is issued before the first use: two round trips through the cluster, not
+        // one per split
+        float l[kMaxCluster];
+#pragma unroll
+        for (int s = 0; s < kMaxCluster; ++s) l[s] = s < nsplit ? cluster_ld(cluster_map(aL + 4 * r, s)) : NEG_INF;
+        float mx = NEG_INF;
+#pragma unroll
+        for (int s = 0; s < kMaxCluster; ++s) mx = fmaxf(mx, l[s]);
+        float4 v[kMaxCluster];
+#pragma unroll
+        for (int s = 0; s < kMaxCluster; ++s) {
+          v[s] = s < nsplit && l[s] != NEG_INF ? cluster_ld4(cluster_map(aO + 4 * (r * T::kORow + col), s))
+                                               : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        float total = 0.f;
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int s = 0; s < kMaxCluster; ++s) {
+          const float f = l[s] == NEG_INF ? 0.f : __expf(l[s] - mx);
+          total += f;
+          acc.x += f * v[s].x;
+          acc.y += f * v[s].y;
+          acc.z += f * v[s].z;
+          acc.w += f * v[s].w;
+        }
+        const float inv = total > 0.f ? 1.f / total : 0.f;
+        *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
+            make_uint2(pack2<kBf16>(acc.x * inv, acc.y * inv), pack2<kBf16>(acc.z * inv, acc.w * inv));
+        if (col == 0 && p.lse != 0) {
+          reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + r) * p.lse_row_stride] =
+              total > 0.f ? mx + __logf(total) : NEG_INF;
+        }
+      }
+    }
+    // no block leaves (and frees its shared memory) while another may still read it
+    cluster_sync();
+  } else
+#endif
+  {
+    for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+      const int r = c / kC4;
+      const int col = (c % kC4) * 4;
+      if (m0 + r < Lq && (kEvenD || col < E)) {
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+        for (int w = 0; w < W; ++w) {
+          const float f = sF[w * 16 + r];
+          const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
+          acc.x += f * v.x;
+          acc.y += f * v.y;
+          acc.z += f * v.z;
+          acc.w += f * v.w;
+        }
+        if (whole) {
+          *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
+              make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
+        } else {
+          *reinterpret_cast<float4*>(o_acc + (((i64)split * BH + bh) * Lq + m0 + r) * E + col) = acc;
+        }
+      }
+    }
+    if (tid < 16 && m0 + tid < Lq) {
+      if (!whole) {
+        lse_acc[((i64)split * BH + bh) * Lq + m0 + tid] = sLse[tid];
+      } else if (p.lse != 0) {
+        reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
+            sLse[tid];
+      }
+    }
+    if (whole) return;
+
+    // publish the partial, then count this block in; the last one of the (m-block, batch, head) merges the splits
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) {
+      unsigned int* counter = reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq) + bh * gridDim.x + m_block;
+      const unsigned int arrived = atomicAdd(counter, 1u);
+      *sLast = arrived == (unsigned int)nsplit - 1;
+    }
+    __syncthreads();
+    if (!*sLast) return;
+    __threadfence();
+    for (int i = tid; i < nsplit * 16; i += T::kThreads) {
+      const int s = i >> 4;
+      const int r = i & 15;
+      sW8[i] = m0 + r < Lq ? __ldcg(lse_acc + ((i64)s * BH + bh) * Lq + m0 + r) : NEG_INF;
+    }
+    __syncthreads();
+    if (tid < 16) {
+      float mx = NEG_INF;
+      for (int s = 0; s < nsplit; ++s) mx = fmaxf(mx, sW8[s * 16 + tid]);
+      float total = 0.f;
+      for (int s = 0; s < nsplit; ++s) {
+        const float l = sW8[s * 16 + tid];
+        total += l == NEG_INF ? 0.f : __expf(l - mx);
+      }
+      const float inv = total > 0.f ? 1.f / total : 0.f;
+      for (int s = 0; s < nsplit; ++s) {
+        const float l = sW8[s * 16 + tid];
+        sW8[s * 16 + tid] = l == NEG_INF ? 0.f : __expf(l - mx) * inv;
+      }
+      if (m0 + tid < Lq && p.lse != 0) {
+        reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
+            total > 0.f ? mx + __logf(total) : NEG_INF;
+      }
+    }
+    __syncthreads();
+    for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+      const int r = c / kC4;
+      const int col = (c % kC4) * 4;
+      if (m0 + r < Lq && (kEvenD || col < E)) {
+        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+        const float* src = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
+        const i64 sstride = BH * Lq * E;
+#pragma unroll 4
+        for (int s = 0; s < nsplit; ++s) {
+          const float f = sW8[s * 16 + r];
+          const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * sstride));
+          acc.x += f * v.x;
+          acc.y += f * v.y;
+          acc.z += f * v.z;
+          acc.w += f * v.w;
+        }
         *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
             make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
-      } else {
-        *reinterpret_cast<float4*>(o_acc + (((i64)split * BH + bh) * Lq + m0 + r) * E + col) = acc;
       }
     }
-  }
-  if (tid < 16 && m0 + tid < Lq) {
-    if (!whole) {
-      lse_acc[((i64)split * BH + bh) * Lq + m0 + tid] = sLse[tid];
-    } else if (p.lse != 0) {
-      reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
-          sLse[tid];
+    // leave the counter at zero for a replay of the same launch (a captured graph) on the same workspace
+    if (tid == 0) {
+      reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq)[bh * gridDim.x + m_block] = 0u;
     }
-  }
-  if (whole) return;
-
-  // publish the partial, then count this block in; the last one of the (m-block, batch, head) merges the splits
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) {
-    unsigned int* counter = reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq) + bh * gridDim.x + m_block;
-    const unsigned int arrived = atomicAdd(counter, 1u);
-    *sLast = arrived == (unsigned int)nsplit - 1;
-  }
-  __syncthreads();
-  if (!*sLast) return;
-  __threadfence();
-  for (int i = tid; i < nsplit * 16; i += T::kThreads) {
-    const int s = i >> 4;
-    const int r = i & 15;
-    sW8[i] = m0 + r < Lq ? __ldcg(lse_acc + ((i64)s * BH + bh) * Lq + m0 + r) : NEG_INF;
-  }
-  __syncthreads();
-  if (tid < 16) {
-    float mx = NEG_INF;
-    for (int s = 0; s < nsplit; ++s) mx = fmaxf(mx, sW8[s * 16 + tid]);
-    float total = 0.f;
-    for (int s = 0; s < nsplit; ++s) {
-      const float l = sW8[s * 16 + tid];
-      total += l == NEG_INF ? 0.f : __expf(l - mx);
-    }
-    const float inv = total > 0.f ? 1.f / total : 0.f;
-    for (int s = 0; s < nsplit; ++s) {
-      const float l = sW8[s * 16 + tid];
-      sW8[s * 16 + tid] = l == NEG_INF ? 0.f : __expf(l - mx) * inv;
-    }
-    if (m0 + tid < Lq && p.lse != 0) {
-      reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
-          total > 0.f ? mx + __logf(total) : NEG_INF;
-    }
-  }
-  __syncthreads();
-  for (int c = tid; c < 16 * kC4; c += T::kThreads) {
-    const int r = c / kC4;
-    const int col = (c % kC4) * 4;
-    if (m0 + r < Lq && (kEvenD || col < E)) {
-      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-      const float* src = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
-      const i64 sstride = BH * Lq * E;
-#pragma unroll 4
-      for (int s = 0; s < nsplit; ++s) {
-        const float f = sW8[s * 16 + r];
-        const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * sstride));
-        acc.x += f * v.x;
-        acc.y += f * v.y;
-        acc.z += f * v.z;
-        acc.w += f * v.w;
-      }
-      *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
-          make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
-    }
-  }
-  // leave the counter at zero for a replay of the same launch (a captured graph) on the same workspace
-  if (tid == 0) {
-    reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq)[bh * gridDim.x + m_block] = 0u;
   }
 }
 
-// ---- entry points: flash_fwd_<dtype>_d<D>[_pad][_drop], flash_decode_<dtype>_d<D>_<traits>[_pad] ----
+// ---- entry points: flash_fwd_<dtype>_d<D>[_pad][_drop], flash_decode_<dtype>_d<D>_<traits>[_cl][_pad] ----
 // Traits (head dim, kBlockM, kBlockN, warps); FlashPlan.java holds the same table.
 typedef Traits<32, 128, 128, 4> T32;
 typedef Traits<64, 128, 128, 4> T64;
@@ -916,15 +1025,29 @@ typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_pad(const FlashParams p) { \
     flash_decode<T, BF16, false>(p);                                                             \
   }
+// <name>_cl[_pad]: the same decode kernels for a cluster launch (cluster dims 1 x 1 x num_splits; sm_90 and later)
+#if FLASH_CLUSTERS
+#define FLASH_DECODE_CLUSTER_ENTRY(NAME, T, BF16)                                                      \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_cl(const FlashParams p) {       \
+    flash_decode<T, BF16, true, true>(p);                                                            \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_cl_pad(const FlashParams p) {   \
+    flash_decode<T, BF16, false, true>(p);                                                           \
+  }
+#else
+#define FLASH_DECODE_CLUSTER_ENTRY(NAME, T, BF16)
+#endif
 #define FLASH_DIM(D, ENTRY)                                  \
   ENTRY(flash_fwd_f16_d##D, T##D, false)                     \
   ENTRY(flash_fwd_bf16_d##D, T##D, true)                     \
   FLASH_ENTRY_DROP(flash_fwd_f16_d##D, T##D, false)          \
   FLASH_ENTRY_DROP(flash_fwd_bf16_d##D, T##D, true)
-// flash_decode_<dtype>_d<D>_<traits>[_pad]
+// flash_decode_<dtype>_d<D>_<traits>[_cl][_pad]
 #define FLASH_DECODE(D, TR)                                                  \
   FLASH_DECODE_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false)       \
-  FLASH_DECODE_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)
+  FLASH_DECODE_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)       \
+  FLASH_DECODE_CLUSTER_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false) \
+  FLASH_DECODE_CLUSTER_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)
 
 FLASH_DIM(32, FLASH_ENTRY)
 FLASH_DIM(64, FLASH_ENTRY)

@@ -2,6 +2,7 @@ package dev.sdpa4j.cuda;
 
 import static org.bytedeco.cuda.global.cudart.cuMemAlloc;
 import static org.bytedeco.cuda.global.cudart.cuMemAllocAsync;
+import static org.bytedeco.cuda.global.cudart.cuMemAllocFromPoolAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemFree;
 import static org.bytedeco.cuda.global.cudart.cuMemFreeAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
@@ -65,6 +66,24 @@ public final class DeviceMemory implements AutoCloseable {
       CudaDriver.check(cuMemAllocAsync(ptr, n, stream.pointer()), "cuMemAllocAsync(" + n + " bytes)");
     }
     return new DeviceMemory(context, ptr[0], byteSize, stream);
+  }
+
+  /**
+   * Allocates {@code byteSize} bytes in stream order from {@code pool} ({@code cuMemAllocFromPoolAsync}): as
+   * {@link #allocateAsync(CudaContext, long, CudaStream)}, but from a pool that keeps its memory reserved across
+   * synchronisations up to its release threshold, so that repeated calls do not map memory again.
+   */
+  public static DeviceMemory allocateAsync(CudaMemoryPool pool, long byteSize, CudaStream stream) {
+    if (byteSize < 0) {
+      throw new IllegalArgumentException("byteSize must be >= 0, got " + byteSize);
+    }
+    long n = Math.max(1, byteSize);
+    long[] ptr = new long[1];
+    try (CudaContext.Scope s = pool.context().enter()) {
+      CudaDriver.check(cuMemAllocFromPoolAsync(ptr, n, pool.handle(), stream.pointer()),
+          "cuMemAllocFromPoolAsync(" + n + " bytes)");
+    }
+    return new DeviceMemory(pool.context(), ptr[0], byteSize, stream);
   }
 
   public CudaContext context() {

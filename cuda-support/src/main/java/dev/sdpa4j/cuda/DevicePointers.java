@@ -10,10 +10,12 @@ import dev.sdpa4j.Tensor;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
-import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.SizeTPointer;
 
-/** Checks on callers' device pointers, so kernels never touch memory the caller did not give them. */
+/**
+ * Checks on callers' device pointers, so kernels never touch memory the caller did not give them. They run on every
+ * provider call: the driver's out-parameters live in the calling thread's reused {@link CallScratch} (no allocation
+ * per call) and the context is pushed once per call.
+ */
 @SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
 public final class DevicePointers {
   private DevicePointers() {}
@@ -26,16 +28,20 @@ public final class DevicePointers {
    */
   public static List<String> problems(CudaContext context, String[] names, Tensor[] tensors) {
     List<String> reasons = new ArrayList<>();
-    for (int i = 0; i < tensors.length; i++) {
-      Tensor t = tensors[i];
-      if (t == null) {
-        continue;
+    CallScratch out = CallScratch.get();
+    try (CudaContext.Scope s = context.enter()) {
+      for (int i = 0; i < tensors.length; i++) {
+        Tensor t = tensors[i];
+        if (t == null) {
+          continue;
+        }
+        if (t.storage() instanceof Storage.DeviceBuffer b
+            && (b.handle() + b.byteOffset()) % t.dtype().byteSize() != 0) {
+          reasons.add(names[i] + " address 0x" + Long.toHexString(b.handle() + b.byteOffset())
+              + " is not aligned to its " + t.dtype().byteSize() + "-byte elements");
+        }
+        check(context, t, names[i], out).ifPresent(reasons::add);
       }
-      if (t.storage() instanceof Storage.DeviceBuffer b && (b.handle() + b.byteOffset()) % t.dtype().byteSize() != 0) {
-        reasons.add(names[i] + " address 0x" + Long.toHexString(b.handle() + b.byteOffset())
-            + " is not aligned to its " + t.dtype().byteSize() + "-byte elements");
-      }
-      problem(context, t, names[i]).ifPresent(reasons::add);
     }
     return reasons;
   }
@@ -47,32 +53,38 @@ public final class DevicePointers {
    * @param what the tensor's name for the message, e.g. {@code query}
    */
   public static Optional<String> problem(CudaContext context, Tensor t, String what) {
+    try (CudaContext.Scope s = context.enter()) {
+      return check(context, t, what, CallScratch.get());
+    }
+  }
+
+  /** {@link #problem} with the context current, the driver's answers in {@code out}. */
+  private static Optional<String> check(CudaContext context, Tensor t, String what, CallScratch out) {
     if (!(t.storage() instanceof Storage.DeviceBuffer(var device, long handle, long byteOffset, long byteSize))) {
       return Optional.of(what + " is not in device memory");
     }
     long start = handle + byteOffset;
     long end = start + t.elementSpan() * t.dtype().byteSize();
-    try (CudaContext.Scope s = context.enter(); IntPointer ordinal = new IntPointer(1);
-         SizeTPointer size = new SizeTPointer(1)) {
-      int r = cuPointerGetAttribute(ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, handle);
-      if (r != CUDA_SUCCESS) {
-        return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is not CUDA device memory ("
-            + CudaDriver.errorName(r) + ")");
-      }
-      if (ordinal.get() != context.device().ordinal()) {
-        return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is memory of cuda:" + ordinal.get()
-            + ", not of cuda:" + context.device().ordinal());
-      }
-      long[] base = new long[1];
-      r = cuMemGetAddressRange(base, size, start);
-      if (r != CUDA_SUCCESS) {
-        return Optional.of(what + " address 0x" + Long.toHexString(start) + " is outside any CUDA allocation ("
-            + CudaDriver.errorName(r) + ")");
-      }
-      if (end > base[0] + size.get()) {
-        return Optional.of(what + " reaches byte 0x" + Long.toHexString(end) + " beyond its CUDA allocation [0x"
-            + Long.toHexString(base[0]) + ", 0x" + Long.toHexString(base[0] + size.get()) + ")");
-      }
+    int r = cuPointerGetAttribute(out.int1, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, handle);
+    if (r != CUDA_SUCCESS) {
+      return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is not CUDA device memory ("
+          + CudaDriver.errorName(r) + ")");
+    }
+    int ordinal = out.int1.get();
+    if (ordinal != context.device().ordinal()) {
+      return Optional.of(what + " handle 0x" + Long.toHexString(handle) + " is memory of cuda:" + ordinal
+          + ", not of cuda:" + context.device().ordinal());
+    }
+    long[] base = new long[1];
+    r = cuMemGetAddressRange(base, out.size1, start);
+    if (r != CUDA_SUCCESS) {
+      return Optional.of(what + " address 0x" + Long.toHexString(start) + " is outside any CUDA allocation ("
+          + CudaDriver.errorName(r) + ")");
+    }
+    long size = out.size1.get();
+    if (end > base[0] + size) {
+      return Optional.of(what + " reaches byte 0x" + Long.toHexString(end) + " beyond its CUDA allocation [0x"
+          + Long.toHexString(base[0]) + ", 0x" + Long.toHexString(base[0] + size) + ")");
     }
     return Optional.empty();
   }

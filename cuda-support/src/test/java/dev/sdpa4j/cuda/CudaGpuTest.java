@@ -9,6 +9,8 @@ import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import java.io.ByteArrayInputStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
@@ -23,6 +25,27 @@ class CudaGpuTest {
       extern "C" __global__ void saxpy(float a, const float* x, float* y, int n) {
         int i = blockIdx.x * blockDim.x + threadIdx.x;
         if (i < n) y[i] = a * x[i] + y[i];
+      }
+      """;
+
+  // each block of a cluster publishes its rank in shared memory, then reads the next block's through the cluster
+  private static final String CLUSTER_RING = """
+      extern "C" __global__ void cluster_ring(int* out) {
+        __shared__ int mine;
+        unsigned rank, size, next;
+        asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(rank));
+        asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(size));
+        if (threadIdx.x == 0) mine = 1000 * blockIdx.x + (int)rank;
+        asm volatile("barrier.cluster.arrive.release.aligned;\\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+        if (threadIdx.x == 0) {
+          unsigned local = (unsigned)__cvta_generic_to_shared(&mine);
+          unsigned remote;
+          int v;
+          asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(local), "r"((rank + 1) % size));
+          asm volatile("ld.shared::cluster.s32 %0, [%1];" : "=r"(v) : "r"(remote) : "memory");
+          out[blockIdx.x] = v;
+        }
+        asm volatile("barrier.cluster.arrive.release.aligned;\\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
       }
       """;
 
@@ -123,6 +146,70 @@ class CudaGpuTest {
       } else {
         System.setProperty(KernelModule.CACHE_DIR_PROPERTY, old);
       }
+    }
+  }
+
+  @Test
+  void clusterLaunchesShareSharedMemory(@TempDir Path cache) {
+    assumeTrue(CudaDriver.device(0).computeCapability().major() >= 9, "thread-block clusters need sm_90");
+    String old = System.getProperty(KernelModule.CACHE_DIR_PROPERTY);
+    System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
+    try (CudaContext ctx = CudaContext.retainPrimary(0); Arena arena = Arena.ofConfined()) {
+      KernelSource src = new KernelSource("cluster-test", "/test", "cluster.cu", List.of("-std=c++17"),
+          name -> name.equals("/test/cluster.cu")
+              ? new ByteArrayInputStream(CLUSTER_RING.getBytes(StandardCharsets.UTF_8)) : null);
+      try (KernelModule m = KernelModule.load(ctx, src); CudaStream stream = CudaStream.create(ctx)) {
+        for (int size : new int[] {2, 8, 16}) {
+          int blocks = 4 * size;
+          try (DeviceMemory out = DeviceMemory.allocate(ctx, 4L * blocks)) {
+            m.function("cluster_ring").launchCluster(Dim3.of(blocks), Dim3.of(size), Dim3.of(32), 0, stream,
+                KernelArgs.builder().pointer(out.address()).build());
+            MemorySegment got = arena.allocate(4L * blocks, 16);
+            out.copyToHostAndWait(0, got, stream);
+            for (int b = 0; b < blocks; b++) {
+              int next = b / size * size + (b % size + 1) % size;  // the next block of b's cluster, rank next % size
+              assertThat(got.getAtIndex(ValueLayout.JAVA_INT, b)).as("cluster %d block %d", size, b)
+                  .isEqualTo(1000 * next + next % size);
+            }
+          }
+        }
+        assertThatThrownBy(() -> m.function("cluster_ring").launchCluster(Dim3.of(6), Dim3.of(4), Dim3.of(32), 0,
+            stream, KernelArgs.builder().pointer(0).build())).isInstanceOf(CudaException.class)
+            .hasMessageContaining("cuLaunchKernelEx(cluster_ring");
+      }
+    } finally {
+      if (old == null) {
+        System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
+      } else {
+        System.setProperty(KernelModule.CACHE_DIR_PROPERTY, old);
+      }
+    }
+  }
+
+  @Test
+  void poolKeepsItsMemoryAcrossSynchronisationsAndReturnsItWhenClosed() {
+    try (CudaContext ctx = CudaContext.retainPrimary(0); CudaStream stream = CudaStream.create(ctx);
+         Arena arena = Arena.ofConfined()) {
+      long before = ctx.memoryInfo()[0];
+      long bytes = 32L << 20;
+      try (CudaMemoryPool pool = CudaMemoryPool.create(ctx, 256L << 20)) {
+        assertThat(pool.releaseThreshold()).isEqualTo(256L << 20);
+        for (int i = 0; i < 50; i++) {
+          try (DeviceScratch scratch = new DeviceScratch(pool, stream)) {
+            DeviceMemory m = scratch.allocate(bytes);
+            m.fill(0, bytes, (byte) (i + 1), stream);
+            MemorySegment tail = arena.allocate(16);
+            m.copyToHost(bytes - 16, tail, stream);
+            stream.synchronize();
+            assertThat(tail.get(ValueLayout.JAVA_BYTE, 15)).isEqualTo((byte) (i + 1));
+          }
+          stream.synchronize();
+        }
+        // the pool still holds the buffer's memory after the last synchronisation (below its release threshold)
+        assertThat(ctx.memoryInfo()[0]).isLessThanOrEqualTo(before - bytes);
+      }
+      assertThat(ctx.memoryInfo()[0]).isGreaterThan(before - bytes);
+      assertThatThrownBy(() -> CudaMemoryPool.create(ctx, -1)).isInstanceOf(IllegalArgumentException.class);
     }
   }
 

@@ -3,23 +3,28 @@ package dev.sdpa4j.provider.cuda.flash;
 import dev.sdpa4j.DType;
 
 /**
- * How one backward call runs ({@code flash_bwd.cu}): the kernels, their grids, shared memory and the fp32 workspace.
- * Pure arithmetic on the problem's sizes, shared by the provider and its tests.
+ * How one backward call runs ({@code flash_bwd.cu}, and on Hopper {@code flash_bwd_sm90.cu}): the kernels, their
+ * grids, shared memory and the fp32 workspace. Pure arithmetic on the problem's sizes, shared by the provider and its
+ * tests.
  *
  * @param main          the dK/dV kernel (its name encodes dtype, head-dim specialisation, dropout, deterministic)
+ * @param wgmma         whether {@link #main} is a Hopper wgmma kernel of {@code flash_bwd_sm90.cu} (else of
+ *                      {@code flash_bwd.cu}; the preprocess, convert and dQ kernels are always there)
+ * @param mainThreads   threads per block of the main kernel
  * @param mainGridX     key tiles
  * @param mainGridY     batch x kv heads
  * @param mainSharedBytes dynamic shared memory of the main kernel
  * @param dq            the deterministic dQ kernel, or null when dQ is accumulated with atomics by the main kernel
  * @param dqGridX       query tiles of the dQ kernel (0 without it)
  * @param dqGridY       batch x query heads
- * @param traits        the main kernel's tiles
+ * @param traits        the mma.sync main kernel's tiles (with wgmma: those of the kernel it replaces)
  * @param dqTraits      the dQ kernel's tiles
  * @param dsumBytes     fp32 rowsum(dO o O), one per query row
  * @param dqAccumBytes  fp32 dQ accumulator (0 in deterministic mode)
  */
-record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainSharedBytes, String dq, int dqGridX,
-    int dqGridY, Traits traits, DqTraits dqTraits, long dsumBytes, long dqAccumBytes) {
+record FlashBackwardPlan(String main, boolean wgmma, int mainThreads, int mainGridX, int mainGridY,
+    int mainSharedBytes, String dq, int dqGridX, int dqGridY, Traits traits, DqTraits dqTraits, long dsumBytes,
+    long dqAccumBytes) {
 
   /**
    * Tiles of the main kernel; {@code flash_bwd.cu} declares the same table (its traits also carry two choices internal
@@ -43,6 +48,30 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
      */
     int sharedBytes(boolean dropout) {
       return (2 * blockN * headDim + 4 * blockM * headDim + 2 * blockN * blockM) * 2 + 4 * blockM * 4
+          + (dropout ? 2 * blockM * blockN / 4 : 0);
+    }
+  }
+
+  /**
+   * Tiles of the Hopper main kernels ({@code flash_bwd_sm90.cu}, {@code Sm90Traits} there): one consumer warpgroup
+   * (128 threads) per 64 keys of the block; exact head dims only, fast mode only (deterministic mode keeps the
+   * mma.sync kernels and {@code flash_bwd_dq_*}).
+   *
+   * @param headDim the head dim (exact)
+   * @param blockM  queries per tile (the N of the S^T / dP^T products, the M of dQ)
+   * @param blockN  keys per block
+   */
+  record Sm90Traits(int headDim, int blockM, int blockN) {
+    int threads() {
+      return blockN / 64 * 128;
+    }
+
+    /**
+     * K, V, two Q, two dO and one dS^T buffer (16-bit), two LSE and D buffers (fp32), and with dropout two buffers of
+     * kept bits (one byte per four keys).
+     */
+    int sharedBytes(boolean dropout) {
+      return (2 * blockN * headDim + 4 * blockM * headDim + blockN * blockM) * 2 + 4 * blockM * 4
           + (dropout ? 2 * blockM * blockN / 4 : 0);
     }
   }
@@ -74,6 +103,8 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
       MAIN[3]};
   static final DqTraits[] DQ = {new DqTraits(32, 64, 64), new DqTraits(64, 64, 64), new DqTraits(128, 64, 64),
       new DqTraits(256, 64, 32)};
+  /** The Hopper wgmma main kernels: head dims 64 and 128 (KERNEL_NOTES.md, training v7). */
+  static final Sm90Traits[] SM90 = {new Sm90Traits(64, 64, 128), new Sm90Traits(128, 64, 128)};
   /** Threads of the preprocess and convert kernels (one warp per query row). */
   static final int ROW_THREADS = 128;
 
@@ -90,15 +121,35 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
   /** The most shared memory the backward kernels of head dim {@code e} need per block (with or without dropout). */
   static int sharedBytes(long e) {
     int c = headDimClass(e);
-    return Math.max(Math.max(MAIN[c].sharedBytes(false), MAIN_DROPOUT[c].sharedBytes(true)), DQ[c].sharedBytes());
+    int most = Math.max(Math.max(MAIN[c].sharedBytes(false), MAIN_DROPOUT[c].sharedBytes(true)), DQ[c].sharedBytes());
+    Sm90Traits h = sm90(e);
+    return h == null ? most : Math.max(most, h.sharedBytes(true));
+  }
+
+  /** The Hopper tiles for head dim {@code e}, or null when no wgmma kernel exists for it. */
+  static Sm90Traits sm90(long e) {
+    for (Sm90Traits h : SM90) {
+      if (h.headDim() == e) {
+        return h;
+      }
+    }
+    return null;
+  }
+
+  /** {@link #of(DType, long, long, long, long, long, long, boolean, boolean, boolean)} with the mma.sync kernels. */
+  static FlashBackwardPlan of(DType dtype, long batch, long heads, long kvHeads, long lq, long lk, long e,
+      boolean dropout, boolean deterministic) {
+    return of(dtype, batch, heads, kvHeads, lq, lk, e, dropout, deterministic, false);
   }
 
   /**
    * Plans a backward call of {@code batch} x {@code heads} query heads over {@code kvHeads} kv heads, {@code lq}
-   * queries, {@code lk} keys, head dim {@code e}.
+   * queries, {@code lk} keys, head dim {@code e}. With {@code hopper} (a compute capability 9.0 device with the sm_90a
+   * code of {@code flash_bwd_sm90.cu} loaded) the main kernel is the wgmma one where it exists: head dim exactly 64 or
+   * 128, not deterministic.
    */
   static FlashBackwardPlan of(DType dtype, long batch, long heads, long kvHeads, long lq, long lk, long e,
-      boolean dropout, boolean deterministic) {
+      boolean dropout, boolean deterministic, boolean hopper) {
     int c = headDimClass(e);
     Traits t = dropout ? MAIN_DROPOUT[c] : MAIN[c];
     DqTraits qt = DQ[c];
@@ -107,7 +158,13 @@ record FlashBackwardPlan(String main, int mainGridX, int mainGridY, int mainShar
         + (dropout ? "_drop" : "") + (deterministic ? "_det" : "");
     String dq = deterministic ? "flash_bwd_dq_" + dt + "_d" + qt.headDim() + (dropout ? "_drop" : "") : null;
     long rows = batch * heads * lq;
-    return new FlashBackwardPlan(main, Math.toIntExact(FlashPlan.ceilDiv(lk, t.blockN())),
+    Sm90Traits h = hopper && !deterministic ? sm90(e) : null;
+    if (h != null) {
+      return new FlashBackwardPlan("flash_bwd_sm90_" + dt + "_d" + h.headDim() + (dropout ? "_drop" : ""), true,
+          h.threads(), Math.toIntExact(FlashPlan.ceilDiv(lk, h.blockN())), Math.toIntExact(batch * kvHeads),
+          h.sharedBytes(dropout), null, 0, Math.toIntExact(batch * heads), t, qt, rows * 4, rows * e * 4);
+    }
+    return new FlashBackwardPlan(main, false, t.threads(), Math.toIntExact(FlashPlan.ceilDiv(lk, t.blockN())),
         Math.toIntExact(batch * kvHeads), t.sharedBytes(dropout), dq,
         deterministic ? Math.toIntExact(FlashPlan.ceilDiv(lq, qt.blockM())) : 0, Math.toIntExact(batch * heads), t, qt,
         rows * 4, deterministic ? 0 : rows * e * 4);

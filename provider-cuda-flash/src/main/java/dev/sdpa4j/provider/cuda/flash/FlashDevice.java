@@ -10,6 +10,7 @@ import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaMemoryPool;
 import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceMemory;
 import dev.sdpa4j.cuda.DeviceScratch;
@@ -19,11 +20,13 @@ import dev.sdpa4j.cuda.KernelArgs;
 import dev.sdpa4j.cuda.KernelModule;
 import dev.sdpa4j.cuda.LazyKernelModule;
 import dev.sdpa4j.cuda.KernelSource;
+import dev.sdpa4j.spi.ComputeCapability;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The provider's state on one device (its primary context and the loaded kernels: {@code flash_fwd.cu} and, on the
@@ -37,21 +40,39 @@ final class FlashDevice {
   static final String BWD_SOURCE_FILE = "flash_bwd.cu";
   static final KernelSource BWD_KERNELS = new KernelSource("flash_bwd", "/dev/sdpa4j/cuda/flash_bwd", BWD_SOURCE_FILE,
       List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
+  /** The Hopper backward main kernels (wgmma); the module is empty for every architecture but sm_90a. */
+  static final String BWD_SM90_SOURCE_FILE = "flash_bwd_sm90.cu";
+  static final KernelSource BWD_SM90_KERNELS = new KernelSource("flash_bwd_sm90", "/dev/sdpa4j/cuda/flash_bwd_sm90",
+      BWD_SM90_SOURCE_FILE, List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
+  /** The Hopper forward main kernels (wgmma); the module is empty for every architecture but sm_90a. */
+  static final String FWD_SM90_SOURCE_FILE = "flash_fwd_sm90.cu";
+  static final KernelSource FWD_SM90_KERNELS = new KernelSource("flash_sm90", "/dev/sdpa4j/cuda/flash_sm90",
+      FWD_SM90_SOURCE_FILE, List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
   private static final double LOG2E = 1.4426950408889634;
   private static final int COPY_THREADS = 256;
   /** sizeof(FlashParams) in flash_fwd.cu. */
   static final int FWD_PARAMS_BYTES = 288;
   /** sizeof(BwdParams) in flash_bwd.cu. */
   static final int BWD_PARAMS_BYTES = 408;
+  /** Bytes of scratch memory the provider's pool keeps reserved between calls. */
+  static final long POOL_RELEASE_THRESHOLD = 64L << 20;
 
   private final CudaContext context;
   private final LazyKernelModule module;
   private final LazyKernelModule bwdModule;
+  private final LazyKernelModule bwdSm90Module;
+  private final LazyKernelModule fwdSm90Module;
+  /** The calls' scratch memory (decode workspaces, staging copies), created on first use; see {@link #pool()}. */
+  private volatile CudaMemoryPool pool;
+  /** Whether the loaded forward module has the {@code _cl} decode kernels; null until the module is loaded. */
+  private volatile Boolean clusters;
 
   FlashDevice(CudaContext context) {
     this.context = context;
     this.module = new LazyKernelModule(context, KERNELS);
     this.bwdModule = new LazyKernelModule(context, BWD_KERNELS);
+    this.bwdSm90Module = new LazyKernelModule(context, BWD_SM90_KERNELS);
+    this.fwdSm90Module = new LazyKernelModule(context, FWD_SM90_KERNELS);
   }
 
   CudaContext context() {
@@ -66,6 +87,59 @@ final class FlashDevice {
   /** The backward kernels, loaded on first use. */
   KernelModule backwardModule() {
     return bwdModule.get();
+  }
+
+  /**
+   * Whether the Hopper backward kernels run here: compute capability 9.0 and {@code flash_bwd_sm90.cu} loaded as
+   * sm_90a code (packaged cubin or NVRTC; its compute_80 PTX fallback is an empty module). Loads that module on first
+   * use on such a device.
+   */
+  boolean hopperBackward() {
+    ComputeCapability cc = context.device().computeCapability();
+    return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(bwdSm90Module.get().arch());
+  }
+
+  /**
+   * Whether the Hopper forward main kernels may run here: compute capability 9.0 and {@code flash_fwd_sm90.cu} loaded
+   * as sm_90a code (packaged cubin or NVRTC; its compute_80 PTX fallback is an empty module). Loads that module on
+   * first use on such a device. Which calls they take is {@link FlashPlan#hopper}'s rule.
+   */
+  boolean hopperForward() {
+    ComputeCapability cc = context.device().computeCapability();
+    return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(fwdSm90Module.get().arch());
+  }
+
+  /**
+   * The memory pool of every call's scratch on this device: a provider-owned stream-ordered pool that keeps up to
+   * {@link #POOL_RELEASE_THRESHOLD} bytes reserved across synchronisations (the default pool returns everything at
+   * each one, and the next call's allocation maps memory again). Allocations are still per call and stream-ordered,
+   * so concurrent calls on different streams never share a buffer.
+   */
+  private CudaMemoryPool pool() {
+    CudaMemoryPool p = pool;
+    if (p == null) {
+      synchronized (this) {
+        p = pool;
+        if (p == null) {
+          p = CudaMemoryPool.create(context, POOL_RELEASE_THRESHOLD);
+          pool = p;
+        }
+      }
+    }
+    return p;
+  }
+
+  /**
+   * Whether the decode splits may merge in thread-block clusters here: compute capability 9.0 or later and the
+   * forward module loaded as machine code for this device (its compute_80 PTX fallback has no {@code _cl} kernels).
+   */
+  private boolean clusters() {
+    Boolean c = clusters;
+    if (c == null) {
+      c = context.device().computeCapability().major() >= 9 && module().origin() != KernelModule.Origin.PTX_JIT;
+      clusters = c;
+    }
+    return c;
   }
 
   /** A device view of one tensor: element 0's address and the element strides of its first three dimensions. */
@@ -102,7 +176,7 @@ final class FlashDevice {
   /** Host tensors: copy in (row-major), run, copy out, wait. */
   private void forwardHost(AttentionRequest r) {
     CudaStream stream = CudaStream.perThread(context);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try (Arena arena = Arena.ofConfined()) {
       Operand q = upload(r.query(), stream, temps, arena);
       Operand k = upload(r.key(), stream, temps, arena);
@@ -131,7 +205,7 @@ final class FlashDevice {
   private void forwardDevice(AttentionRequest r) {
     long handle = r.options().stream();
     CudaStream stream = CudaStream.forCall(context, handle);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
@@ -240,10 +314,11 @@ final class FlashDevice {
     long lk = s.keyLength();
     long e = s.headDim();
     FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(),
-        context.device().maxSharedMemoryPerBlockOptin(), dropout);
+        context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters());
+    boolean cluster = plan.cluster(clusters());
     long oAccum = 0;
     long lseAccum = 0;
-    if (plan.workspace()) {
+    if (plan.workspace(cluster)) {
       // fp32 partial outputs and LSEs of every split, then the merge counters, which must start at zero
       long rows = (long) plan.splits() * s.batch() * heads * lq;
       oAccum = temps.allocate(rows * e * 4).address();
@@ -265,8 +340,30 @@ final class FlashDevice {
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E));
     putDropout(p, r);
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
-    module().function(plan.kernel(r.dtype(), e, dropout)).launch(Dim3.of(plan.gridX(), plan.gridY(), plan.splits()),
-        Dim3.of(plan.threads()), plan.sharedBytes(), stream, args);
+    Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lk, dropout);
+    if (hopper.isPresent()) {
+      launchHopper(hopper.get(), r.dtype(), lq, plan.gridY(), stream, args);
+      return;
+    }
+    Dim3 grid = Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
+    if (cluster) {
+      // the splits of one (query block, batch, head) form a cluster and merge through distributed shared memory
+      module().function(plan.kernel(r.dtype(), e, dropout, true)).launchCluster(grid, Dim3.of(1, 1, plan.splits()),
+          Dim3.of(plan.threads()), plan.sharedBytes(), stream, args);
+    } else {
+      module().function(plan.kernel(r.dtype(), e, dropout)).launch(grid, Dim3.of(plan.threads()), plan.sharedBytes(),
+          stream, args);
+    }
+  }
+
+  /**
+   * Launches the Hopper main kernel of {@code t} ({@code flash_fwd_sm90.cu}, the same parameter block as the mma.sync
+   * kernels) for {@code lq} queries and {@code gridY} (batch, head) pairs.
+   */
+  private void launchHopper(FlashPlan.HopperTraits t, DType dtype, long lq, int gridY, CudaStream stream,
+      KernelArgs args) {
+    fwdSm90Module.get().function(t.kernel(dtype)).launch(Dim3.of(t.gridX(lq), gridY),
+        Dim3.of(FlashPlan.HopperTraits.THREADS), t.sharedBytes(), stream, args);
   }
 
   /** The dropout fields of both parameter blocks: seed, offset, threshold, 1 / (1 - p), padding. */
@@ -290,7 +387,7 @@ final class FlashDevice {
   private void backwardHost(BackwardRequest b) {
     AttentionRequest r = b.forward();
     CudaStream stream = CudaStream.perThread(context);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try (Arena arena = Arena.ofConfined()) {
       Operand q = upload(r.query(), stream, temps, arena);
       Operand k = upload(r.key(), stream, temps, arena);
@@ -328,7 +425,7 @@ final class FlashDevice {
     AttentionRequest r = b.forward();
     long handle = r.options().stream();
     CudaStream stream = CudaStream.forCall(context, handle);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
@@ -373,7 +470,7 @@ final class FlashDevice {
     boolean dropout = r.dropoutP() > 0;
     boolean det = r.options().deterministic();
     FlashBackwardPlan plan = FlashBackwardPlan.of(r.dtype(), s.batch(), s.queryHeads(), s.kvHeads(),
-        s.queryLength(), s.keyLength(), s.headDim(), dropout, det);
+        s.queryLength(), s.keyLength(), s.headDim(), dropout, det, hopperBackward());
     long dsum = temps.allocate(plan.dsumBytes()).address();
     long dqAccum = det ? 0 : temps.allocate(plan.dqAccumBytes()).address();
     CausalMode causal = r.causal();
@@ -401,8 +498,8 @@ final class FlashDevice {
     int rowBlocks = FlashBackwardPlan.rowBlocks(s.batch() * s.queryHeads() * s.queryLength());
     Dim3 rowThreads = Dim3.of(FlashBackwardPlan.ROW_THREADS);
     m.function("flash_bwd_preprocess_" + dt).launch(Dim3.of(rowBlocks), rowThreads, 0, stream, args);
-    FlashBackwardPlan.Traits t = plan.traits();
-    m.function(plan.main()).launch(Dim3.of(plan.mainGridX(), plan.mainGridY()), Dim3.of(t.threads()),
+    KernelModule main = plan.wgmma() ? bwdSm90Module.get() : m;
+    main.function(plan.main()).launch(Dim3.of(plan.mainGridX(), plan.mainGridY()), Dim3.of(plan.mainThreads()),
         plan.mainSharedBytes(), stream, args);
     if (det) {
       FlashBackwardPlan.DqTraits qt = plan.dqTraits();

@@ -1,6 +1,7 @@
 package dev.sdpa4j.provider.cuda.flash;
 
 import dev.sdpa4j.DType;
+import java.util.Optional;
 
 /**
  * How one forward call runs: the kernel family and its tile shape, the grid, and the number of key splits. Pure
@@ -66,6 +67,45 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
 
   static final Traits[] MAIN = {new Traits(32, 128, 128, 4), new Traits(64, 128, 128, 4), new Traits(96, 128, 64, 4),
       new Traits(128, 128, 64, 4), new Traits(192, 128, 64, 8), new Traits(256, 64, 64, 4)};
+
+  /**
+   * Tile shape of one Hopper main-kernel specialisation ({@code Sm90Traits} in {@code flash_fwd_sm90.cu}: wgmma with
+   * two consumer warpgroups of 64 query rows, K and V through a ring of {@code stages} shared-memory stages). It
+   * serves exactly its head dim, from {@code minKeys} keys on (below, the mma.sync kernel measured faster).
+   *
+   * @param headDim head dim of the specialisation (exact: no padded head dims)
+   * @param blockN  keys per tile
+   * @param stages  K and V stages in shared memory
+   * @param minKeys fewest keys for which it replaces the mma.sync main kernel
+   */
+  record HopperTraits(int headDim, int blockN, int stages, long minKeys) {
+    /** Query rows per block: two warpgroups of 64. */
+    static final int BLOCK_M = 128;
+    /** Threads per block: two warpgroups. */
+    static final int THREADS = 256;
+
+    /** Q tile and the K and V stages, 16-bit elements. */
+    int sharedBytes() {
+      return (BLOCK_M + 2 * stages * blockN) * headDim * 2;
+    }
+
+    /** Query blocks for {@code lq} queries. */
+    int gridX(long lq) {
+      return Math.toIntExact(ceilDiv(lq, BLOCK_M));
+    }
+
+    /** The kernel's name in {@code flash_fwd_sm90.cu}. */
+    String kernel(DType dtype) {
+      return "flash_fwd_sm90_" + (dtype == DType.BFLOAT16 ? "bf16" : "f16") + "_d" + headDim;
+    }
+  }
+
+  /**
+   * The Hopper main kernels; {@code flash_fwd_sm90.cu} declares the same table. Head dim 64 keeps the mma.sync kernel
+   * below 8192 keys: on an H100 it was 12-15% faster at L = 1k and level at 4k (KERNEL_NOTES.md, sm90 v1).
+   */
+  static final HopperTraits[] HOPPER = {new HopperTraits(64, 128, 2, 8192), new HopperTraits(128, 128, 2, 0),
+      new HopperTraits(256, 64, 2, 0)};
   /**
    * Decode traits per head-dim class for devices that allow their shared memory per block (sm_80, sm_90: D=128 takes
    * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100).
@@ -82,6 +122,11 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
   static final int DECODE_ROWS = 16;
   /** The decode kernel's merge holds at most this many splits' weights in shared memory. */
   static final int MAX_SPLITS = 128;
+  /**
+   * The most splits that merge through distributed shared memory in one thread-block cluster (the {@code _cl} decode
+   * kernels, compute capability 9.0 and later): the portable cluster size.
+   */
+  static final int MAX_CLUSTER = 8;
   /** FlashAttention-2's wave-efficiency margin for the main kernel's split decision. */
   static final double MAIN_EFFICIENCY = 0.85;
   /** The decode kernel's: the fewest splits whose wave efficiency is within 5% of the best. */
@@ -106,9 +151,24 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
    * <p>The decode kernel runs for {@code lq <= 16}, and for longer queries when the main kernel's grid would leave
    * the device idle (FA2's rule, two main blocks per SM). Its split count aims at one wave of one block per SM: a
    * block already keeps {@code warps x stages} K/V tiles in flight, and every extra split costs a partial write and a
-   * share of the merge (on an H100, B=8, H=16, Lk=4k: one split 90 µs, two 96 µs; KERNEL_NOTES.md, v6).
+   * share of the merge (on an H100, B=8, H=16, Lk=4k: one split 90 µs, two 96 µs; KERNEL_NOTES.md, v6). This is
+   * the rule of devices without thread-block clusters; see the overload.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout) {
+    return of(batchHeads, lq, lk, e, sms, maxSharedPerBlock, dropout, false);
+  }
+
+  /**
+   * As {@link #of(long, long, long, long, int, int, boolean)}, for a device that runs thread-block clusters
+   * ({@code clusters}: compute capability 9.0 and later, the {@code _cl} kernels loaded). There the decode split
+   * count aims at half a wave (one block per two SMs): with the splits merged in a cluster a split costs little, and
+   * each block's own bandwidth share doubles. On an H100 (KERNEL_NOTES.md, v7), B=1, H=16: 4 splits (64 blocks) took
+   * 13.2 / 49.3 / 177 µs at Lk = 4k / 16k / 64k against 13.9 / 54.1 / 196 for 8 (128 blocks, 96 KB traits: 8-block
+   * clusters of the 128 KB traits run 15 at a time, one short of a wave), and B=8 stays at one split (2 to 16
+   * splits: 3-80% slower at Lk = 4k, within 1% at 64k).
+   */
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
+      boolean clusters) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
     boolean useSplit = !dropout && lq <= DECODE_ROWS;
@@ -122,8 +182,8 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
-    int splits = numSplits(batchHeads * rowBlocks, ceilDiv(lk, (long) d.blockN() * d.warps()), sms,
-        DECODE_EFFICIENCY);
+    int splits = numSplits(batchHeads * rowBlocks, ceilDiv(lk, (long) d.blockN() * d.warps()),
+        clusters ? Math.max(1, sms / 2) : sms, DECODE_EFFICIENCY);
     return new FlashPlan(d.headDim(), true, splits, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
         d.threads(), d.sharedBytes(), d.name());
   }
@@ -135,9 +195,45 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
         + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
   }
 
-  /** Whether the call needs the split workspace (fp32 partials and the merge counters). */
-  boolean workspace() {
-    return splits > 1;
+  /**
+   * Whether the decode splits merge inside one thread-block cluster per (query block, batch, head): on devices with
+   * clusters ({@code clusters}: compute capability 9.0 and later) for 2 to {@link #MAX_CLUSTER} splits. Such a launch
+   * needs no workspace, no counters and no memset (KERNEL_NOTES.md, v7).
+   */
+  boolean cluster(boolean clusters) {
+    return clusters && split && splits >= 2 && splits <= MAX_CLUSTER;
+  }
+
+  /** The kernel's name for a cluster launch ({@link #cluster(boolean)}) or not. */
+  String kernel(DType dtype, long e, boolean dropout, boolean cluster) {
+    if (!cluster) {
+      return kernel(dtype, e, dropout);
+    }
+    String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
+    return "flash_decode_" + dt + "_d" + headDim + "_" + traitsName + "_cl" + (e == headDim ? "" : "_pad");
+  }
+
+  /**
+   * The Hopper kernel that replaces this plan's mma.sync main kernel, if any: on a device of compute capability 9.0
+   * whose {@code flash_fwd_sm90.cu} module loaded as sm_90a code ({@code hopperModule}; its other builds are empty), for
+   * the main kernel (no split), without dropout, for a head dim {@code e} that one of {@link #HOPPER} serves exactly
+   * and at least its {@code minKeys} keys ({@code lk}).
+   */
+  Optional<HopperTraits> hopper(boolean hopperModule, long e, long lk, boolean dropout) {
+    if (!hopperModule || split || dropout) {
+      return Optional.empty();
+    }
+    for (HopperTraits t : HOPPER) {
+      if (t.headDim() == e && lk >= t.minKeys()) {
+        return Optional.of(t);
+      }
+    }
+    return Optional.empty();
+  }
+
+  /** Whether the call needs the split workspace (fp32 partials and the merge counters): several splits, no cluster. */
+  boolean workspace(boolean cluster) {
+    return splits > 1 && !cluster;
   }
 
   /** Merge counters (one 32-bit word per query block), zeroed before the launch, after the partial LSEs. */

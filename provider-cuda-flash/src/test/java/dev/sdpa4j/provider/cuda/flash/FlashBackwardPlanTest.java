@@ -85,6 +85,61 @@ class FlashBackwardPlanTest {
   }
 
   @Test
+  void hopperRunsTheWgmmaKernelsForExactHeadDims64And128InFastModeOnly() {
+    FlashBackwardPlan h64 = FlashBackwardPlan.of(DType.BFLOAT16, 2, 16, 4, 1000, 3000, 64, false, false, true);
+    assertThat(h64.wgmma()).isTrue();
+    assertThat(h64.main()).isEqualTo("flash_bwd_sm90_bf16_d64");
+    assertThat(h64.mainThreads()).isEqualTo(256);
+    assertThat(h64.mainGridX()).isEqualTo((3000 + 127) / 128);
+    assertThat(h64.mainGridY()).isEqualTo(2 * 4);
+    assertThat(h64.mainSharedBytes()).isEqualTo(FlashBackwardPlan.SM90[0].sharedBytes(false));
+    assertThat(h64.dq()).isNull();
+    assertThat(h64.dqAccumBytes()).isEqualTo(2L * 16 * 1000 * 64 * 4);
+    FlashBackwardPlan h128 = FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 128, true, false, true);
+    assertThat(h128.main()).isEqualTo("flash_bwd_sm90_f16_d128_drop");
+    assertThat(h128.mainSharedBytes()).isEqualTo(FlashBackwardPlan.SM90[1].sharedBytes(true));
+    // other head dims, deterministic mode and other devices keep the mma.sync kernels
+    FlashBackwardPlan pad = FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 96, false, false, true);
+    assertThat(pad.wgmma()).isFalse();
+    assertThat(pad.main()).isEqualTo("flash_bwd_f16_d128_pad");
+    assertThat(pad.mainThreads()).isEqualTo(pad.traits().threads());
+    FlashBackwardPlan det = FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 128, false, true, true);
+    assertThat(det.wgmma()).isFalse();
+    assertThat(det.main()).isEqualTo("flash_bwd_f16_d128_det");
+    assertThat(det.dq()).isEqualTo("flash_bwd_dq_f16_d128");
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 128, false, false, false))
+        .isEqualTo(FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 128, false, false));
+    assertThat(FlashBackwardPlan.of(DType.FLOAT16, 1, 8, 8, 10, 10, 128, false, false).wgmma()).isFalse();
+  }
+
+  @Test
+  void hopperTilesAreTwoWarpgroupsOf64KeysAndFitAnH100() {
+    assertThat(FlashBackwardPlan.SM90).extracting(FlashBackwardPlan.Sm90Traits::headDim).containsExactly(64, 128);
+    for (FlashBackwardPlan.Sm90Traits h : FlashBackwardPlan.SM90) {
+      assertThat(h.blockN() % 64).isZero();
+      assertThat(h.threads()).isEqualTo(256);
+      assertThat(h.blockM()).isEqualTo(64);  // the dQ product's M and the S^T product's N: one 64-query block
+      assertThat(h.sharedBytes(true)).isLessThanOrEqualTo(H100_SMEM_OPTIN)
+          .isEqualTo(h.sharedBytes(false) + 2 * h.blockM() * h.blockN() / 4);
+      assertThat(FlashBackwardPlan.sharedBytes(h.headDim())).isGreaterThanOrEqualTo(h.sharedBytes(true));
+    }
+    // D=128: K, V 2 x 128 x 128, Q and dO 4 x 64 x 128, one dS^T 128 x 64 (16-bit), LSE and D 4 x 64 (fp32)
+    assertThat(FlashBackwardPlan.SM90[1].sharedBytes(false))
+        .isEqualTo((2 * 128 * 128 + 4 * 64 * 128 + 128 * 64) * 2 + 4 * 64 * 4);
+    assertThat(FlashBackwardPlan.sm90(96)).isNull();
+    assertThat(FlashBackwardPlan.sm90(64)).isEqualTo(FlashBackwardPlan.SM90[0]);
+  }
+
+  /** NVRTC gets its headers from the packaged folder: both backward files include flash_bwd_common.cuh beside them. */
+  @Test
+  void packagedBackwardSourcesFindTheHeaderTheyShare() {
+    for (var source : java.util.List.of(FlashDevice.BWD_KERNELS, FlashDevice.BWD_SM90_KERNELS)) {
+      byte[] text = source.read(source.sourceFile()).orElseThrow();
+      assertThat(source.headers(text).sequencedKeySet()).as(source.sourceFile()).containsExactly("flash_bwd_common.cuh");
+    }
+  }
+
+  @Test
   void rowKernelsUseOneWarpPerRow() {
     assertThat(FlashBackwardPlan.rowBlocks(1)).isEqualTo(1);
     assertThat(FlashBackwardPlan.rowBlocks(4)).isEqualTo(1);

@@ -15,6 +15,7 @@ import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceTensor;
 import dev.sdpa4j.cuda.KernelModule;
 import dev.sdpa4j.provider.math.ReferenceAttention;
+import dev.sdpa4j.spi.ComputeCapability;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Random;
@@ -67,6 +68,80 @@ class FlashGpuTest {
       assertThat(o2.hostSegment().mismatch(o1.hostSegment())).isEqualTo(-1L);
       double err = maxAbsError(o1, ReferenceAttention.forward(r1, DType.FLOAT64).output());
       assertThat(err).isLessThan(3e-2);
+    }
+  }
+
+  @Test
+  void hopperBackwardRunsTheWgmmaModuleAndNvrtcCompilesIt(@TempDir Path cache) {
+    FlashDevice device = provider.device(0);
+    ComputeCapability cc = device.context().device().computeCapability();
+    assumeTrue(cc.major() == 9 && cc.minor() == 0, "the wgmma backward exists for compute capability 9.0 only");
+    assumeTrue(System.getProperty(KernelModule.FORCE_NVRTC_PROPERTY) == null,
+        "compiles flash_bwd_sm90.cu with NVRTC once: not with NVRTC forced for the whole run");
+    assertThat(device.hopperBackward()).isTrue();
+    System.setProperty(KernelModule.FORCE_NVRTC_PROPERTY, "true");
+    System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
+    try (KernelModule m = KernelModule.load(device.context(), FlashDevice.BWD_SM90_KERNELS)) {
+      System.out.println("forced flash_bwd_sm90: " + m);
+      assertThat(m.origin()).isEqualTo(KernelModule.Origin.NVRTC_COMPILED);
+      assertThat(m.arch()).isEqualTo("sm_90a");
+      for (String dt : new String[] {"f16", "bf16"}) {
+        for (int e : new int[] {64, 128}) {
+          for (String drop : new String[] {"", "_drop"}) {
+            assertThat(m.function("flash_bwd_sm90_" + dt + "_d" + e + drop)).isNotNull();
+          }
+        }
+      }
+    } finally {
+      System.clearProperty(KernelModule.FORCE_NVRTC_PROPERTY);
+      System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
+    }
+  }
+
+  @Test
+  void hopperForwardRunsTheWgmmaModuleAndNvrtcCompilesIt(@TempDir Path cache) {
+    FlashDevice device = provider.device(0);
+    ComputeCapability cc = device.context().device().computeCapability();
+    assumeTrue(cc.major() == 9 && cc.minor() == 0, "the wgmma forward exists for compute capability 9.0 only");
+    assumeTrue(System.getProperty(KernelModule.FORCE_NVRTC_PROPERTY) == null,
+        "compiles flash_fwd_sm90.cu with NVRTC once: not with NVRTC forced for the whole run");
+    assertThat(device.hopperForward()).isTrue();
+    // a grid large enough for the main kernel, GQA, bottom-right causal with Lq < Lk, ragged lengths: FlashPlan
+    // takes the Hopper kernel for it
+    long b = 2, h = 108, hk = 54, lq = 130, lk = 200, e = 128;
+    FlashPlan plan = FlashPlan.of(b * h, lq, lk, e, device.context().device().multiprocessorCount(),
+        device.context().device().maxSharedMemoryPerBlockOptin(), false);
+    assertThat(plan.hopper(true, e, lk, false)).isPresent();
+    long seed = System.nanoTime();
+    System.out.println("hopperForwardRunsTheWgmmaModuleAndNvrtcCompilesIt seed " + seed);
+    Random rnd = new Random(seed);
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor q = gaussian(arena, DType.BFLOAT16, rnd, b, h, lq, e);
+      Tensor k = gaussian(arena, DType.BFLOAT16, rnd, b, hk, lk, e);
+      Tensor v = gaussian(arena, DType.BFLOAT16, rnd, b, hk, lk, e);
+      Tensor o = Tensor.allocate(arena, DType.BFLOAT16, b, h, lq, e);
+      Tensor lse = Tensor.allocate(arena, DType.FLOAT32, b, h, lq);
+      AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().enableGqa(true)
+          .causal(CausalMode.BOTTOM_RIGHT).returnLse(true).build());
+      provider.forward(r);
+      var ref = ReferenceAttention.forward(r, DType.FLOAT64);
+      assertThat(maxAbsError(o, ref.output())).isLessThan(3e-2);
+      assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
+    }
+    System.setProperty(KernelModule.FORCE_NVRTC_PROPERTY, "true");
+    System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
+    try (KernelModule m = KernelModule.load(device.context(), FlashDevice.FWD_SM90_KERNELS)) {
+      System.out.println("forced flash_fwd_sm90: " + m);
+      assertThat(m.origin()).isEqualTo(KernelModule.Origin.NVRTC_COMPILED);
+      assertThat(m.arch()).isEqualTo("sm_90a");
+      for (FlashPlan.HopperTraits t : FlashPlan.HOPPER) {
+        for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
+          assertThat(m.function(t.kernel(dt))).isNotNull();
+        }
+      }
+    } finally {
+      System.clearProperty(KernelModule.FORCE_NVRTC_PROPERTY);
+      System.clearProperty(KernelModule.CACHE_DIR_PROPERTY);
     }
   }
 

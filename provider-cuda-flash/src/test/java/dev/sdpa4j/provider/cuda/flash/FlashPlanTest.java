@@ -85,7 +85,7 @@ class FlashPlanTest {
     assertThat(p.sharedBytes()).isEqualTo(FlashPlan.DECODE[3].sharedBytes());
     assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
     assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_pad");
-    assertThat(p.workspace()).isTrue();
+    assertThat(p.workspace(false)).isTrue();
     assertThat(p.counters()).isEqualTo(16);
     // B = 8: 128 blocks already fill the device
     assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
@@ -93,10 +93,48 @@ class FlashPlanTest {
     FlashPlan big = FlashPlan.of(64 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(big.split()).isTrue();
     assertThat(big.splits()).isEqualTo(1);
-    assertThat(big.workspace()).isFalse();
+    assertThat(big.workspace(false)).isFalse();
+    assertThat(big.cluster(true)).isFalse();
     // few keys: no more splits than key rounds of the block (warps x keys per warp tile = 128 keys at D=128)
     assertThat(FlashPlan.of(1, 1, 100, 128, H100_SMS, H100_SHARED, false).splits()).isLessThanOrEqualTo(2);
     assertThat(FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
+  }
+
+  @Test
+  void decodeSplitsMergeInAClusterWhereTheDeviceHasClusters() {
+    // B = 1, H = 16: 8 splits, one cluster of 8 blocks per head on sm_90; no workspace, no counters
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
+    assertThat(p.cluster(true)).isTrue();
+    assertThat(p.workspace(p.cluster(true))).isFalse();
+    assertThat(p.kernel(DType.FLOAT16, 128, false, true)).isEqualTo("flash_decode_f16_d128_n32w4s2_cl");
+    assertThat(p.kernel(DType.BFLOAT16, 120, false, true)).isEqualTo("flash_decode_bf16_d128_n32w4s2_cl_pad");
+    assertThat(p.kernel(DType.FLOAT16, 128, false, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
+    // devices without clusters (sm_80/86/89) keep the workspace and the counters
+    assertThat(p.cluster(false)).isFalse();
+    assertThat(p.workspace(false)).isTrue();
+    // more splits than the portable cluster size: the workspace path
+    FlashPlan many = FlashPlan.of(1 * 4, 1, 65_536, 128, H100_SMS, H100_SHARED, false);
+    assertThat(many.splits()).isGreaterThan(FlashPlan.MAX_CLUSTER);
+    assertThat(many.cluster(true)).isFalse();
+    assertThat(many.workspace(many.cluster(true))).isTrue();
+    // with clusters the split count aims at half a wave: B = 1, H = 16: 4 splits (64 blocks); B = 8: none
+    FlashPlan half = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(half.splits()).isEqualTo(4);
+    assertThat(half.cluster(true)).isTrue();
+    assertThat(FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(4);
+    assertThat(FlashPlan.of(2 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(2);
+    assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
+    // GQA decode, B = 1 with 8 kv heads (a group's queries packed as rows): 8 splits, one 8-block cluster each
+    assertThat(FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(8);
+    // 4 kv heads need 16 splits: more than a portable cluster, so the workspace path
+    FlashPlan wide = FlashPlan.of(4, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(wide.splits()).isEqualTo(16);
+    assertThat(wide.cluster(true)).isFalse();
+    assertThat(wide.workspace(wide.cluster(true))).isTrue();
+    // one split: nothing to merge
+    FlashPlan one = FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false);
+    assertThat(one.cluster(true)).isFalse();
+    assertThat(one.workspace(one.cluster(true))).isFalse();
   }
 
   @Test
@@ -120,7 +158,8 @@ class FlashPlanTest {
     assertThat(p.sharedBytes()).isEqualTo(FlashPlan.MAIN[3].sharedBytes());
     assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_fwd_f16_d128");
     assertThat(p.kernel(DType.BFLOAT16, 80, true)).isEqualTo("flash_fwd_bf16_d128_pad_drop");
-    assertThat(p.workspace()).isFalse();
+    assertThat(p.workspace(false)).isFalse();
+    assertThat(p.cluster(true)).isFalse();
   }
 
   @Test
@@ -132,6 +171,60 @@ class FlashPlanTest {
     assertThat(p.sharedBytes()).isEqualTo(FlashPlan.MAIN[3].sharedBytes());
     assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, H100_SHARED, true).split()).isFalse();
     assertThat(FlashPlan.of(1, 300, 16_384, 64, H100_SMS, H100_SHARED, false).split()).isTrue();
+  }
+
+  @Test
+  void hopperKernelsReplaceTheMainKernelOnlyWhereTheRuleAllows() {
+    FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false);
+    FlashPlan.HopperTraits t = p.hopper(true, 128, 4096, false).orElseThrow();
+    assertThat(t.kernel(DType.FLOAT16)).isEqualTo("flash_fwd_sm90_f16_d128");
+    assertThat(t.kernel(DType.BFLOAT16)).isEqualTo("flash_fwd_sm90_bf16_d128");
+    assertThat(t.gridX(4096)).isEqualTo(32);
+    assertThat(t.gridX(4097)).isEqualTo(33);
+    // no sm_90a module (another architecture, or the compute_80 PTX fallback), dropout, or a padded head dim
+    assertThat(p.hopper(false, 128, 4096, false)).isEmpty();
+    assertThat(p.hopper(true, 128, 4096, true)).isEmpty();
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false).hopper(true, 120, 4096, false))
+        .isEmpty();
+    // the decode (split) kernels stay
+    FlashPlan decode = FlashPlan.of(16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
+    assertThat(decode.split()).isTrue();
+    assertThat(decode.hopper(true, 128, 4096, false)).isEmpty();
+    // head dim 64 keeps the mma.sync kernel below 8192 keys; 128 and 256 take the Hopper kernel at any length
+    FlashPlan p64 = FlashPlan.of(16 * 32, 1024, 1024, 64, H100_SMS, H100_SHARED, false);
+    assertThat(p64.hopper(true, 64, 4096, false)).isEmpty();
+    assertThat(p64.hopper(true, 64, 8192, false).orElseThrow().kernel(DType.FLOAT16)).isEqualTo("flash_fwd_sm90_f16_d64");
+    FlashPlan p256 = FlashPlan.of(32 * 8, 512, 512, 256, H100_SMS, H100_SHARED, false);
+    assertThat(p256.hopper(true, 256, 512, false).orElseThrow().sharedBytes()).isEqualTo((128 + 2 * 2 * 64) * 256 * 2);
+  }
+
+  @Test
+  void hopperTraitsMatchTheKernelSource() throws java.io.IOException {
+    String src;
+    try (var in = CudaFlashProvider.class.getResourceAsStream("/dev/sdpa4j/cuda/flash_sm90/flash_fwd_sm90.cu")) {
+      assertThat(in).as("packaged flash_fwd_sm90.cu").isNotNull();
+      src = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    var m = java.util.regex.Pattern.compile("typedef Sm90Traits<(\\d+), (\\d+), (\\d+)> H(\\d+);").matcher(src);
+    java.util.List<String> declared = new java.util.ArrayList<>();
+    while (m.find()) {
+      assertThat(m.group(4)).isEqualTo(m.group(1));
+      declared.add(m.group(1) + "/" + m.group(2) + "/" + m.group(3));
+    }
+    assertThat(declared).containsExactly(java.util.Arrays.stream(FlashPlan.HOPPER)
+        .map(t -> t.headDim() + "/" + t.blockN() + "/" + t.stages()).toArray(String[]::new));
+  }
+
+  @Test
+  void hopperTilesFitTheH100AndCoverTheIssueHeadDims() {
+    assertThat(FlashPlan.HOPPER).extracting(FlashPlan.HopperTraits::headDim).containsExactly(64, 128, 256);
+    for (FlashPlan.HopperTraits t : FlashPlan.HOPPER) {
+      // sm_90's opt-in maximum per block; the tile layout needs 64-column blocks and 16-key k-steps
+      assertThat(t.sharedBytes()).isLessThanOrEqualTo(H100_SHARED);
+      assertThat(t.headDim() % 64).isZero();
+      assertThat(t.blockN() % 16).isZero();
+      assertThat(t.stages()).isGreaterThanOrEqualTo(2);
+    }
   }
 
   @Test
