@@ -159,7 +159,8 @@ def main():
                         ["base"] + r.get("variants", []) if r['kind'] == 'decode' and n + '_ms' in r)
               + (f" [splits {r['sdpa4j_info']['splits']}, torch flash {r['torch-flash_ms']*1e3:.1f} cudnn {(r['torch-cudnn_ms'] or 0)*1e3:.1f} us]" if r['kind'] == 'decode' else ""), flush=True)
     meta = dict(device=torch.cuda.get_device_name(0), torch=torch.__version__, cuda=torch.version.cuda,
-                sms=torch.cuda.get_device_properties(0).multi_processor_count)
+                sms=torch.cuda.get_device_properties(0).multi_processor_count, rounds=ROUNDS,
+                graph_calls=graph_time.__defaults__[0], replays=graph_time.__defaults__[1])
     with open(os.path.join(OUT, "bench.json"), "w") as f:
         json.dump(dict(meta=meta, rows=rows), f, indent=1)
     cols = ["kind", "B", "H", "Lq", "Lk", "E", "dtype", "causal", "sdpa4j_ms", "torch-flash_ms", "torch-efficient_ms", "torch-cudnn_ms"]

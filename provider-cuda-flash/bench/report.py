@@ -36,9 +36,10 @@ lines = [f"# cuda-flash forward vs PyTorch {m['torch']} SDPA backends", "",
          " `flash_fwd_sm90.cu` (kernel column: wgmma), same launch rules as `FlashPlan.java`, via the ctypes harnesses"
          " `bench/harness.cu` and `bench/harness_sm90.cu`) and `torch.nn.functional.scaled_dot_product_attention`"
          " restricted to one backend (`sdpa_kernel`), same inputs `[B, H, L, E]` contiguous, same process; each time is"
-         " the median of 11 replays of a CUDA graph of 5 calls (launch gaps removed), kernel time only (no Java), and each"
-         " column keeps the better of two such medians taken in two rounds over ours, the previous kernel and torch's"
-         " backends in turn (BENCH_ROUNDS=2: identical code measured up to 10% apart in one process at L = 2k-4k).",
+         f" the median of {m.get('replays', 11)} replays of a CUDA graph of {m.get('graph_calls', 5)} calls (launch gaps"
+         " removed), kernel time only (no Java)" + (f", and each column keeps the better of {m.get('rounds', 2)} such medians taken"
+         " in rounds over ours, the previous kernel and torch's backends in turn (identical code measured up to 10% apart"
+         " in one process at L = 2k-4k)." if m.get("rounds", 2) > 1 else ", one round (one median per column)."),
          f"- data: `{os.path.basename(base)}.json` / `.csv` (this table's run)" + (f"; `cuda-flash-{date}-decode.json` / `.csv` (decode run)" if dsrc else "") + ".",
          "- TFLOP/s = 4·B·H·Lq·Lk·E / time, halved for causal. ratio = ours / torch backend (>1 = ours faster).",
          "- decode: Lq = 1; K/V of B = 1 fit in the 50 MB L2, so those rows partly measure L2 for every backend.",
