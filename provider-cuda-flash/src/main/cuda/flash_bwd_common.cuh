@@ -1,13 +1,10 @@
 // sdpa4j cuda-flash: what the two backward kernel files share (flash_bwd.cu: mma.sync, every architecture;
-// flash_bwd_sm90.cu: wgmma, sm_90a): the BwdParams block that FlashDevice.java (runBackward) writes, the inline-PTX
-// helpers (cp.async, ldmatrix, mma.sync m16n8k16, 16-bit packing, exp2, vector reductions), dev.sdpa4j.Dropout's
-// Philox4x32-10, and the swizzled shared-memory tile layout with its loader and ldmatrix addressing.
-// No system headers: NVRTC compiles the kernel files with this header as their only include (KernelSource.headers).
+// flash_bwd_sm90.cu: wgmma, sm_90a) beyond flash_common.cuh: the BwdParams block that FlashDevice.java (runBackward)
+// writes, the backward's helpers (4-byte cp.async, 16-bit to float, vector reductions), and the loader and ldmatrix
+// addressing of its swizzled shared-memory tiles.
 #pragma once
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "flash_common.cuh"
 
 struct Strides {
   i64 b, h, r;  // element strides of batch, head and row; the head dim has stride 1
@@ -31,68 +28,18 @@ struct BwdParams {
   float pad_;
 };
 
-#define DEVI __device__ __forceinline__
-
 template <bool B>
 struct BoolC {
   static constexpr bool value = B;
 };
 #define LOG2E_F 1.4426950408889634f
 #define POS_INF (__int_as_float(0x7f800000))
-#define NEG_INF (-__int_as_float(0x7f800000))
 
-DEVI u32 smem_u32(const void* ptr) {
-  u32 r;
-  asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(ptr));
-  return r;
-}
-
-DEVI void cp_async16(u32 dst, const void* src, bool pred) {
-  int n = pred ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
-}
 DEVI void cp_async4(u32 dst, const void* src, bool pred) {
   int n = pred ? 4 : 0;
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(dst), "l"(src), "r"(n));
 }
-DEVI void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 DEVI void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
-
-DEVI void ldsm_x4(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-DEVI void ldsm_x4_t(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-
-template <bool kBf16>
-DEVI void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
-  if (kBf16) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// packs (lo, hi) into a 16-bit pair, round to nearest even
-template <bool kBf16>
-DEVI u32 pack2(float lo, float hi) {
-  u32 r;
-  if (kBf16) {
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  } else {
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  }
-  return r;
-}
 
 template <bool kBf16>
 DEVI float to_float(u16 h) {
@@ -100,12 +47,6 @@ DEVI float to_float(u16 h) {
   float f;
   asm("{ .reg .b16 t; mov.b16 t, %1; cvt.f32.f16 %0, t; }" : "=f"(f) : "h"(h));
   return f;
-}
-
-DEVI float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
 }
 
 // adds (a, b) to addr[0], addr[1] (8-byte aligned): one vector reduction on sm_90, two scalar ones before
@@ -116,36 +57,6 @@ DEVI void red_add2(float* addr, float a, float b) {
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(addr), "f"(a) : "memory");
   asm volatile("red.global.add.f32 [%0], %1;\n" ::"l"(addr + 1), "f"(b) : "memory");
 #endif
-}
-
-// ---- Philox4x32-10, as dev.sdpa4j.Philox4x32 (the same function as cuda-memeff's forward) ----
-DEVI uint4 philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1) {
-#pragma unroll
-  for (int r = 0; r < 10; ++r) {
-    // one 32x32 -> 64-bit multiply gives both halves (mul.hi and mul.lo of the same operands)
-    unsigned long long p0, p1;
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p0) : "r"(c0), "r"(0xD2511F53u));
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p1) : "r"(c2), "r"(0xCD9E8D57u));
-    const u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
-    const u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
-    c0 = n0;
-    c1 = (u32)p1;
-    c2 = n2;
-    c3 = (u32)p0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-
-// element offset of (row, col) in a swizzled tile of `rows` rows stored in column blocks of KS halves
-template <int KS, int kRows>
-DEVI int swz(int row, int col) {
-  const int blk = col / KS;
-  const int c = col % KS;
-  const int chunk = c >> 3;
-  const int sw = KS == 64 ? (chunk ^ (row & 7)) : (chunk ^ ((row >> 1) & 3));
-  return blk * kRows * KS + row * KS + (sw << 3) + (c & 7);
 }
 
 // loads a kRows x kD tile (rows >= nrows or cols >= ncols zero-filled) with cp.async

@@ -32,7 +32,6 @@
 #include "flash_bwd_common.cuh"
 
 // ---- wgmma: descriptors, fences, the instructions (m64nNk16, fp32 accumulators) ----
-typedef unsigned long long u64;
 
 // Shared-memory matrix descriptor of a tile in the 128-byte swizzle layout (swz<64, rows>: 8-row x 128-byte atoms,
 // 64-column blocks of `rows` rows): start address, leading byte offset (M-/N-major: the stride between 64-column

@@ -1,7 +1,7 @@
 // sdpa4j cuda-flash: FlashAttention-2 forward on tensor cores (mma.sync m16n8k16, fp32 accumulation).
 //
-// Self-contained (no #include) so that NVRTC compiles it with no include path. Every kernel takes one
-// FlashParams by value; the Java side (FlashKernels.java) writes the same layout: 8-byte fields, then two floats.
+// Its one include, flash_common.cuh (packaged beside it, handed to NVRTC), holds FlashParams, which every kernel takes
+// by value (FlashDevice.java writes it), and the primitives the flash kernel files share.
 //
 // Structure (Dao, FlashAttention-2, 2023): a block owns kBlockM query rows of one (batch, head); each warp owns
 // kMRep x 16 of those rows. Q is loaded once into shared memory; K and V tiles of kBlockN keys stream through
@@ -16,126 +16,9 @@
 // keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below): on sm_90 through
 // distributed shared memory within a thread-block cluster (the _cl kernels), elsewhere through a global workspace.
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
+#include "flash_common.cuh"
 
-struct FlashParams {
-  i64 q, k, v, o, lse;          // device pointers of element 0 (lse: 0 when not wanted)
-  i64 o_accum, lse_accum;       // split-KV workspace: fp32 [splits][B*Hq][Lq][E]; fp32 [splits][B*Hq][Lq] followed by
-                                // u32 counters [B*Hq][m-blocks], zero before the launch
-  i64 q_batch_stride, q_head_stride, q_row_stride;  // element strides; the head dim has stride 1
-  i64 k_batch_stride, k_head_stride, k_row_stride;
-  i64 v_batch_stride, v_head_stride, v_row_stride;
-  i64 o_batch_stride, o_head_stride, o_row_stride;
-  i64 lse_batch_stride, lse_head_stride, lse_row_stride;
-  i64 batch, heads, kv_group;   // B, Hq, Hq / Hkv
-  i64 seqlen_q, seqlen_k, head_dim;
-  i64 causal;                   // 0: none; 1: key j visible to query i iff j <= i + causal_offset
-  i64 causal_offset;            // 0 (top-left) or Lk - Lq (bottom-right)
-  i64 num_splits;               // split-KV slices (decode kernels; 1 for the plain kernels)
-  float scale;                  // softmax scale
-  float scale_log2;             // scale * log2(e)
-  i64 seed;                     // dropout (the _drop kernels): Philox key, k0 = low word, k1 = high word
-  i64 offset;                   // Philox counter word c3
-  i64 dropout_threshold;        // floor(p * 2^32), compared unsigned
-  float keep_scale;             // 1 / (1 - p)
-  float pad_;
-};
-
-#define DEVI __device__ __forceinline__
-
-DEVI u32 smem_u32(const void* p) {
-  u32 r;
-  asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
-  return r;
-}
-
-DEVI void cp_async16(u32 dst, const void* src, bool pred) {
-  int n = pred ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
-}
-DEVI void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 DEVI void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
-
-DEVI void ldsm_x4(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-DEVI void ldsm_x4_t(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-
-template <bool kBf16>
-DEVI void mma16816(float* c, const u32* a, u32 b0, u32 b1) {
-  if (kBf16) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  } else {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-}
-
-// packs (lo, hi) into a 16-bit pair, round to nearest even
-template <bool kBf16>
-DEVI u32 pack2(float lo, float hi) {
-  u32 r;
-  if (kBf16) {
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  } else {
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  }
-  return r;
-}
-
-DEVI float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-DEVI float fast_log2(float x) {
-  float y;
-  asm("lg2.approx.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-#define NEG_INF (-__int_as_float(0x7f800000))
-
-// ---- Philox4x32-10, as dev.sdpa4j.Philox4x32 (the same function as cuda-memeff's forward and flash_bwd.cu) ----
-DEVI uint4 philox(u32 c0, u32 c1, u32 c2, u32 c3, u32 k0, u32 k1) {
-#pragma unroll
-  for (int r = 0; r < 10; ++r) {
-    // one 32x32 -> 64-bit multiply gives both halves (mul.hi and mul.lo of the same operands)
-    unsigned long long p0, p1;
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p0) : "r"(c0), "r"(0xD2511F53u));
-    asm("mul.wide.u32 %0, %1, %2;\n" : "=l"(p1) : "r"(c2), "r"(0xCD9E8D57u));
-    const u32 n0 = (u32)(p1 >> 32) ^ c1 ^ k0;
-    const u32 n2 = (u32)(p0 >> 32) ^ c3 ^ k1;
-    c0 = n0;
-    c1 = (u32)p1;
-    c2 = n2;
-    c3 = (u32)p0;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return make_uint4(c0, c1, c2, c3);
-}
-
-// element offset of (row, col) in a swizzled tile of `rows` rows; col % 8 == 0 for chunk addresses
-template <int KS, int kRows>
-DEVI int swz(int row, int col) {
-  const int blk = col / KS;
-  const int c = col % KS;
-  const int chunk = c >> 3;
-  const int sw = KS == 64 ? (chunk ^ (row & 7)) : (chunk ^ ((row >> 1) & 3));
-  return blk * kRows * KS + row * KS + (sw << 3) + (c & 7);
-}
 
 // loads a kRows x kD tile (rows >= nrows or cols >= ncols zero-filled) with cp.async
 template <int kD, int kRows, int kThreads, int KS>
@@ -533,9 +416,6 @@ struct DecodeTraits {
   static_assert((kNWarps * 16 * kORow + 3 * kNWarps * 16 + 2 * 16 + 4 + kMaxSplits * 16) * 4 <= kSmemBytes,
                 "the epilogue's scratch must fit in the stage buffers");
 };
-
-template <int N>
-DEVI void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 // Thread-block clusters (sm_90 and later): the _cl decode kernels merge their splits through distributed shared
 // memory. FLASH_CLUSTERS is 0 in the device passes for older architectures, whose cubins omit those kernels.

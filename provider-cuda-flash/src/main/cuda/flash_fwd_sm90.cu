@@ -1,8 +1,8 @@
 // sdpa4j cuda-flash: the forward's main (training-shape) kernels for Hopper (sm_90a): wgmma + cp.async.
 //
-// Self-contained (no #include) so that NVRTC compiles it with no include path. The kernels take the same FlashParams
-// block as flash_fwd.cu (FlashDevice.java writes it). The body is compiled only for sm_90a (wgmma needs the arch-
-// specific target); for every other target (sm_80/86/89, compute_80 PTX) this file is an empty module, and
+// Its one include, flash_common.cuh (packaged beside it, handed to NVRTC), holds the FlashParams block the kernels take
+// (the same as flash_fwd.cu's; FlashDevice.java writes it) and the shared primitives. The body is compiled only for
+// sm_90a (wgmma needs the arch-specific target); for every other target (sm_80/86/89, compute_80 PTX) this file is an empty module, and
 // FlashPlan runs flash_fwd.cu's mma.sync kernels there.
 //
 // Structure: a block owns kBlockM = 128 query rows of one (batch, head), split between two consumer warpgroups of 64
@@ -19,73 +19,7 @@
 
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long long i64;
-typedef unsigned long long u64;
-
-// the same layout as flash_fwd.cu's FlashParams (FlashDevice.FWD_PARAMS_BYTES)
-struct FlashParams {
-  i64 q, k, v, o, lse;
-  i64 o_accum, lse_accum;
-  i64 q_batch_stride, q_head_stride, q_row_stride;
-  i64 k_batch_stride, k_head_stride, k_row_stride;
-  i64 v_batch_stride, v_head_stride, v_row_stride;
-  i64 o_batch_stride, o_head_stride, o_row_stride;
-  i64 lse_batch_stride, lse_head_stride, lse_row_stride;
-  i64 batch, heads, kv_group;
-  i64 seqlen_q, seqlen_k, head_dim;
-  i64 causal;
-  i64 causal_offset;
-  i64 num_splits;
-  float scale;
-  float scale_log2;
-  i64 seed;
-  i64 offset;
-  i64 dropout_threshold;
-  float keep_scale;
-  float pad_;
-};
-
-#define DEVI __device__ __forceinline__
-#define NEG_INF (-__int_as_float(0x7f800000))
-
-DEVI u32 smem_u32(const void* p) {
-  u32 r;
-  asm volatile("{ .reg .u64 a; cvta.to.shared.u64 a, %1; cvt.u32.u64 %0, a; }\n" : "=r"(r) : "l"(p));
-  return r;
-}
-
-DEVI void cp_async16(u32 dst, const void* src, bool pred) {
-  int n = pred ? 16 : 0;  // 0: zero-fill, nothing read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
-}
-DEVI void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-DEVI void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-// packs (lo, hi) into a 16-bit pair, round to nearest even
-template <bool kBf16>
-DEVI u32 pack2(float lo, float hi) {
-  u32 r;
-  if (kBf16) {
-    asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  } else {
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-  }
-  return r;
-}
-
-DEVI float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-DEVI float fast_log2(float x) {
-  float y;
-  asm("lg2.approx.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
+#include "flash_common.cuh"
 
 // ---- wgmma plumbing ----
 // Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (>> 4 each).

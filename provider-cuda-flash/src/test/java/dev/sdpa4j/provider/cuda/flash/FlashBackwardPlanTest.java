@@ -130,15 +130,6 @@ class FlashBackwardPlanTest {
     assertThat(FlashBackwardPlan.sm90(64)).isEqualTo(FlashBackwardPlan.SM90[0]);
   }
 
-  /** NVRTC gets its headers from the packaged folder: both backward files include flash_bwd_common.cuh beside them. */
-  @Test
-  void packagedBackwardSourcesFindTheHeaderTheyShare() {
-    for (var source : java.util.List.of(FlashDevice.BWD_KERNELS, FlashDevice.BWD_SM90_KERNELS)) {
-      byte[] text = source.read(source.sourceFile()).orElseThrow();
-      assertThat(source.headers(text).sequencedKeySet()).as(source.sourceFile()).containsExactly("flash_bwd_common.cuh");
-    }
-  }
-
   @Test
   void rowKernelsUseOneWarpPerRow() {
     assertThat(FlashBackwardPlan.rowBlocks(1)).isEqualTo(1);

@@ -239,4 +239,21 @@ class FlashPlanTest {
       }
     }
   }
+
+  /**
+   * NVRTC gets the headers from each module's packaged folder: every kernel file includes flash_common.cuh, the two
+   * backward files through flash_bwd_common.cuh.
+   */
+  @Test
+  void packagedKernelSourcesFindTheHeadersTheyInclude() {
+    for (var source : java.util.List.of(FlashDevice.KERNELS, FlashDevice.FWD_SM90_KERNELS)) {
+      byte[] text = source.read(source.sourceFile()).orElseThrow();
+      assertThat(source.headers(text).sequencedKeySet()).as(source.sourceFile()).containsExactly("flash_common.cuh");
+    }
+    for (var source : java.util.List.of(FlashDevice.BWD_KERNELS, FlashDevice.BWD_SM90_KERNELS)) {
+      byte[] text = source.read(source.sourceFile()).orElseThrow();
+      assertThat(source.headers(text).sequencedKeySet()).as(source.sourceFile())
+          .containsExactly("flash_bwd_common.cuh", "flash_common.cuh");
+    }
+  }
 }
