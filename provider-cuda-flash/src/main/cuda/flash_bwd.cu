@@ -181,23 +181,8 @@ DEVI void flash_bwd(const BwdParams& p) {
   // tiles are visited head by head (the GQA group's query heads), query tiles m_begin.. within each; the loop keeps
   // (query head, first row) of the previous, current and next tile (no division per tile)
   auto issue = [&](i64 hq, int m0, int buf) {
-    const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + hq * p.sq.h + (i64)m0 * p.sq.r;
-    const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + hq * p.sdo.h + (i64)m0 * p.sdo.r;
-    load_tile<D, BM, NT, KS>(sQ0 + buf * BM * D * 2, gQ, p.sq.r, Lq - m0, E, tid);
-    load_tile<D, BM, NT, KS>(sdO0 + buf * BM * D * 2, gdO, p.sdo.r, Lq - m0, E, tid);
-    // LSE and D of the tile's rows, zero-filled past Lq: there Q and dO are zero too, so dS = 0 and P only meets
-    // zero rows of dO
-    const float* lse = reinterpret_cast<const float*>(p.lse) + b * p.slse.b + hq * p.slse.h;
-    const float* dsum = reinterpret_cast<const float*>(p.dsum) + (b * p.heads + hq) * (i64)Lq;
-    for (int x = tid; x < 2 * BM; x += NT) {
-      const int r = x % BM;
-      const bool ok = m0 + r < Lq;
-      if (x < BM) {
-        cp_async4(smem_u32(sLse + buf * BM + r), ok ? lse + (i64)(m0 + r) * p.slse.r : lse, ok);
-      } else {
-        cp_async4(smem_u32(sDsum + buf * BM + r), ok ? dsum + m0 + r : dsum, ok);
-      }
-    }
+    load_query_tile<D, BM, NT, KS>(p, b, hq, m0, Lq, E, sQ0 + buf * BM * D * 2, sdO0 + buf * BM * D * 2,
+                                   sLse + buf * BM, sDsum + buf * BM, tid);
   };
 
   const float sl2 = p.scale_log2;
@@ -209,17 +194,9 @@ DEVI void flash_bwd(const BwdParams& p) {
   // the kept bits of the tile (query head hq, rows m0..) x this block's keys (four keys per Philox call) into
   // sMask[buf]
   auto draw_mask = [&](i64 hq, int m0, int buf) {
-    const u32 c2 = (u32)(b * p.heads + hq);
     static_assert(BM * (BN / 4) % NT == 0, "mask words per thread");
-#pragma unroll
-    for (int i = 0; i < BM * (BN / 4) / NT; ++i) {
-      const int idx = tid + i * NT;
-      const int r = idx / (BN / 4);
-      const int q4 = idx % (BN / 4);
-      const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, (u32)p.offset, seed_lo, seed_hi);
-      sMask[buf * BM * (BN / 4) + idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) |
-                                                         ((x.z >= drop_thr) << 2) | ((x.w >= drop_thr) << 3));
-    }
+    draw_mask_words<BM, BN, NT>(sMask + buf * BM * (BN / 4), 0, BM * (BN / 4) / NT, tid, n0, m0,
+                                (u32)(b * p.heads + hq), (u32)p.offset, seed_lo, seed_hi, drop_thr);
   };
 
   load_tile<D, BN, NT, KS>(sK, gK, p.sk.r, Lk - n0, E, tid);
@@ -357,48 +334,13 @@ DEVI void flash_bwd(const BwdParams& p) {
       }
     }
 
-    // P, dropout, dS, packed to 16-bit pairs along the queries right away (the A fragments of the dV and dK products
-    // and the dS^T store): pk the dropped P, ds16 dS. Two instances: tiles crossing the causal diagonal (kMask) and
-    // the others; in the first, key kr of the tile is hidden from query qc iff kr - qc > lim = m0 - n0 + offset,
-    // which lies in (-BM, BN - 1) for such tiles (an int compare per element instead of 64-bit arithmetic).
+    // P, dropout, dS packed to 16-bit pairs (bwd_elementwise), in two instances: tiles crossing the causal diagonal
+    // (kMask) and the others
     u32 pk[NBM][2], ds16[NBM][2];
     auto elementwise = [&](auto mask_tag) {
       constexpr bool kMask = decltype(mask_tag)::value;
-      const int lim = kMask ? (int)((i64)m0 - n0 + p.causal_offset) : 0;
-#pragma unroll
-      for (int j = 0; j < NBM; ++j) {
-        // the thread's two query columns j*8 + 2t, +1: LSE * log2(e) (+inf when every key of the row is masked, so
-        // that P = exp2(-inf) = 0) and D
-        const float2 lse = *reinterpret_cast<const float2*>(sLse + buf * BM + j * 8 + 2 * t);
-        const float2 dsum = *reinterpret_cast<const float2*>(sDsum + buf * BM + j * 8 + 2 * t);
-        const float l2[2] = {lse.x == NEG_INF ? POS_INF : lse.x * LOG2E_F,
-                             lse.y == NEG_INF ? POS_INF : lse.y * LOG2E_F};
-        const float dd[2] = {dsum.x, dsum.y};
-        float pdv[4], dsv[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int qc = j * 8 + 2 * t + (e & 1);  // query within the tile
-          const int kr = kg * 16 + g + (e >= 2 ? 8 : 0);  // key within the tile
-          // The exponent is clamped at 0 (P <= 1, as it is for every real key): keys past Lk are zero-filled, S = 0
-          // there, and exp2(-LSE) could overflow to inf (inf * 0 = NaN in dS K); their P is otherwise harmless (V and
-          // K rows are zero, their dK and dV are not stored). (Masking them per element instead cost 15-20%:
-          // KERNEL_NOTES.md, v3.)
-          float pv = fast_exp2(fminf(acc_s[j][e] * sl2 - l2[e & 1], 0.f));
-          if (kMask && kr - qc > lim) pv = 0.f;
-          float pd = pv, dpd = acc_dp[j][e];
-          if (kDropout) {
-            const bool keep = (sMask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
-            pd = keep ? pv * ks : 0.f;
-            dpd = keep ? dpd * ks : 0.f;
-          }
-          pdv[e] = pd;
-          dsv[e] = pv * (dpd - dd[e & 1]);
-        }
-        pk[j][0] = pack2<kBf16>(pdv[0], pdv[1]);
-        pk[j][1] = pack2<kBf16>(pdv[2], pdv[3]);
-        ds16[j][0] = pack2<kBf16>(dsv[0], dsv[1]);
-        ds16[j][1] = pack2<kBf16>(dsv[2], dsv[3]);
-      }
+      bwd_elementwise<kBf16, kMask, kDropout, BM, BN, NBM>(&acc_s[0][0], &acc_dp[0][0], sLse, sDsum, sMask, buf, kg * 16, g, t,
+          kMask ? (int)((i64)m0 - n0 + p.causal_offset) : 0, sl2, ks, pk, ds16);
     };
     if (p.causal && (i64)m0 < (i64)n0 + BN - 1 - p.causal_offset) {
       elementwise(BoolC<true>());

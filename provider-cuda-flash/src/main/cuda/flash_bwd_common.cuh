@@ -1,7 +1,8 @@
 // sdpa4j cuda-flash: what the two backward kernel files share (flash_bwd.cu: mma.sync, every architecture;
 // flash_bwd_sm90.cu: wgmma, sm_90a) beyond flash_common.cuh: the BwdParams block that FlashDevice.java (runBackward)
-// writes, the backward's helpers (4-byte cp.async, 16-bit to float, vector reductions), and the loader and ldmatrix
-// addressing of its swizzled shared-memory tiles.
+// writes, the backward's helpers (4-byte cp.async, 16-bit to float, vector reductions), the loader and ldmatrix
+// addressing of its swizzled shared-memory tiles, and the per-tile steps both main kernels take alike (query-tile
+// loads, the dropout mask draw, the P / dropout / dS elementwise step).
 #pragma once
 
 #include "flash_common.cuh"
@@ -101,3 +102,88 @@ struct LdsmAddr {
     return base + (C0 / KS) * kRows * KS * 2 + R0 * KS * 2 + off[(C0 % KS) / 16];
   }
 };
+
+// ---- the per-tile steps of both main kernels ----
+
+// Issues the cp.async loads of query tile (head hq, rows m0..m0+BM) for batch b: Q and dO into the tiles sQ / sdO
+// (rows past Lq and columns past ncols zero-filled), LSE and D into sLse / sDsum (zero past Lq: there Q and dO are zero
+// too, so dS = 0 and P only meets zero rows of dO).
+template <int D, int BM, int NT, int KS>
+DEVI void load_query_tile(const BwdParams& p, i64 b, i64 hq, int m0, int Lq, int ncols, u32 sQ, u32 sdO, float* sLse,
+                          float* sDsum, int tid) {
+  const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + hq * p.sq.h + (i64)m0 * p.sq.r;
+  const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + hq * p.sdo.h + (i64)m0 * p.sdo.r;
+  load_tile<D, BM, NT, KS>(sQ, gQ, p.sq.r, Lq - m0, ncols, tid);
+  load_tile<D, BM, NT, KS>(sdO, gdO, p.sdo.r, Lq - m0, ncols, tid);
+  const float* lse = reinterpret_cast<const float*>(p.lse) + b * p.slse.b + hq * p.slse.h;
+  const float* dsum = reinterpret_cast<const float*>(p.dsum) + (b * p.heads + hq) * (i64)Lq;
+  for (int x = tid; x < 2 * BM; x += NT) {
+    const int r = x % BM;
+    const bool ok = m0 + r < Lq;
+    if (x < BM) {
+      cp_async4(smem_u32(sLse + r), ok ? lse + (i64)(m0 + r) * p.slse.r : lse, ok);
+    } else {
+      cp_async4(smem_u32(sDsum + r), ok ? dsum + m0 + r : dsum, ok);
+    }
+  }
+}
+
+// Draws kept bits of the BM x BN tile (queries m0.., keys n0..; Philox counter word c2 = batch * Hq + head) into mask,
+// one byte per four keys (one Philox call each): this thread's words i0..i1 of BM * (BN / 4) / NT.
+template <int BM, int BN, int NT>
+DEVI void draw_mask_words(unsigned char* mask, int i0, int i1, int tid, int n0, int m0, u32 c2, u32 offset,
+                          u32 seed_lo, u32 seed_hi, u32 drop_thr) {
+#pragma unroll
+  for (int i = i0; i < i1; ++i) {
+    const int idx = tid + i * NT;
+    const int r = idx / (BN / 4);
+    const int q4 = idx % (BN / 4);
+    const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, offset, seed_lo, seed_hi);
+    mask[idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) | ((x.z >= drop_thr) << 2) |
+                                ((x.w >= drop_thr) << 3));
+  }
+}
+
+// P, dropout and dS of this thread's slice of the tile, packed to 16-bit pairs along the queries (the A fragments of
+// the dV and dK products and the dS^T store): pk the dropped P, ds16 dS. s and dp hold the S^T and dP^T accumulators
+// as NBM groups of four (queries j * 8 + 2t (+1), keys key0 + g (+8)); buffer buf of sLse, sDsum and mask holds the
+// tile's staged LSE, D and kept bits. With kMask (tiles crossing the causal diagonal) key kr is hidden from query qc
+// iff kr - qc > lim = m0 - n0 + offset, which lies in (-BM, BN - 1) on such tiles (an int compare per element).
+template <bool kBf16, bool kMask, bool kDropout, int BM, int BN, int NBM>
+DEVI void bwd_elementwise(const float* s, const float* dp, const float* sLse, const float* sDsum,
+                          const unsigned char* mask, int buf, int key0, int g, int t, int lim, float sl2, float ks,
+                          u32 (&pk)[NBM][2], u32 (&ds16)[NBM][2]) {
+#pragma unroll
+  for (int j = 0; j < NBM; ++j) {
+    // the thread's two query columns: LSE * log2(e) (+inf when every key of the row is masked, so that
+    // P = exp2(-inf) = 0) and D
+    const float2 lse = *reinterpret_cast<const float2*>(sLse + buf * BM + j * 8 + 2 * t);
+    const float2 dsum = *reinterpret_cast<const float2*>(sDsum + buf * BM + j * 8 + 2 * t);
+    const float l2[2] = {lse.x == NEG_INF ? POS_INF : lse.x * LOG2E_F, lse.y == NEG_INF ? POS_INF : lse.y * LOG2E_F};
+    const float dd[2] = {dsum.x, dsum.y};
+    float pdv[4], dsv[4];
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int qc = j * 8 + 2 * t + (e & 1);      // query within the tile
+      const int kr = key0 + g + (e >= 2 ? 8 : 0);  // key within the tile
+      // The exponent is clamped at 0 (P <= 1, as it is for every real key): keys past Lk are zero-filled, S = 0
+      // there, and exp2(-LSE) could overflow to inf (inf * 0 = NaN in dS K); their P is otherwise harmless (V and K
+      // rows are zero, their dK and dV are not stored). (Masking them per element instead cost 15-20%:
+      // KERNEL_NOTES.md, training v3.)
+      float pv = fast_exp2(fminf(s[4 * j + e] * sl2 - l2[e & 1], 0.f));
+      if (kMask && kr - qc > lim) pv = 0.f;
+      float pd = pv, dpd = dp[4 * j + e];
+      if (kDropout) {
+        const bool keep = (mask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
+        pd = keep ? pv * ks : 0.f;
+        dpd = keep ? dpd * ks : 0.f;
+      }
+      pdv[e] = pd;
+      dsv[e] = pv * (dpd - dd[e & 1]);
+    }
+    pk[j][0] = pack2<kBf16>(pdv[0], pdv[1]);
+    pk[j][1] = pack2<kBf16>(pdv[2], pdv[3]);
+    ds16[j][0] = pack2<kBf16>(dsv[0], dsv[1]);
+    ds16[j][1] = pack2<kBf16>(dsv[2], dsv[3]);
+  }
+}

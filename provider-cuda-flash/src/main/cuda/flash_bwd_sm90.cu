@@ -325,22 +325,8 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
     for (int e = 0; e < KN / 2; ++e) acc_dk[h][e] = acc_dv[h][e] = 0.f;
 
   auto issue = [&](i64 hq, int m0, int buf) {
-    const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.sq.b + hq * p.sq.h + (i64)m0 * p.sq.r;
-    const u16* gdO = reinterpret_cast<const u16*>(p.dout) + b * p.sdo.b + hq * p.sdo.h + (i64)m0 * p.sdo.r;
-    load_tile<D, BM, NT, 64>(sQ0 + buf * BM * D * 2, gQ, p.sq.r, Lq - m0, D, tid);
-    load_tile<D, BM, NT, 64>(sdO0 + buf * BM * D * 2, gdO, p.sdo.r, Lq - m0, D, tid);
-    // LSE and D zero-filled past Lq: there Q and dO are zero too, so dS = 0 and P only meets zero rows of dO
-    const float* lse = reinterpret_cast<const float*>(p.lse) + b * p.slse.b + hq * p.slse.h;
-    const float* dsum = reinterpret_cast<const float*>(p.dsum) + (b * p.heads + hq) * (i64)Lq;
-    for (int x = tid; x < 2 * BM; x += NT) {
-      const int r = x % BM;
-      const bool ok = m0 + r < Lq;
-      if (x < BM) {
-        cp_async4(smem_u32(sLse + buf * BM + r), ok ? lse + (i64)(m0 + r) * p.slse.r : lse, ok);
-      } else {
-        cp_async4(smem_u32(sDsum + buf * BM + r), ok ? dsum + m0 + r : dsum, ok);
-      }
-    }
+    load_query_tile<D, BM, NT, 64>(p, b, hq, m0, Lq, D, sQ0 + buf * BM * D * 2, sdO0 + buf * BM * D * 2,
+                                   sLse + buf * BM, sDsum + buf * BM, tid);
   };
 
   const float sl2 = p.scale_log2;
@@ -352,18 +338,10 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
   // the kept bits of the tile (query head hq, rows m0..) x this block's keys (four keys per Philox call), half
   // `part` of them (rows in two halves: one drawn during the S^T / dP^T products, one during dV / dK / dQ)
   auto draw_mask = [&](i64 hq, int m0, int buf, int part) {
-    const u32 c2 = (u32)(b * p.heads + hq);
     constexpr int kWords = BM * (BN / 4) / NT;  // per thread
     static_assert(BM * (BN / 4) % NT == 0 && kWords % 2 == 0, "mask words per thread");
-#pragma unroll
-    for (int i = part * kWords / 2; i < (part + 1) * kWords / 2; ++i) {
-      const int idx = tid + i * NT;
-      const int r = idx / (BN / 4);
-      const int q4 = idx % (BN / 4);
-      const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, (u32)p.offset, seed_lo, seed_hi);
-      sMask[buf * BM * (BN / 4) + idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) |
-                                                         ((x.z >= drop_thr) << 2) | ((x.w >= drop_thr) << 3));
-    }
+    draw_mask_words<BM, BN, NT>(sMask + buf * BM * (BN / 4), part * kWords / 2, (part + 1) * kWords / 2, tid, n0, m0,
+                                (u32)(b * p.heads + hq), (u32)p.offset, seed_lo, seed_hi, drop_thr);
   };
 
   load_tile<D, BN, NT, 64>(sK, gK, p.sk.r, Lk - n0, D, tid);
@@ -440,42 +418,12 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
     fence_regs(acc_s);
     fence_regs(acc_dp);
 
-    // P, dropout, dS packed to 16-bit pairs (the A fragments of the dV / dK products and the dS^T store); key kr of the
-    // tile (warp * 16 + g (+8)), query qc (j * 8 + 2t (+1)); on tiles crossing the causal diagonal key kr is hidden
-    // from query qc iff kr - qc > lim = m0 - n0 + offset
+    // P, dropout, dS packed to 16-bit pairs (bwd_elementwise); this warp's keys are warp * 16 + g (+8)
     u32 pk[NBM][2], ds16[NBM][2];
     auto elementwise = [&](auto mask_tag) {
       constexpr bool kMask = decltype(mask_tag)::value;
-      const int lim = kMask ? (int)((i64)m0 - n0 + p.causal_offset) : 0;
-#pragma unroll
-      for (int j = 0; j < NBM; ++j) {
-        const float2 lse = *reinterpret_cast<const float2*>(sLse + buf * BM + j * 8 + 2 * t);
-        const float2 dsum = *reinterpret_cast<const float2*>(sDsum + buf * BM + j * 8 + 2 * t);
-        const float l2[2] = {lse.x == NEG_INF ? POS_INF : lse.x * LOG2E_F,
-                             lse.y == NEG_INF ? POS_INF : lse.y * LOG2E_F};
-        const float dd[2] = {dsum.x, dsum.y};
-        float pdv[4], dsv[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int qc = j * 8 + 2 * t + (e & 1);
-          const int kr = warp * 16 + g + (e >= 2 ? 8 : 0);
-          // exponent clamped at 0: keys past Lk are zero-filled (S = 0) and exp2(-LSE) must not overflow there
-          float pv = fast_exp2(fminf(acc_s[4 * j + e] * sl2 - l2[e & 1], 0.f));
-          if (kMask && kr - qc > lim) pv = 0.f;
-          float pd = pv, dpd = acc_dp[4 * j + e];
-          if (kDropout) {
-            const bool keep = (sMask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
-            pd = keep ? pv * ks : 0.f;
-            dpd = keep ? dpd * ks : 0.f;
-          }
-          pdv[e] = pd;
-          dsv[e] = pv * (dpd - dd[e & 1]);
-        }
-        pk[j][0] = pack2<kBf16>(pdv[0], pdv[1]);
-        pk[j][1] = pack2<kBf16>(pdv[2], pdv[3]);
-        ds16[j][0] = pack2<kBf16>(dsv[0], dsv[1]);
-        ds16[j][1] = pack2<kBf16>(dsv[2], dsv[3]);
-      }
+      bwd_elementwise<kBf16, kMask, kDropout, BM, BN, NBM>(acc_s, acc_dp, sLse, sDsum, sMask, buf, warp * 16, g, t,
+          kMask ? (int)((i64)m0 - n0 + p.causal_offset) : 0, sl2, ks, pk, ds16);
     };
     if (p.causal && (i64)m0 < (i64)n0 + BN - 1 - p.causal_offset) {
       elementwise(BoolC<true>());
