@@ -23,13 +23,9 @@ import org.bytedeco.javacpp.SizeTPointer;
  */
 @SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
 public final class CudaContext implements AutoCloseable {
-  /** Bytes the {@link #scratchPool()} keeps reserved between calls. */
-  public static final long SCRATCH_POOL_RELEASE_THRESHOLD = 64L << 20;
-
   private final CudaDevice device;
   private final long handle;
   private final AtomicBoolean closed = new AtomicBoolean();
-  private volatile CudaMemoryPool scratchPool;
 
   private CudaContext(CudaDevice device, long handle) {
     this.device = device;
@@ -70,27 +66,6 @@ public final class CudaContext implements AutoCloseable {
     return new Scope();
   }
 
-  /**
-   * The stream-ordered memory pool for this retain's per-call scratch ({@link DeviceScratch}), created on first use: it
-   * keeps up to {@link #SCRATCH_POOL_RELEASE_THRESHOLD} bytes reserved across synchronisations, where the device's
-   * default pool returns everything at each one and the next call's allocation maps memory again (tens of
-   * microseconds, the whole cost of a small call). Allocations stay per call and stream-ordered, so concurrent calls on
-   * different streams never share a buffer. Destroyed by {@link #close()}.
-   */
-  public CudaMemoryPool scratchPool() {
-    CudaMemoryPool p = scratchPool;
-    if (p == null) {
-      synchronized (this) {
-        p = scratchPool;
-        if (p == null) {
-          p = CudaMemoryPool.create(this, SCRATCH_POOL_RELEASE_THRESHOLD);
-          scratchPool = p;
-        }
-      }
-    }
-    return p;
-  }
-
   /** Free and total device memory in bytes, as {@code cuMemGetInfo} reports them: {@code [free, total]}. */
   public long[] memoryInfo() {
     try (Scope s = enter(); SizeTPointer free = new SizeTPointer(1); SizeTPointer total = new SizeTPointer(1)) {
@@ -99,17 +74,10 @@ public final class CudaContext implements AutoCloseable {
     }
   }
 
-  /**
-   * Destroys the scratch pool (the driver frees its memory once allocations still in flight are freed) and releases
-   * this retain of the primary context; idempotent.
-   */
+  /** Releases this retain of the primary context; idempotent. */
   @Override
   public void close() {
     if (closed.compareAndSet(false, true)) {
-      CudaMemoryPool p = scratchPool;
-      if (p != null) {
-        p.close();
-      }
       CudaDriver.check(cuDevicePrimaryCtxRelease(device.ordinal()),
           "cuDevicePrimaryCtxRelease(" + device.ordinal() + ")");
     }

@@ -20,8 +20,7 @@ import org.bytedeco.javacpp.LongPointer;
  * than the allocation itself. Allocations from this pool ({@link DeviceMemory#allocateAsync(CudaMemoryPool, long,
  * CudaStream)}) are freed in stream order like those of the default pool; memory reuse across streams follows the
  * pool's default stream-ordering rules (reuse only after the freeing stream's work is known to be done). Thread-safe.
- * {@link #close()} destroys the pool ({@code cuMemPoolDestroy}); memory still allocated from it, or with a free still
- * queued, is released by the driver once that is done.
+ * {@link #close()} destroys the pool; its allocations must be freed first.
  */
 @SuppressWarnings("try") // context scopes are held for their effect (push/pop), not referenced
 public final class CudaMemoryPool implements AutoCloseable {

@@ -1,6 +1,7 @@
 package dev.sdpa4j.cuda;
 
 import static org.bytedeco.cuda.global.cudart.cuMemAlloc;
+import static org.bytedeco.cuda.global.cudart.cuMemAllocAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemAllocFromPoolAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemFree;
 import static org.bytedeco.cuda.global.cudart.cuMemFreeAsync;
@@ -51,11 +52,26 @@ public final class DeviceMemory implements AutoCloseable {
   }
 
   /**
-   * Allocates {@code byteSize} bytes in stream order from {@code pool} ({@code cuMemAllocFromPoolAsync}): usable by
-   * work queued on {@code stream} after this call, and freed by {@link #close()} in stream order too
-   * ({@code cuMemFreeAsync}), so a workspace can be released without waiting for the kernels that use it. The pool
-   * keeps its memory reserved across synchronisations up to its release threshold, so repeated calls do not map memory
-   * again.
+   * Allocates {@code byteSize} bytes in stream order ({@code cuMemAllocAsync} from the device's default pool): usable
+   * by work queued on {@code stream} after this call, and freed by {@link #close()} in stream order too
+   * ({@code cuMemFreeAsync}), so a workspace can be released without waiting for the kernels that use it.
+   */
+  public static DeviceMemory allocateAsync(CudaContext context, long byteSize, CudaStream stream) {
+    if (byteSize < 0) {
+      throw new IllegalArgumentException("byteSize must be >= 0, got " + byteSize);
+    }
+    long n = Math.max(1, byteSize);
+    long[] ptr = new long[1];
+    try (CudaContext.Scope s = context.enter()) {
+      CudaDriver.check(cuMemAllocAsync(ptr, n, stream.pointer()), "cuMemAllocAsync(" + n + " bytes)");
+    }
+    return new DeviceMemory(context, ptr[0], byteSize, stream);
+  }
+
+  /**
+   * Allocates {@code byteSize} bytes in stream order from {@code pool} ({@code cuMemAllocFromPoolAsync}): as
+   * {@link #allocateAsync(CudaContext, long, CudaStream)}, but from a pool that keeps its memory reserved across
+   * synchronisations up to its release threshold, so that repeated calls do not map memory again.
    */
   public static DeviceMemory allocateAsync(CudaMemoryPool pool, long byteSize, CudaStream stream) {
     if (byteSize < 0) {

@@ -10,6 +10,7 @@ import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaMemoryPool;
 import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceMemory;
 import dev.sdpa4j.cuda.DeviceScratch;
@@ -53,12 +54,16 @@ final class FlashDevice {
   static final int FWD_PARAMS_BYTES = 288;
   /** sizeof(BwdParams) in flash_bwd.cu. */
   static final int BWD_PARAMS_BYTES = 408;
+  /** Bytes of scratch memory the provider's pool keeps reserved between calls. */
+  static final long POOL_RELEASE_THRESHOLD = 64L << 20;
 
   private final CudaContext context;
   private final LazyKernelModule module;
   private final LazyKernelModule bwdModule;
   private final LazyKernelModule bwdSm90Module;
   private final LazyKernelModule fwdSm90Module;
+  /** The calls' scratch memory (decode workspaces, staging copies), created on first use; see {@link #pool()}. */
+  private volatile CudaMemoryPool pool;
   /** Whether the loaded forward module has the {@code _cl} decode kernels; null until the module is loaded. */
   private volatile Boolean clusters;
 
@@ -104,6 +109,25 @@ final class FlashDevice {
     return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(fwdSm90Module.get().arch());
   }
 
+  /**
+   * The memory pool of every call's scratch on this device: a provider-owned stream-ordered pool that keeps up to
+   * {@link #POOL_RELEASE_THRESHOLD} bytes reserved across synchronisations (the default pool returns everything at
+   * each one, and the next call's allocation maps memory again). Allocations are still per call and stream-ordered,
+   * so concurrent calls on different streams never share a buffer.
+   */
+  private CudaMemoryPool pool() {
+    CudaMemoryPool p = pool;
+    if (p == null) {
+      synchronized (this) {
+        p = pool;
+        if (p == null) {
+          p = CudaMemoryPool.create(context, POOL_RELEASE_THRESHOLD);
+          pool = p;
+        }
+      }
+    }
+    return p;
+  }
 
   /**
    * Whether the decode splits may merge in thread-block clusters here: compute capability 9.0 or later and the
@@ -152,7 +176,7 @@ final class FlashDevice {
   /** Host tensors: copy in (row-major), run, copy out, wait. */
   private void forwardHost(AttentionRequest r) {
     CudaStream stream = CudaStream.perThread(context);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try (Arena arena = Arena.ofConfined()) {
       Operand q = upload(r.query(), stream, temps, arena);
       Operand k = upload(r.key(), stream, temps, arena);
@@ -181,7 +205,7 @@ final class FlashDevice {
   private void forwardDevice(AttentionRequest r) {
     long handle = r.options().stream();
     CudaStream stream = CudaStream.forCall(context, handle);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
@@ -363,7 +387,7 @@ final class FlashDevice {
   private void backwardHost(BackwardRequest b) {
     AttentionRequest r = b.forward();
     CudaStream stream = CudaStream.perThread(context);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try (Arena arena = Arena.ofConfined()) {
       Operand q = upload(r.query(), stream, temps, arena);
       Operand k = upload(r.key(), stream, temps, arena);
@@ -401,7 +425,7 @@ final class FlashDevice {
     AttentionRequest r = b.forward();
     long handle = r.options().stream();
     CudaStream stream = CudaStream.forCall(context, handle);
-    DeviceScratch temps = new DeviceScratch(context, stream);
+    DeviceScratch temps = new DeviceScratch(pool(), stream);
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
