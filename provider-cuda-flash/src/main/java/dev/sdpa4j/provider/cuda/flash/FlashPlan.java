@@ -11,14 +11,18 @@ import java.util.Optional;
  * @param split       whether the decode kernel ({@code flash_decode_*}: split-KV, the splits merged in the same launch)
  *                    runs instead of the main kernel
  * @param splits      key splits (1 for the main kernel; the decode kernel may also run with 1)
+ * @param cluster     whether the splits of one (query block, batch, head) merge inside one thread-block cluster
+ *                    through distributed shared memory (the {@code _cl} decode kernels: compute capability 9.0 and
+ *                    later, 2 to {@link #MAX_CLUSTER} splits), which needs no workspace, no counters and no memset
+ *                    (KERNEL_NOTES.md, v7)
  * @param gridX       query blocks
  * @param gridY       batch x heads
  * @param threads     threads per block
  * @param sharedBytes dynamic shared memory per block
  * @param traitsName  the decode traits' name in the kernel's ({@link DecodeTraits#name()}); empty for the main kernel
  */
-record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, int threads, int sharedBytes,
-    String traitsName) {
+record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gridX, int gridY, int threads,
+    int sharedBytes, String traitsName) {
 
   /**
    * Tile shape of one main-kernel specialisation; {@code flash_fwd.cu} declares the same table.
@@ -177,40 +181,26 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
           MAIN_EFFICIENCY) > 1;
     }
     if (!useSplit) {
-      return new FlashPlan(main.headDim(), false, 1, Math.toIntExact(ceilDiv(lq, main.blockM())),
+      return new FlashPlan(main.headDim(), false, 1, false, Math.toIntExact(ceilDiv(lq, main.blockM())),
           Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "");
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
     int splits = numSplits(batchHeads * rowBlocks, ceilDiv(lk, (long) d.blockN() * d.warps()),
         clusters ? Math.max(1, sms / 2) : sms, DECODE_EFFICIENCY);
-    return new FlashPlan(d.headDim(), true, splits, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
+    boolean cluster = clusters && splits >= 2 && splits <= MAX_CLUSTER;
+    return new FlashPlan(d.headDim(), true, splits, cluster, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
         d.threads(), d.sharedBytes(), d.name());
   }
 
-  /** The kernel's name in {@code flash_fwd.cu}; the {@code _pad} kernels serve head dims below the specialisation's. */
+  /**
+   * The kernel's name in {@code flash_fwd.cu}: the {@code _cl} decode kernels for a {@link #cluster} launch, the
+   * {@code _pad} kernels for head dims below the specialisation's.
+   */
   String kernel(DType dtype, long e, boolean dropout) {
     String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
-    return (split ? "flash_decode_" + dt + "_d" + headDim + "_" + traitsName : "flash_fwd_" + dt + "_d" + headDim)
-        + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
-  }
-
-  /**
-   * Whether the decode splits merge inside one thread-block cluster per (query block, batch, head): on devices with
-   * clusters ({@code clusters}: compute capability 9.0 and later) for 2 to {@link #MAX_CLUSTER} splits. Such a launch
-   * needs no workspace, no counters and no memset (KERNEL_NOTES.md, v7).
-   */
-  boolean cluster(boolean clusters) {
-    return clusters && split && splits >= 2 && splits <= MAX_CLUSTER;
-  }
-
-  /** The kernel's name for a cluster launch ({@link #cluster(boolean)}) or not. */
-  String kernel(DType dtype, long e, boolean dropout, boolean cluster) {
-    if (!cluster) {
-      return kernel(dtype, e, dropout);
-    }
-    String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
-    return "flash_decode_" + dt + "_d" + headDim + "_" + traitsName + "_cl" + (e == headDim ? "" : "_pad");
+    return (split ? "flash_decode_" + dt + "_d" + headDim + "_" + traitsName + (cluster ? "_cl" : "")
+        : "flash_fwd_" + dt + "_d" + headDim) + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
   }
 
   /**
@@ -232,7 +222,7 @@ record FlashPlan(int headDim, boolean split, int splits, int gridX, int gridY, i
   }
 
   /** Whether the call needs the split workspace (fp32 partials and the merge counters): several splits, no cluster. */
-  boolean workspace(boolean cluster) {
+  boolean workspace() {
     return splits > 1 && !cluster;
   }
 

@@ -85,7 +85,8 @@ class FlashPlanTest {
     assertThat(p.sharedBytes()).isEqualTo(FlashPlan.DECODE[3].sharedBytes());
     assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
     assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_pad");
-    assertThat(p.workspace(false)).isTrue();
+    assertThat(p.cluster()).isFalse();
+    assertThat(p.workspace()).isTrue();
     assertThat(p.counters()).isEqualTo(16);
     // B = 8: 128 blocks already fill the device
     assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
@@ -93,8 +94,8 @@ class FlashPlanTest {
     FlashPlan big = FlashPlan.of(64 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(big.split()).isTrue();
     assertThat(big.splits()).isEqualTo(1);
-    assertThat(big.workspace(false)).isFalse();
-    assertThat(big.cluster(true)).isFalse();
+    assertThat(big.workspace()).isFalse();
+    assertThat(FlashPlan.of(64 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).cluster()).isFalse();
     // few keys: no more splits than key rounds of the block (warps x keys per warp tile = 128 keys at D=128)
     assertThat(FlashPlan.of(1, 1, 100, 128, H100_SMS, H100_SHARED, false).splits()).isLessThanOrEqualTo(2);
     assertThat(FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
@@ -102,39 +103,40 @@ class FlashPlanTest {
 
   @Test
   void decodeSplitsMergeInAClusterWhereTheDeviceHasClusters() {
-    // B = 1, H = 16: 8 splits, one cluster of 8 blocks per head on sm_90; no workspace, no counters
-    FlashPlan p = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
-    assertThat(p.cluster(true)).isTrue();
-    assertThat(p.workspace(p.cluster(true))).isFalse();
-    assertThat(p.kernel(DType.FLOAT16, 128, false, true)).isEqualTo("flash_decode_f16_d128_n32w4s2_cl");
-    assertThat(p.kernel(DType.BFLOAT16, 120, false, true)).isEqualTo("flash_decode_bf16_d128_n32w4s2_cl_pad");
-    assertThat(p.kernel(DType.FLOAT16, 128, false, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
+    // GQA decode, B = 1 with 8 kv heads (a group's queries packed as rows): 8 splits, one cluster of 8 blocks per head
+    // on sm_90; no workspace, no counters
+    FlashPlan p = FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(p.splits()).isEqualTo(8);
+    assertThat(p.cluster()).isTrue();
+    assertThat(p.workspace()).isFalse();
+    assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2_cl");
+    assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_cl_pad");
     // devices without clusters (sm_80/86/89) keep the workspace and the counters
-    assertThat(p.cluster(false)).isFalse();
-    assertThat(p.workspace(false)).isTrue();
+    FlashPlan noClusters = FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false);
+    assertThat(noClusters.cluster()).isFalse();
+    assertThat(noClusters.workspace()).isTrue();
+    assertThat(noClusters.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
     // more splits than the portable cluster size: the workspace path
     FlashPlan many = FlashPlan.of(1 * 4, 1, 65_536, 128, H100_SMS, H100_SHARED, false);
     assertThat(many.splits()).isGreaterThan(FlashPlan.MAX_CLUSTER);
-    assertThat(many.cluster(true)).isFalse();
-    assertThat(many.workspace(many.cluster(true))).isTrue();
+    assertThat(many.cluster()).isFalse();
+    assertThat(many.workspace()).isTrue();
     // with clusters the split count aims at half a wave: B = 1, H = 16: 4 splits (64 blocks); B = 8: none
     FlashPlan half = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(half.splits()).isEqualTo(4);
-    assertThat(half.cluster(true)).isTrue();
+    assertThat(half.cluster()).isTrue();
     assertThat(FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(4);
     assertThat(FlashPlan.of(2 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(2);
     assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
-    // GQA decode, B = 1 with 8 kv heads (a group's queries packed as rows): 8 splits, one 8-block cluster each
-    assertThat(FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(8);
     // 4 kv heads need 16 splits: more than a portable cluster, so the workspace path
     FlashPlan wide = FlashPlan.of(4, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(wide.splits()).isEqualTo(16);
-    assertThat(wide.cluster(true)).isFalse();
-    assertThat(wide.workspace(wide.cluster(true))).isTrue();
+    assertThat(wide.cluster()).isFalse();
+    assertThat(wide.workspace()).isTrue();
     // one split: nothing to merge
-    FlashPlan one = FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false);
-    assertThat(one.cluster(true)).isFalse();
-    assertThat(one.workspace(one.cluster(true))).isFalse();
+    FlashPlan one = FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(one.cluster()).isFalse();
+    assertThat(one.workspace()).isFalse();
   }
 
   @Test
@@ -158,8 +160,8 @@ class FlashPlanTest {
     assertThat(p.sharedBytes()).isEqualTo(FlashPlan.MAIN[3].sharedBytes());
     assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_fwd_f16_d128");
     assertThat(p.kernel(DType.BFLOAT16, 80, true)).isEqualTo("flash_fwd_bf16_d128_pad_drop");
-    assertThat(p.workspace(false)).isFalse();
-    assertThat(p.cluster(true)).isFalse();
+    assertThat(p.workspace()).isFalse();
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false, true).cluster()).isFalse();
   }
 
   @Test
