@@ -168,8 +168,8 @@ public final class KernelModule implements AutoCloseable {
     return dir != null ? Path.of(dir) : Path.of(System.getProperty("user.home"), ".cache", "sdpa4j", "cuda");
   }
 
-  static String key(byte[] text, SequencedMap<String, String> headers, List<String> options, String arch,
-      String version) {
+  private static String key(byte[] text, SequencedMap<String, String> headers, List<String> options,
+      String arch, String version) {
     try {
       MessageDigest md = MessageDigest.getInstance("SHA-256");
       md.update(text);

@@ -91,22 +91,28 @@ final class FlashDevice {
 
   /**
    * Whether the Hopper backward kernels run here: compute capability 9.0 and {@code flash_bwd_sm90.cu} loaded as
-   * sm_90a code (packaged cubin or NVRTC; its compute_80 PTX fallback is an empty module). Loads that module on first
-   * use on such a device.
+   * sm_90a code. Loads that module on first use on such a device.
    */
   boolean hopperBackward() {
-    ComputeCapability cc = context.device().computeCapability();
-    return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(bwdSm90Module.get().arch());
+    return loadedAsSm90a(bwdSm90Module);
   }
 
   /**
    * Whether the Hopper forward main kernels may run here: compute capability 9.0 and {@code flash_fwd_sm90.cu} loaded
-   * as sm_90a code (packaged cubin or NVRTC; its compute_80 PTX fallback is an empty module). Loads that module on
-   * first use on such a device. Which calls they take is {@link FlashPlan#hopper}'s rule.
+   * as sm_90a code. Loads that module on first use on such a device. Which calls they take is
+   * {@link FlashPlan#hopper}'s rule.
    */
   boolean hopperForward() {
+    return loadedAsSm90a(fwdSm90Module);
+  }
+
+  /**
+   * Whether {@code m}, one of the Hopper-only modules, holds machine code here: the device has compute capability 9.0
+   * and the module loaded as sm_90a (packaged cubin or NVRTC; its compute_80 PTX fallback is an empty module).
+   */
+  private boolean loadedAsSm90a(LazyKernelModule m) {
     ComputeCapability cc = context.device().computeCapability();
-    return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(fwdSm90Module.get().arch());
+    return cc.major() == 9 && cc.minor() == 0 && "sm_90a".equals(m.get().arch());
   }
 
   /**
@@ -315,10 +321,9 @@ final class FlashDevice {
     long e = s.headDim();
     FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(),
         context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters());
-    boolean cluster = plan.cluster(clusters());
     long oAccum = 0;
     long lseAccum = 0;
-    if (plan.workspace(cluster)) {
+    if (plan.workspace()) {
       // fp32 partial outputs and LSEs of every split, then the merge counters, which must start at zero
       long rows = (long) plan.splits() * s.batch() * heads * lq;
       oAccum = temps.allocate(rows * e * 4).address();
@@ -346,9 +351,9 @@ final class FlashDevice {
       return;
     }
     Dim3 grid = Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
-    if (cluster) {
+    if (plan.cluster()) {
       // the splits of one (query block, batch, head) form a cluster and merge through distributed shared memory
-      module().function(plan.kernel(r.dtype(), e, dropout, true)).launchCluster(grid, Dim3.of(1, 1, plan.splits()),
+      module().function(plan.kernel(r.dtype(), e, dropout)).launchCluster(grid, Dim3.of(1, 1, plan.splits()),
           Dim3.of(plan.threads()), plan.sharedBytes(), stream, args);
     } else {
       module().function(plan.kernel(r.dtype(), e, dropout)).launch(grid, Dim3.of(plan.threads()), plan.sharedBytes(),
