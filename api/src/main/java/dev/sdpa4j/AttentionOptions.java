@@ -16,6 +16,7 @@ public final class AttentionOptions {
   private final Double scale;
   private final double dropoutP;
   private final DropoutSeed dropoutSeed;
+  private final DropoutResolution dropoutResolution;
   private final boolean enableGqa;
   private final boolean returnLse;
   private final boolean training;
@@ -28,6 +29,7 @@ public final class AttentionOptions {
     this.scale = b.scale;
     this.dropoutP = b.dropoutP;
     this.dropoutSeed = b.dropoutSeed;
+    this.dropoutResolution = b.dropoutResolution;
     this.enableGqa = b.enableGqa;
     this.returnLse = b.returnLse;
     this.training = b.training;
@@ -47,6 +49,7 @@ public final class AttentionOptions {
     b.scale = scale;
     b.dropoutP = dropoutP;
     b.dropoutSeed = dropoutSeed;
+    b.dropoutResolution = dropoutResolution;
     b.enableGqa = enableGqa;
     b.returnLse = returnLse;
     b.training = training;
@@ -76,6 +79,11 @@ public final class AttentionOptions {
   /** The dropout seed and offset; empty means one is drawn per call and returned in the result. */
   public Optional<DropoutSeed> dropoutSeed() {
     return Optional.ofNullable(dropoutSeed);
+  }
+
+  /** How finely the dropout mask resolves {@link #dropoutP()}; {@link DropoutResolution#WORD} unless set. */
+  public DropoutResolution dropoutResolution() {
+    return dropoutResolution;
   }
 
   /** Whether {@code Hq} may be a multiple of {@code Hkv} (grouped-query attention). */
@@ -113,6 +121,7 @@ public final class AttentionOptions {
     private Double scale;
     private double dropoutP;
     private DropoutSeed dropoutSeed;
+    private DropoutResolution dropoutResolution = DropoutResolution.WORD;
     private boolean enableGqa;
     private boolean returnLse;
     private boolean training;
@@ -157,6 +166,15 @@ public final class AttentionOptions {
       return dropoutSeed(new DropoutSeed(seed, offset));
     }
 
+    /**
+     * The resolution of the dropout mask: {@link DropoutResolution#BYTE} trades the exact probability for a quarter
+     * of the random-number work (FlashAttention-2's mask); providers that do not reproduce it refuse the call.
+     */
+    public Builder dropoutResolution(DropoutResolution resolution) {
+      this.dropoutResolution = java.util.Objects.requireNonNull(resolution, "dropoutResolution");
+      return this;
+    }
+
     public Builder enableGqa(boolean enable) {
       this.enableGqa = enable;
       return this;
@@ -186,7 +204,8 @@ public final class AttentionOptions {
      * The options.
      *
      * @throws AttentionArgumentException for a mask together with causal masking, a dropout probability outside
-     *     {@code [0, 1)}, or a scale that is NaN or infinite
+     *     {@code [0, 1)} or one that its {@link DropoutResolution} rounds to zero, or a scale that is NaN or
+     *     infinite
      */
     public AttentionOptions build() {
       if (attnMask != null && causal != CausalMode.NONE) {
@@ -195,6 +214,10 @@ public final class AttentionOptions {
       }
       if (!(dropoutP >= 0 && dropoutP < 1)) {
         throw new AttentionArgumentException("options.dropoutP", "expected a probability in [0, 1), got " + dropoutP);
+      }
+      if (dropoutP > 0 && Dropout.Mask.of(dropoutP, dropoutResolution).threshold() == 0) {
+        throw new AttentionArgumentException("options.dropoutP", "p = " + dropoutP + " rounds to 0 at "
+            + dropoutResolution + " resolution (multiples of 1/256): use p >= 1/512 or DropoutResolution.WORD");
       }
       if (scale != null && (scale.isNaN() || scale.isInfinite())) {
         throw new AttentionArgumentException("options.scale", "expected a finite number, got " + scale);

@@ -219,6 +219,14 @@ public final class AttentionRequest {
     return dropoutP;
   }
 
+  /**
+   * The dropout mask's resolution, threshold and keep scale ({@link Dropout}); with {@code dropoutP == 0} it keeps
+   * every element.
+   */
+  public Dropout.Mask dropoutMask() {
+    return Dropout.Mask.of(dropoutP, options.dropoutResolution());
+  }
+
   /** The resolved dropout seed; empty when {@code dropoutP == 0}. */
   public Optional<DropoutSeed> dropoutSeed() {
     return Optional.ofNullable(dropoutSeed);
@@ -253,6 +261,9 @@ public final class AttentionRequest {
     }
     if (dropoutP > 0) {
       s.append(", dropout p=").append(dropoutP);
+      if (options.dropoutResolution() != DropoutResolution.WORD) {
+        s.append(" (").append(options.dropoutResolution()).append(" resolution)");
+      }
     }
     if (customScale) {
       s.append(", scale=").append(scale);

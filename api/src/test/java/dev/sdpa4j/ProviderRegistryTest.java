@@ -3,6 +3,7 @@ package dev.sdpa4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.sdpa4j.spi.AttentionProvider;
 import dev.sdpa4j.spi.Availability;
 import dev.sdpa4j.spi.Capabilities;
 import java.util.List;
@@ -155,6 +156,19 @@ class ProviderRegistryTest {
             + "dropout not supported (p = 0.1); custom scale not supported")
         .hasMessageContaining("no-masks: head dim 8 < 16; causal mask (top-left) not supported")
         .satisfies(e -> assertThat(((NoSuitableProviderException) e).verdicts()).hasSize(3));
+  }
+
+  @Test
+  void aDropoutResolutionNotReproducedIsRefusedWithTheSupportedOnes() {
+    var wordOnly = new FakeProvider("word-only", 1, FakeProvider.everything());
+    var bytes = new FakeProvider("bytes", 0, Capabilities.builder().dtypes(DType.FLOAT32).dropoutResolutions(
+        DropoutResolution.WORD, DropoutResolution.BYTE).build());
+    var options = AttentionOptions.builder().dropoutP(0.1).dropoutResolution(DropoutResolution.BYTE).build();
+    Selection s = ProviderRegistry.of(wordOnly, bytes).select(request(DType.FLOAT32, options));
+    assertThat(s.provider().map(AttentionProvider::name)).contains("bytes");
+    assertThat(s.verdicts()).contains(new Verdict("word-only", List.of(
+        "dropout at BYTE resolution not supported (supported: WORD)", "use provider bytes, which accepts this request")));
+    assertThat(request(DType.FLOAT32, options).dropoutMask()).isEqualTo(Dropout.Mask.of(0.1, DropoutResolution.BYTE));
   }
 
   @Test

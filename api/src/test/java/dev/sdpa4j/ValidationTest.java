@@ -114,6 +114,18 @@ class ValidationTest {
   }
 
   @Test
+  void byteResolutionRefusesAProbabilityThatRoundsToZero() {
+    assertThatThrownBy(() -> AttentionOptions.builder().dropoutP(0.001).dropoutResolution(DropoutResolution.BYTE)
+        .build())
+        .isInstanceOf(AttentionArgumentException.class)
+        .hasMessage("options.dropoutP: p = 0.001 rounds to 0 at BYTE resolution (multiples of 1/256): use p >= 1/512"
+            + " or DropoutResolution.WORD");
+    assertThat(AttentionOptions.builder().dropoutP(0.001).build().dropoutResolution()).isEqualTo(DropoutResolution.WORD);
+    assertThat(AttentionOptions.builder().dropoutP(0.002).dropoutResolution(DropoutResolution.BYTE).build()
+        .toBuilder().build().dropoutResolution()).isEqualTo(DropoutResolution.BYTE);
+  }
+
+  @Test
   void nanOrInfiniteScale() {
     for (double s : new double[] {Double.NaN, Double.POSITIVE_INFINITY}) {
       assertThatThrownBy(() -> AttentionOptions.builder().scale(s).build())

@@ -3,6 +3,7 @@ package dev.sdpa4j.spi;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.AttentionShape;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
 import dev.sdpa4j.Tensor;
@@ -24,7 +25,7 @@ import java.util.stream.Collectors;
  * @param valueDimMayDiffer    whether Ev may differ from E
  * @param maxValueHeadDim      largest Ev
  * @param maskKinds            the kinds of masking supported; {@link MaskKind#NONE} is listed too
- * @param dropout              whether dropout ({@code p > 0}) is supported
+ * @param dropoutResolutions   the dropout mask resolutions reproduced ({@code p > 0}); empty: no dropout
  * @param backward             whether the backward pass is supported
  * @param groupedQuery         whether {@code Hq != Hkv} is supported
  * @param customScale          whether a scale other than {@code 1/sqrt(E)} is supported
@@ -35,7 +36,8 @@ import java.util.stream.Collectors;
  * @param minComputeCapability the lowest CUDA compute capability, or null for non-CUDA providers
  */
 public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, int headDimMultiple,
-                           boolean valueDimMayDiffer, int maxValueHeadDim, Set<MaskKind> maskKinds, boolean dropout,
+                           boolean valueDimMayDiffer, int maxValueHeadDim, Set<MaskKind> maskKinds,
+                           Set<DropoutResolution> dropoutResolutions,
                            boolean backward, boolean groupedQuery, boolean customScale, boolean logSumExp,
                            boolean unitHeadDimStride, Set<Platform> memory, Determinism determinism,
                            ComputeCapability minComputeCapability) {
@@ -43,11 +45,17 @@ public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, in
   public Capabilities {
     dtypes = Set.copyOf(dtypes);
     maskKinds = Set.copyOf(maskKinds);
+    dropoutResolutions = Set.copyOf(dropoutResolutions);
     memory = Set.copyOf(memory);
     Objects.requireNonNull(determinism, "determinism");
     if (minHeadDim < 1 || maxHeadDim < minHeadDim || headDimMultiple < 1 || maxValueHeadDim < 1) {
       throw new IllegalArgumentException("inconsistent head-dim limits");
     }
+  }
+
+  /** Whether dropout ({@code p > 0}) is supported at some resolution. */
+  public boolean dropout() {
+    return !dropoutResolutions.isEmpty();
   }
 
   /** A builder starting from: fp32, E in 1..256 any multiple, Ev = E, no mask, nothing else, host memory. */
@@ -88,8 +96,14 @@ public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, in
     if (!maskKinds.contains(request.maskKind())) {
       reasons.add(request.maskKind().description() + " not supported");
     }
-    if (request.dropoutP() > 0 && !dropout) {
-      reasons.add("dropout not supported (p = " + request.dropoutP() + ")");
+    if (request.dropoutP() > 0) {
+      DropoutResolution asked = request.options().dropoutResolution();
+      if (dropoutResolutions.isEmpty()) {
+        reasons.add("dropout not supported (p = " + request.dropoutP() + ")");
+      } else if (!dropoutResolutions.contains(asked)) {
+        reasons.add("dropout at " + asked + " resolution not supported (supported: " + dropoutResolutions.stream()
+            .sorted().map(Enum::name).collect(Collectors.joining(", ")) + ")");
+      }
     }
     if (request.options().training() && !backward) {
       reasons.add("backward (training) not supported");
@@ -135,7 +149,7 @@ public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, in
     private boolean valueDimMayDiffer;
     private int maxValueHeadDim = 256;
     private Set<MaskKind> maskKinds = EnumSet.of(MaskKind.NONE);
-    private boolean dropout;
+    private Set<DropoutResolution> dropoutResolutions = EnumSet.noneOf(DropoutResolution.class);
     private boolean backward;
     private boolean groupedQuery;
     private boolean customScale;
@@ -173,8 +187,15 @@ public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, in
       return this;
     }
 
+    /** Dropout at {@link DropoutResolution#WORD} resolution (the default mask) when true; none when false. */
     public Builder dropout(boolean v) {
-      this.dropout = v;
+      return v ? dropoutResolutions(DropoutResolution.WORD) : dropoutResolutions();
+    }
+
+    /** Dropout at exactly these mask resolutions; none for an empty list. */
+    public Builder dropoutResolutions(DropoutResolution... resolutions) {
+      this.dropoutResolutions = EnumSet.noneOf(DropoutResolution.class);
+      this.dropoutResolutions.addAll(List.of(resolutions));
       return this;
     }
 
@@ -221,7 +242,7 @@ public record Capabilities(Set<DType> dtypes, int minHeadDim, int maxHeadDim, in
     public Capabilities build() {
       int maxEv = valueDimMayDiffer ? maxValueHeadDim : maxHeadDim;
       return new Capabilities(dtypes, minHeadDim, maxHeadDim, headDimMultiple, valueDimMayDiffer, maxEv, maskKinds,
-          dropout, backward, groupedQuery, customScale, logSumExp, unitHeadDimStride, memory, determinism,
+          dropoutResolutions, backward, groupedQuery, customScale, logSumExp, unitHeadDimStride, memory, determinism,
           minComputeCapability);
     }
   }

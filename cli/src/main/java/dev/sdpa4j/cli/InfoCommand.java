@@ -58,7 +58,9 @@ final class InfoCommand implements Callable<Integer> {
         + (c.headDimMultiple() > 1 ? " (multiples of " + c.headDimMultiple() + ")" : "")
         + (c.valueDimMayDiffer() ? ", value dim may differ (up to " + c.maxValueHeadDim() + ")" : ", value dim = head dim");
     String masks = c.maskKinds().stream().sorted().map(MaskKind::description).collect(Collectors.joining(", "));
-    String features = "dropout " + yes(c.dropout()) + ", backward " + yes(c.backward()) + ", GQA " + yes(c.groupedQuery())
+    String dropout = c.dropout() ? c.dropoutResolutions().stream().sorted()
+        .map(r -> r.name().toLowerCase(Locale.ROOT)).collect(Collectors.joining("/", "yes (", " mask)")) : "no";
+    String features = "dropout " + dropout + ", backward " + yes(c.backward()) + ", GQA " + yes(c.groupedQuery())
         + ", custom scale " + yes(c.customScale()) + ", LSE " + yes(c.logSumExp()) + ", deterministic "
         + c.determinism().name().toLowerCase(Locale.ROOT).replace('_', ' ');
     String memory = "memory: " + c.memory().stream().map(p -> p.name().toLowerCase(Locale.ROOT)).sorted()

@@ -2,6 +2,7 @@ package dev.sdpa4j.conformance;
 
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.MaskKind;
 import java.util.Locale;
@@ -23,6 +24,7 @@ import java.util.Locale;
  * @param scale         an explicit scale, or null for {@code 1/sqrt(E)}
  * @param dropoutP      dropout probability, 0 for none
  * @param dropoutSeed   the explicit dropout seed, or null to let the request draw one
+ * @param dropoutResolution the dropout mask's resolution
  * @param layout        how query, key, value and output lie in memory
  * @param lse           whether the LSE output is requested
  * @param training      whether the forward is a training one (then {@code lse} is true)
@@ -30,7 +32,8 @@ import java.util.Locale;
  */
 record ForwardCase(DType dtype, long batch, long queryHeads, long kvHeads, long queryLength, long keyLength,
                    long headDim, long valueHeadDim, MaskSpec mask, CausalMode causal, Double scale, double dropoutP,
-                   DropoutSeed dropoutSeed, Layout layout, boolean lse, boolean training, boolean deterministic) {
+                   DropoutSeed dropoutSeed, DropoutResolution dropoutResolution, Layout layout, boolean lse,
+                   boolean training, boolean deterministic) {
 
   ForwardCase {
     if (mask != null && causal != CausalMode.NONE) {
@@ -44,7 +47,7 @@ record ForwardCase(DType dtype, long batch, long queryHeads, long kvHeads, long 
   /** B=2, Hq=Hkv=3, Lq=Lk=17, E=Ev={@code headDim}, no mask, default scale, contiguous. */
   static ForwardCase base(DType dtype, long headDim, boolean lse) {
     return new ForwardCase(dtype, 2, 3, 3, 17, 17, headDim, headDim, null, CausalMode.NONE, null, 0, null,
-        Layout.CONTIGUOUS, lse, false, false);
+        DropoutResolution.WORD, Layout.CONTIGUOUS, lse, false, false);
   }
 
   MaskKind maskKind() {
@@ -60,32 +63,32 @@ record ForwardCase(DType dtype, long batch, long queryHeads, long kvHeads, long 
 
   ForwardCase dtype(DType t) {
     return new ForwardCase(t, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask, causal,
-        scale, dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        scale, dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase heads(long b, long hq, long hkv) {
     return new ForwardCase(dtype, b, hq, hkv, queryLength, keyLength, headDim, valueHeadDim, mask, causal, scale,
-        dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase lengths(long lq, long lk) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, lq, lk, headDim, valueHeadDim, mask, causal, scale,
-        dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase dims(long e, long ev) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, e, ev, mask, causal, scale,
-        dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase mask(MaskSpec m) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, m,
-        CausalMode.NONE, scale, dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        CausalMode.NONE, scale, dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase causal(CausalMode mode) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, null,
-        mode, scale, dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        mode, scale, dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   /** The same case with masking of {@code kind}: a causal mode, or a tensor mask in the given spec. */
@@ -100,32 +103,38 @@ record ForwardCase(DType dtype, long batch, long queryHeads, long kvHeads, long 
 
   ForwardCase scale(Double s) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, s, dropoutP, dropoutSeed, layout, lse, training, deterministic);
+        causal, s, dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, deterministic);
   }
 
   ForwardCase dropout(double p, DropoutSeed seed) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, scale, p, seed, layout, lse, training, deterministic);
+        causal, scale, p, seed, dropoutResolution, layout, lse, training, deterministic);
+  }
+
+  /** The same case with its dropout mask at {@code r}. */
+  ForwardCase dropoutResolution(DropoutResolution r) {
+    return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
+        causal, scale, dropoutP, dropoutSeed, r, layout, lse, training, deterministic);
   }
 
   ForwardCase layout(Layout l) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, scale, dropoutP, dropoutSeed, l, lse, training, deterministic);
+        causal, scale, dropoutP, dropoutSeed, dropoutResolution, l, lse, training, deterministic);
   }
 
   ForwardCase lse(boolean wanted) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, scale, dropoutP, dropoutSeed, layout, wanted, training && wanted, deterministic);
+        causal, scale, dropoutP, dropoutSeed, dropoutResolution, layout, wanted, training && wanted, deterministic);
   }
 
   ForwardCase training(boolean t) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, scale, dropoutP, dropoutSeed, layout, lse || t, t, deterministic);
+        causal, scale, dropoutP, dropoutSeed, dropoutResolution, layout, lse || t, t, deterministic);
   }
 
   ForwardCase deterministic(boolean d) {
     return new ForwardCase(dtype, batch, queryHeads, kvHeads, queryLength, keyLength, headDim, valueHeadDim, mask,
-        causal, scale, dropoutP, dropoutSeed, layout, lse, training, d);
+        causal, scale, dropoutP, dropoutSeed, dropoutResolution, layout, lse, training, d);
   }
 
   /** Work of one run, {@code B·Hq·Lq·Lk·(E + Ev)}, to keep grids within budget. */
@@ -151,6 +160,9 @@ record ForwardCase(DType dtype, long batch, long queryHeads, long kvHeads, long 
       s.append(", dropout p=").append(dropoutP);
       s.append(dropoutSeed == null ? " (drawn seed)"
           : String.format(Locale.ROOT, " seed=%d offset=%d", dropoutSeed.seed(), dropoutSeed.offset()));
+      if (dropoutResolution != DropoutResolution.WORD) {
+        s.append(", ").append(dropoutResolution.name().toLowerCase(Locale.ROOT)).append(" mask");
+      }
     }
     if (layout != Layout.CONTIGUOUS) {
       s.append(", ").append(layout.label());

@@ -2,6 +2,7 @@ package dev.sdpa4j.conformance;
 
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.spi.Capabilities;
@@ -351,6 +352,23 @@ final class Grid {
       cases.add(claims(MaskKind.CAUSAL_TOP_LEFT) ? drawn.causal(CausalMode.TOP_LEFT) : drawn);
       ForwardCase high = base.lengths(1, 37).dropout(0.9, new DropoutSeed(123456789L, 3));
       cases.add(claims(MaskKind.BOOLEAN) ? high.mask(MaskSpec.bool(MaskSpec.Broadcast.KEY_PADDING)) : high);
+      if (caps.dropoutResolutions().contains(DropoutResolution.BYTE)) {
+        ForwardCase bytes = base.dropoutResolution(DropoutResolution.BYTE);
+        cases.add(bytes.lengths(17, 37).dropout(0.2, new DropoutSeed(42, 0)));
+        ForwardCase b = bytes.lengths(29, 50).layout(Layout.BLHE).dropout(0.5, new DropoutSeed(-7, 0xFFFF_FFF0L));
+        cases.add(caps.groupedQuery() ? b.heads(2, 4, 2) : b);
+        ForwardCase drawnBytes = bytes.lengths(11, 45).dropout(0.1, null);
+        cases.add(claims(MaskKind.CAUSAL_TOP_LEFT) ? drawnBytes.causal(CausalMode.TOP_LEFT) : drawnBytes);
+        if (level == Level.FULL) {
+          List<Long> dims = headDims();
+          long[][] lengths = {{64, 64}, {129, 257}, {65, 500}};
+          for (int n = 0; n < lengths.length; n++) {
+            long e = dims.get((n + 1) % dims.size());
+            cases.add(affordable(bytes.dims(e, e).lengths(lengths[n][0], lengths[n][1])
+                .dropout(n == 2 ? 0.9 : 0.1, new DropoutSeed(2000L + n, 5L * n))));
+          }
+        }
+      }
       if (level == Level.FULL) {
         List<Long> dims = headDims();
         double[] ps = {0.1, 0.5, 0.9};
@@ -404,6 +422,9 @@ final class Grid {
       }
       if (caps.dropout()) {
         cases.add(base.lengths(17, 23).dropout(0.2, new DropoutSeed(99, 5)));
+      }
+      if (caps.dropoutResolutions().contains(DropoutResolution.BYTE)) {
+        cases.add(base.lengths(17, 40).dropoutResolution(DropoutResolution.BYTE).dropout(0.2, new DropoutSeed(99, 5)));
       }
       if (level == Level.FULL) {
         List<Long> dims = headDims();
@@ -532,6 +553,12 @@ final class Grid {
     }
     if (!caps.dropout()) {
       out.add(new Refusal("dropout", base.dropout(0.25, new DropoutSeed(1, 0))));
+    }
+    for (DropoutResolution r : DropoutResolution.values()) {
+      if (caps.dropout() && !caps.dropoutResolutions().contains(r)) {
+        out.add(new Refusal("dropout at " + r + " resolution", base.dropoutResolution(r).dropout(0.25,
+            new DropoutSeed(1, 0))));
+      }
     }
     if (!caps.backward()) {
       out.add(new Refusal("backward (training)", base.training(true)));

@@ -99,6 +99,7 @@ final class Problem implements AutoCloseable {
         .causal(spec.causal())
         .attnMask(maskTensor)
         .dropoutP(spec.dropoutP())
+        .dropoutResolution(spec.dropoutResolution())
         .enableGqa(spec.queryHeads() != spec.kvHeads())
         .returnLse(spec.lse())
         .training(spec.training())

@@ -5,6 +5,7 @@ import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
@@ -242,6 +243,18 @@ final class BrokenProviders {
     }
   }
 
+  /** Claims the BYTE dropout mask but draws the WORD one. */
+  static final class WordMaskForBytes extends ReferenceProvider {
+    WordMaskForBytes() {
+      super("word-mask-for-bytes", fp32().dropoutResolutions(DropoutResolution.values()).build());
+    }
+
+    @Override
+    AttentionRequest computed(AttentionRequest r) {
+      return withOptions(r, b -> b.dropoutResolution(DropoutResolution.WORD));
+    }
+  }
+
   /** Writes the LSE in base 2. */
   static final class Log2Lse extends ReferenceProvider {
     Log2Lse() {
@@ -452,6 +465,12 @@ final class BrokenProviders {
   static final class IgnoresDropoutOffsetKit extends Kit {
     IgnoresDropoutOffsetKit() {
       super(new IgnoresDropoutOffset());
+    }
+  }
+
+  static final class WordMaskForBytesKit extends Kit {
+    WordMaskForBytesKit() {
+      super(new WordMaskForBytes());
     }
   }
 

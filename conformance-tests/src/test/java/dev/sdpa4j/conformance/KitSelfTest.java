@@ -138,6 +138,13 @@ class KitSelfTest {
   }
 
   @Test
+  void wordMaskForByteRequestsFailsDropout() {
+    List<String> m = assertGroupFails(BrokenProviders.WordMaskForBytesKit.class, "dropout",
+        "differ from the float64 reference");
+    assertThat(m).allSatisfy(x -> assertThat(x).contains("byte mask"));
+  }
+
+  @Test
   void wrongLseFailsForward() {
     assertGroupFails(BrokenProviders.Log2LseKit.class, "forward", "lse: ");
   }

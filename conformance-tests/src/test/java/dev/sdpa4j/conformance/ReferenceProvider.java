@@ -4,6 +4,7 @@ import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Device;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
 import dev.sdpa4j.Tensor;
@@ -26,7 +27,7 @@ class ReferenceProvider implements AttentionProvider {
       .headDims(1, 128, 1)
       .valueDimMayDiffer(128)
       .maskKinds(MaskKind.values())
-      .dropout(true)
+      .dropoutResolutions(DropoutResolution.values())
       .backward(true)
       .groupedQuery(true)
       .customScale(true)

@@ -2,7 +2,6 @@ package dev.sdpa4j.provider.math;
 
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
-import dev.sdpa4j.Dropout;
 import java.util.Arrays;
 
 /**
@@ -139,7 +138,7 @@ final class DoubleBackward {
         Strided.read(p.q.type(), p.q.segment(), p.q.row(b, h, i), p.q.s3(), e, q, 0);
         Strided.read(dOut.type(), dOut.segment(), dOut.row(b, h, i), dOut.s3(), ev, go, 0);
         if (p.seed != null) {
-          Dropout.keepRow(p.seed, p.threshold, b, h, p.hq, i, j0, lim, keep);
+          p.dropout.keepRow(p.seed, b, h, p.hq, i, j0, lim, keep);
         }
         for (int jj = 0; jj < lim; jj++) {
           double pr = probability(b, h, i, j0 + jj, row, q, kd, jj * e);
@@ -204,7 +203,7 @@ final class DoubleBackward {
           continue;
         }
         if (p.seed != null) {
-          Dropout.keepRow(p.seed, p.threshold, b, h, p.hq, i, j0, lim, keep);
+          p.dropout.keepRow(p.seed, b, h, p.hq, i, j0, lim, keep);
         }
         for (int jj = 0; jj < lim; jj++) {
           double pr = probability(b, h, i, j0 + jj, row, q, kd, jj * e, r * e);

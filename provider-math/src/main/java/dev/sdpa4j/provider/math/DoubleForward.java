@@ -1,6 +1,5 @@
 package dev.sdpa4j.provider.math;
 
-import dev.sdpa4j.Dropout;
 import java.util.Arrays;
 
 /**
@@ -85,7 +84,7 @@ final class DoubleForward {
           o[r * ev + c] *= alpha;
         }
         if (p.seed != null) {
-          Dropout.keepRow(p.seed, p.threshold, b, h, p.hq, i, j0, lim, keep);
+          p.dropout.keepRow(p.seed, b, h, p.hq, i, j0, lim, keep);
         }
         for (int jj = 0; jj < lim; jj++) {
           double pr = Math.exp(s[jj] - mx);

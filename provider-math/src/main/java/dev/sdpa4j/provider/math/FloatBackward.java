@@ -2,7 +2,6 @@ package dev.sdpa4j.provider.math;
 
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
-import dev.sdpa4j.Dropout;
 import dev.sdpa4j.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -216,7 +215,7 @@ final class FloatBackward {
       if (factor != null) {
         float scale = (float) p.keepScale;
         for (int r = 0; r < br; r++) {
-          Dropout.keepRow(p.seed, p.threshold, b, h, p.hq, ib + r, j0, nk, keep);
+          p.dropout.keepRow(p.seed, b, h, p.hq, ib + r, j0, nk, keep);
           for (int jj = 0; jj < nk; jj++) {
             factor[jj * BLOCK_ROWS + r] = keep[jj] ? scale : 0f;
           }

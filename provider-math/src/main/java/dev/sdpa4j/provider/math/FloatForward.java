@@ -1,6 +1,5 @@
 package dev.sdpa4j.provider.math;
 
-import dev.sdpa4j.Dropout;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -270,7 +269,7 @@ final class FloatForward {
   /** Zeroes the probabilities of dropped elements (the {@code 1/(1-p)} factor is applied at the end). */
   private void dropout(int b, int h, int ib, int br, int j0, int nk, boolean[] keep, float[] st) {
     for (int r = 0; r < br; r++) {
-      Dropout.keepRow(p.seed, p.threshold, b, h, p.hq, ib + r, j0, nk, keep);
+      p.dropout.keepRow(p.seed, b, h, p.hq, ib + r, j0, nk, keep);
       for (int jj = 0; jj < nk; jj++) {
         if (!keep[jj]) {
           st[jj * BLOCK_ROWS + r] = 0f;

@@ -4,6 +4,7 @@ import com.google.auto.service.AutoService;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.Device;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
@@ -22,7 +23,7 @@ import java.util.function.IntConsumer;
  * softmax, so memory stays linear in the sequence length; float32 accumulation with the Vector API for fp32, fp16
  * and bf16 inputs (converted on the fly from any strides), float64 for fp64 inputs; all cores through a fork-join
  * split over batch × heads × query tiles. Every feature of the API: all mask kinds, dropout (the portable Philox
- * mask), backward, grouped-query attention, custom scale, LSE, head dims 1..1024 and a different value head dim.
+ * mask at both resolutions), backward, grouped-query attention, custom scale, LSE, head dims 1..1024 and a different value head dim.
  * Results are bit-identical run to run (the work split depends only on the shapes). Thread-safe.
  */
 @AutoService(AttentionProvider.class)
@@ -35,7 +36,7 @@ public final class MathProvider implements AttentionProvider {
       .headDims(1, MAX_HEAD_DIM, 1)
       .valueDimMayDiffer(MAX_HEAD_DIM)
       .maskKinds(MaskKind.values())
-      .dropout(true)
+      .dropoutResolutions(DropoutResolution.WORD, DropoutResolution.BYTE)
       .backward(true)
       .groupedQuery(true)
       .customScale(true)

@@ -37,7 +37,7 @@ final class Problem {
   final MemorySegment lseSegment;
   final long[] lseStrides;
   final DropoutSeed seed;
-  final int threshold;
+  final Dropout.Mask dropout;
   final double keepScale;
   /** False when some tensor lives in a thread-confined arena: then only the calling thread may touch it. */
   final boolean shareable;
@@ -81,8 +81,8 @@ final class Problem {
     this.lseSegment = lse == null ? null : lse.hostSegment();
     this.lseStrides = lse == null ? null : lse.strides();
     this.seed = r.dropoutSeed().orElse(null);
-    this.threshold = seed == null ? 0 : Dropout.threshold(r.dropoutP());
-    this.keepScale = seed == null ? 1 : Dropout.keepScale(r.dropoutP());
+    this.dropout = r.dropoutMask();
+    this.keepScale = seed == null ? 1 : dropout.keepScale();
     boolean all = true;
     for (Tensor t : new Tensor[] {r.query(), r.key(), r.value(), r.output(), lse, r.mask().orElse(null)}) {
       all &= t == null || shareable(t);

@@ -22,7 +22,8 @@ import java.lang.foreign.MemorySegment;
  *       infinite there ({@code -inf} and {@code +inf} both mask);</li>
  *   <li>{@code s_j = scale · (q_i · k_j)} plus the additive mask's value; {@code LSE = log Σ exp(s_j)} and
  *       {@code p_j = exp(s_j − LSE)} over the keys that take part, {@code p_j = 0} for the others;</li>
- *   <li>dropout ({@link Dropout}) gives {@code p'_j = p_j / (1 − p)} where kept and 0 where dropped;</li>
+ *   <li>dropout ({@link Dropout}, at the request's resolution) gives {@code p'_j = p_j} times the mask's keep scale
+ *       ({@code 1 / (1 − p)} at WORD resolution) where kept and 0 where dropped;</li>
  *   <li>{@code o_i = Σ p'_j v_j} over the keys with {@code p'_j != 0}, so a NaN or infinity in a value row reaches
  *       only the outputs that use it;</li>
  *   <li>a row in which no key takes part gives output zeros, LSE {@code -inf} and zero gradients.</li>
@@ -164,7 +165,7 @@ public final class ReferenceAttention {
    * One query row's softmax.
    *
    * @param probs       normalised probabilities, 0 where a key does not take part
-   * @param factor      dropout factor per key: {@code 1/(1-p)} kept, 0 dropped (1 everywhere without dropout)
+   * @param factor      dropout factor per key: the keep scale kept, 0 dropped (1 everywhere without dropout)
    * @param dropped     {@code probs * factor}, rounded: what multiplies the value rows
    * @param lse         log-sum-exp of the scores; {@code -inf} when fully masked
    * @param fullyMasked true when no key takes part
@@ -192,7 +193,7 @@ public final class ReferenceAttention {
     final Tensor mask;
     final MemorySegment maskSegment;
     final DropoutSeed seed;
-    final int threshold;
+    final Dropout.Mask dropout;
     final double keepScale;
 
     Problem(AttentionRequest r, DType precision) {
@@ -219,8 +220,8 @@ public final class ReferenceAttention {
       this.mask = r.mask().orElse(null);
       this.maskSegment = mask == null ? null : mask.hostSegment();
       this.seed = r.dropoutSeed().orElse(null);
-      this.threshold = seed == null ? 0 : Dropout.threshold(r.dropoutP());
-      this.keepScale = seed == null ? 1 : Dropout.keepScale(r.dropoutP());
+      this.dropout = r.dropoutMask();
+      this.keepScale = seed == null ? 1 : dropout.keepScale();
     }
 
     double round(double x) {
@@ -285,7 +286,7 @@ public final class ReferenceAttention {
       }
       boolean[] keep = new boolean[lk];
       if (seed != null) {
-        Dropout.keepRow(seed, threshold, b, h, hq, i, 0, lk, keep);
+        dropout.keepRow(seed, b, h, hq, i, 0, lk, keep);
       } else {
         java.util.Arrays.fill(keep, true);
       }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.sdpa4j.AttentionOptions;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Sdpa;
 import dev.sdpa4j.Tensor;
@@ -37,7 +38,8 @@ class MathProviderDiscoveryTest {
     assertThat(c.maxHeadDim()).isEqualTo(1024);
     assertThat(c.maxValueHeadDim()).isEqualTo(1024);
     assertThat(c.valueDimMayDiffer()).isTrue();
-    assertThat(c.dropout() && c.backward() && c.groupedQuery() && c.customScale() && c.logSumExp()).isTrue();
+    assertThat(c.dropoutResolutions()).containsExactlyInAnyOrder(DropoutResolution.values());
+    assertThat(c.backward() && c.groupedQuery() && c.customScale() && c.logSumExp()).isTrue();
     assertThat(c.unitHeadDimStride()).isFalse();
     assertThat(c.determinism()).isEqualTo(Determinism.ALWAYS);
   }

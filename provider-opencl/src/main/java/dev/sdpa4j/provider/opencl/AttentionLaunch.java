@@ -122,7 +122,8 @@ final class AttentionLaunch {
       return;
     }
     DropoutSeed seed = r.dropoutSeed().orElseThrow();
-    a.i32(1).i32(Dropout.threshold(r.dropoutP())).f32((float) Dropout.keepScale(r.dropoutP()))
+    Dropout.Mask mask = r.dropoutMask();
+    a.i32(1).i32(mask.threshold()).f32((float) mask.keepScale())
         .i32((int) seed.seed()).i32((int) (seed.seed() >>> 32)).i32((int) seed.offset());
   }
 

@@ -12,6 +12,7 @@ import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
@@ -191,14 +192,14 @@ class OpenClAttentionTest {
       AttentionRequest r = AttentionRequest.create(q, k, v, o, null,
           AttentionOptions.builder().dropoutP(p).dropoutSeed(ds).build());
       PROVIDER.forward(r);
-      int threshold = Dropout.threshold(p);
-      float kept = (float) (1.0 / lk * Dropout.keepScale(p));
+      Dropout.Mask mask = Dropout.Mask.of(p, DropoutResolution.WORD);
+      float kept = (float) (1.0 / lk * mask.keepScale());
       int dropped = 0;
       for (int bb = 0; bb < b; bb++) {
         for (int hh = 0; hh < h; hh++) {
           for (int i = 0; i < lq; i++) {
             for (int j = 0; j < lk; j++) {
-              boolean keep = Dropout.keep(ds, threshold, bb, hh, h, i, j);
+              boolean keep = mask.keep(ds, bb, hh, h, i, j);
               double got = o.get(bb, hh, i, j);
               assertThat(got != 0).as("keep(%d, %d, %d, %d)", bb, hh, i, j).isEqualTo(keep);
               if (keep) {

@@ -6,6 +6,7 @@ import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
@@ -371,13 +372,16 @@ final class FlashDevice {
         Dim3.of(FlashPlan.HopperTraits.THREADS), t.sharedBytes(), stream, args);
   }
 
-  /** The dropout fields of both parameter blocks: seed, offset, threshold, 1 / (1 - p), padding. */
+  /**
+   * The dropout fields of the forward's parameter block: seed, offset, the mask's threshold and keep scale, and
+   * {@code dropout_bytes} (1 for the {@link DropoutResolution#BYTE} mask).
+   */
   private static void putDropout(ByteBuffer p, AttentionRequest r) {
-    double pd = r.dropoutP();
-    DropoutSeed seed = pd > 0 ? r.dropoutSeed().orElseThrow() : null;
+    Dropout.Mask mask = r.dropoutMask();
+    DropoutSeed seed = r.dropoutSeed().orElse(null);
     p.putLong(seed == null ? 0 : seed.seed()).putLong(seed == null ? 0 : seed.offset())
-        .putLong(pd > 0 ? Integer.toUnsignedLong(Dropout.threshold(pd)) : 0)
-        .putFloat((float) (pd > 0 ? Dropout.keepScale(pd) : 1.0)).putFloat(0f);
+        .putLong(Integer.toUnsignedLong(mask.threshold())).putFloat((float) mask.keepScale())
+        .putInt(mask.resolution() == DropoutResolution.BYTE ? 1 : 0);
   }
 
   void backward(BackwardRequest b) {
@@ -491,12 +495,12 @@ final class FlashDevice {
     p.putLong(s.queryLength()).putLong(s.keyLength()).putLong(s.headDim());
     p.putLong(causal == CausalMode.NONE ? 0 : 1)
         .putLong(causal == CausalMode.BOTTOM_RIGHT ? s.keyLength() - s.queryLength() : 0);
-    double pd = r.dropoutP();
-    DropoutSeed seed = dropout ? r.dropoutSeed().orElseThrow() : null;
+    Dropout.Mask mask = r.dropoutMask();
+    DropoutSeed seed = r.dropoutSeed().orElse(null);
     p.putLong(seed == null ? 0 : seed.seed()).putLong(seed == null ? 0 : seed.offset())
-        .putLong(dropout ? Integer.toUnsignedLong(Dropout.threshold(pd)) : 0);
+        .putLong(Integer.toUnsignedLong(mask.threshold()));
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E))
-        .putFloat((float) (dropout ? Dropout.keepScale(pd) : 1.0)).putFloat(0f);
+        .putFloat((float) mask.keepScale()).putInt(mask.resolution() == DropoutResolution.BYTE ? 1 : 0);
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     String dt = r.dtype() == DType.BFLOAT16 ? "bf16" : "f16";
     KernelModule m = backwardModule();

@@ -12,6 +12,7 @@ import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.ProviderScope;
 import dev.sdpa4j.Sdpa;
@@ -152,14 +153,14 @@ class FlashTrainingGpuTest {
         Tensor o = Tensor.allocate(arena, dt, 2, heads, lq, lk);
         provider.forward(AttentionRequest.create(q, k, v, o, null,
             AttentionOptions.builder().dropoutP(p).dropoutSeed(ds).build()));
-        int threshold = Dropout.threshold(p);
-        double kept = dt.round(Dropout.keepScale(p) / lk);
+        Dropout.Mask mask = Dropout.Mask.of(p, DropoutResolution.WORD);
+        double kept = dt.round(mask.keepScale() / lk);
         long dropped = 0;
         for (int b = 0; b < 2; b++) {
           for (int h = 0; h < heads; h++) {
             for (int i = 0; i < lq; i++) {
               for (int j = 0; j < lk; j++) {
-                boolean keep = Dropout.keep(ds, threshold, b, h, heads, i, j);
+                boolean keep = mask.keep(ds, b, h, heads, i, j);
                 dropped += keep ? 0 : 1;
                 if (keep) {
                   assertThat(o.get(b, h, i, j)).as("%s (%d,%d,%d,%d) kept", dt, b, h, i, j)

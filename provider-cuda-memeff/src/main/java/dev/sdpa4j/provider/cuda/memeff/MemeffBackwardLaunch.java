@@ -175,9 +175,10 @@ record MemeffBackwardLaunch(MemeffBackwardKernel kernel, List<Step> steps, int f
     DropoutSeed seed = f.dropoutSeed().orElse(new DropoutSeed(0, 0));
     p.putDouble(f.scale() * LOG2E);
     p.putDouble(f.scale());
-    p.putDouble(dropoutP > 0 ? Dropout.keepScale(dropoutP) : 1.0);
+    Dropout.Mask dropout = f.dropoutMask();
+    p.putDouble(dropout.keepScale());
     p.putLong(dropoutP > 0 ? 1 : 0);
-    p.putLong(dropoutP > 0 ? Integer.toUnsignedLong(Dropout.threshold(dropoutP)) : 0);
+    p.putLong(Integer.toUnsignedLong(dropout.threshold()));
     p.putLong(seed.seed()).putLong(seed.offset());
     p.putLong(accumulator);
     return p.array();

@@ -146,9 +146,10 @@ record MemeffLaunch(MemeffKernel kernel, long blocks, int sharedBytes, int flags
     double dropoutP = r.dropoutP();
     DropoutSeed seed = r.dropoutSeed().orElse(new DropoutSeed(0, 0));
     p.putDouble(r.scale() * LOG2E);
-    p.putDouble(dropoutP > 0 ? Dropout.keepScale(dropoutP) : 1.0);
+    Dropout.Mask dropout = r.dropoutMask();
+    p.putDouble(dropout.keepScale());
     p.putLong(dropoutP > 0 ? 1 : 0);
-    p.putLong(dropoutP > 0 ? Integer.toUnsignedLong(Dropout.threshold(dropoutP)) : 0);
+    p.putLong(Integer.toUnsignedLong(dropout.threshold()));
     p.putLong(seed.seed()).putLong(seed.offset());
     return new MemeffLaunch(kernel, blocks, shared, flags, p.array());
   }

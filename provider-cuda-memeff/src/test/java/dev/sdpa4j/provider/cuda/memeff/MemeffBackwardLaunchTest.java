@@ -9,6 +9,7 @@ import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Device;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import java.nio.ByteBuffer;
@@ -94,7 +95,7 @@ class MemeffBackwardLaunchTest {
       assertThat(doubleField(s, 65)).isEqualTo(0.25);
       assertThat(doubleField(s, 66)).isEqualTo(1 / 0.7);
       assertThat(field(s, 67)).isEqualTo(1);
-      assertThat(field(s, 68)).isEqualTo(Integer.toUnsignedLong(Dropout.threshold(0.3)));
+      assertThat(field(s, 68)).isEqualTo(Integer.toUnsignedLong(Dropout.Mask.of(0.3, DropoutResolution.WORD).threshold()));
       assertThat(field(s, 69)).isEqualTo(0x1234_5678_9ABCL);
       assertThat(field(s, 70)).isEqualTo(77);
     }

@@ -10,6 +10,7 @@ import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
@@ -62,18 +63,18 @@ class MemeffGpuTest {
               .dropoutP(p).dropoutSeed(seed).build());
           assertThat(provider.notSupportedReasons(r)).isEmpty();
           provider.forward(r);
-          int threshold = Dropout.threshold(p);
+          Dropout.Mask mask = Dropout.Mask.of(p, DropoutResolution.WORD);
           long kept = 0;
           for (int n = 0; n < b; n++) {
             for (int h = 0; h < hq; h++) {
               for (int i = 0; i < lq; i++) {
                 for (int j = 0; j < lk; j++) {
-                  boolean keep = Dropout.keep(seed, threshold, n, h, hq, i, j);
+                  boolean keep = mask.keep(seed, n, h, hq, i, j);
                   double x = o.get(n, h, i, j);
                   assertThat(x != 0).as("%s p=%s (%d,%d,%d,%d)", dt, p, n, h, i, j).isEqualTo(keep);
                   if (keep) {
                     kept++;
-                    assertThat(x).isCloseTo(Dropout.keepScale(p) / lk, Percentage.withPercentage(1));
+                    assertThat(x).isCloseTo(mask.keepScale() / lk, Percentage.withPercentage(1));
                   }
                 }
               }

@@ -8,6 +8,7 @@ import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.Device;
 import dev.sdpa4j.Dropout;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import java.nio.ByteBuffer;
@@ -123,7 +124,7 @@ class MemeffLaunchTest {
     assertThat(doubleField(l, 43)).isEqualTo(0.25 * 1.4426950408889634);
     assertThat(doubleField(l, 44)).isEqualTo(1 / 0.7);
     assertThat(field(l, 45)).isEqualTo(1);
-    assertThat(field(l, 46)).isEqualTo(Integer.toUnsignedLong(Dropout.threshold(0.3)));
+    assertThat(field(l, 46)).isEqualTo(Integer.toUnsignedLong(Dropout.Mask.of(0.3, DropoutResolution.WORD).threshold()));
     assertThat(field(l, 47)).isEqualTo(0x1234_5678_9ABCL);
     assertThat(field(l, 48)).isEqualTo(77);
     // LSE strides b, h, l, 0
