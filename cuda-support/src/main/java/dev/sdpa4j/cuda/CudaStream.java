@@ -1,12 +1,15 @@
 package dev.sdpa4j.cuda;
 
+import static org.bytedeco.cuda.global.cudart.CU_STREAM_CAPTURE_STATUS_NONE;
 import static org.bytedeco.cuda.global.cudart.CU_STREAM_NON_BLOCKING;
 import static org.bytedeco.cuda.global.cudart.cuStreamCreate;
 import static org.bytedeco.cuda.global.cudart.cuStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cuStreamIsCapturing;
 import static org.bytedeco.cuda.global.cudart.cuStreamSynchronize;
 
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.javacpp.IntPointer;
 
 /**
  * A CUDA stream: one this library created ({@link #create}, destroyed by {@link #close()}), or a caller's handle
@@ -16,6 +19,9 @@ import org.bytedeco.cuda.cudart.CUstream_st;
 public final class CudaStream implements AutoCloseable {
   /** The handle value of {@code CU_STREAM_PER_THREAD}. */
   public static final long PER_THREAD_HANDLE = 0x2;
+
+  /** {@code cuStreamIsCapturing}'s status out-parameter, one per thread (no native allocation per query). */
+  private static final ThreadLocal<IntPointer> CAPTURE_STATUS = ThreadLocal.withInitial(() -> new IntPointer(1));
 
   private final CudaContext context;
   private final long handle;
@@ -73,6 +79,18 @@ public final class CudaStream implements AutoCloseable {
     try (CudaContext.Scope s = context.enter()) {
       CudaDriver.check(cuStreamSynchronize(pointer()), "cuStreamSynchronize");
     }
+  }
+
+  /**
+   * Whether work queued on this stream is being captured into a CUDA graph now ({@code cuStreamIsCapturing}): such
+   * work runs later, possibly on another stream, so it must not use buffers whose contents depend on stream order.
+   */
+  public boolean capturing() {
+    IntPointer status = CAPTURE_STATUS.get();
+    try (CudaContext.Scope s = context.enter()) {
+      CudaDriver.check(cuStreamIsCapturing(pointer(), status), "cuStreamIsCapturing");
+    }
+    return status.get() != CU_STREAM_CAPTURE_STATUS_NONE;
   }
 
   /** Destroys a created stream (idempotent); does nothing for wrapped ones. */

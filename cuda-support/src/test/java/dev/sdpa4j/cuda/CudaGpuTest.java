@@ -2,6 +2,10 @@ package dev.sdpa4j.cuda;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.bytedeco.cuda.global.cudart.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
+import static org.bytedeco.cuda.global.cudart.cuGraphDestroy;
+import static org.bytedeco.cuda.global.cudart.cuStreamBeginCapture;
+import static org.bytedeco.cuda.global.cudart.cuStreamEndCapture;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sdpa4j.DType;
@@ -15,6 +19,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
+import org.bytedeco.cuda.cudart.CUgraph_st;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -210,6 +215,23 @@ class CudaGpuTest {
       }
       assertThat(ctx.memoryInfo()[0]).isGreaterThan(before - bytes);
       assertThatThrownBy(() -> CudaMemoryPool.create(ctx, -1)).isInstanceOf(IllegalArgumentException.class);
+    }
+  }
+
+  @Test
+  void capturingIsTrueOnlyWhileAStreamIsCapturedIntoAGraph() {
+    try (CudaContext ctx = CudaContext.retainPrimary(0); CudaStream stream = CudaStream.create(ctx)) {
+      assertThat(stream.capturing()).isFalse();
+      try (CudaContext.Scope s = ctx.enter()) {
+        CudaDriver.check(cuStreamBeginCapture(stream.pointer(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+            "cuStreamBeginCapture");
+        assertThat(stream.capturing()).isTrue();
+        CUgraph_st graph = new CUgraph_st();
+        CudaDriver.check(cuStreamEndCapture(stream.pointer(), graph), "cuStreamEndCapture");
+        CudaDriver.check(cuGraphDestroy(graph), "cuGraphDestroy");
+      }
+      assertThat(stream.capturing()).isFalse();
+      assertThat(CudaStream.perThread(ctx).capturing()).isFalse();
     }
   }
 
