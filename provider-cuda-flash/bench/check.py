@@ -3,7 +3,8 @@ import math, random, sys, time
 import torch
 from flashlib import prepare
 
-def reference(q, k, v, causal, scale):
+def reference(q, k, v, causal, scale, keep=None, keep_scale=1.0):
+    """float64 O and LSE; keep (bool [B, Hq, Lq, Lk]): dropout on the normalised P, kept values times keep_scale."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -18,6 +19,8 @@ def reference(q, k, v, causal, scale):
     lse = torch.logsumexp(s, -1)
     pm = torch.exp(s - lse[..., None])
     pm = torch.nan_to_num(pm, nan=0.0)
+    if keep is not None:
+        pm = pm * keep.double() * keep_scale
     o = torch.matmul(pm, vq)
     return o, lse
 
@@ -30,7 +33,7 @@ def make(B, H, L, E, dtype, layout, gen):
     t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
     return t[..., :E]
 
-def one(cfg, gen, replays=1, zero_counters=True, compact=False, cluster=None):
+def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -59,7 +62,11 @@ def one(cfg, gen, replays=1, zero_counters=True, compact=False, cluster=None):
     lerr = (lse.double()[fin] - rl[fin]).abs().max().item() if fin.any() else 0.0
     masked_ok = bool((lse[~fin] == float("-inf")).all().item()) and bool((o[~fin] == 0).all().item())
     tol = 4e-3 if dtype == torch.float16 else 3e-2
-    ok = (not nan_o) and oerr <= tol and lerr <= 2e-3 and masked_ok
+    # the workspace path leaves its merge counters at zero: FlashDevice's merge slabs rely on it
+    ws_zero = run.counters is None or torch.count_nonzero(run.counters).item() == 0
+    ok = (not nan_o) and oerr <= tol and lerr <= 2e-3 and masked_ok and ws_zero
+    if not ws_zero:
+        print("workspace not left at zero", run.info)
     return ok, oerr, lerr, run.info
 
 def main():
@@ -92,6 +99,14 @@ def main():
         cfgs.append((1, 32, 8, 1, Lk, 128, torch.float16, 0, "bhle", None, None))
         cfgs.append((1, 4, 1, 1, Lk, 128, torch.bfloat16, 0, "bhle", -0.3, 128 if Lk >= 128 else None))
     cfgs.append((64, 16, 1, 1, 700, 128, torch.float16, 0, "bhle", None, None))   # a full grid: one split
+    # the v8 rules (FlashPlan.of on sm_90): B = 1 workspace splits at 4k / 16k keys, cluster splits from 8192 keys per
+    # split; grids of TAIL_WAVES waves of blocks split into clusters of TAIL_SPLIT_KEYS keys (incl. GQA packing)
+    for Lk in (4096, 16384, 65536):
+        cfgs.append((1, 16, 1, 1, Lk, 128, torch.float16, 0, "bhle", None, None))
+        cfgs.append((1, 16, 2, 1, Lk, 128, torch.bfloat16, 2, "blhe", None, None))
+    cfgs.append((34, 16, 1, 1, 4100, 64, torch.float16, 0, "bhle", None, None))
+    cfgs.append((34, 32, 2, 1, 8200, 64, torch.bfloat16, 0, "blhe", 0.2, None))
+    cfgs.append((34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None))   # tail splits through the workspace
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)
@@ -160,8 +175,88 @@ def main():
             if not ok or info["cluster"] != cl:
                 fails += 1
                 print("FAIL merge", cfg[:6], cfg[6], "cluster", cl, "compact", compact, "oerr %.2e lerr %.2e" % (oe, le), info)
-    print(f"check: {len(cfgs)} cases, {fails} failed; worst output error {worst}")
-    return fails
+    dfails, dcases = dropout_checks(gen, rnd)
+    print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout), {fails + dfails} failed; worst output error {worst}")
+    return fails + dfails
+
+def dropout_checks(gen, rnd):
+    """The _drop kernels (flash_fwd.cu's mma.sync and flash_fwd_sm90.cu's wgmma) launched from the packaged cubins as
+    FlashDevice does (trainlib.forward; FLASH_FWD_CUBIN / FLASH_FWD90_CUBIN or the bundle's jar), at both mask
+    resolutions, against a float64 reference drawing dev.sdpa4j.Dropout's mask (trainlib.keep_mask). Probes first:
+    Q = 0 (uniform P) and V = the identity (Lk <= E), so that O > 0 exactly where the mask keeps - bit for bit over
+    rows, heads, batches and key tiles; then random data (head dims 8..256, causal both ways incl. Lq > Lk, GQA,
+    [B,L,H,E] and padded strides, custom / negative scale). Returns (failures, cases)."""
+    import trainlib as tl
+    fails = cases = 0
+    sm90_modes = (None, True, False) if torch.cuda.get_device_capability() == (9, 0) else (None,)
+    for byte in (False, True):
+        for E, dt, p in ((64, torch.float16, 0.1), (128, torch.bfloat16, 0.5), (256, torch.float16, 0.03),
+                         (32, torch.bfloat16, 0.9), (96, torch.float16, 0.2)):
+            for sm90 in sm90_modes:
+                if sm90 is True and E not in tl.FWD_SM90:
+                    continue
+                B, H, Lq, Lk = 2, 3, 300, E
+                seed, offset = (0x9E3779B97F4A7C15 ^ E) & ((1 << 64) - 1), 5 + E
+                q = torch.zeros(B, H, Lq, E, dtype=dt, device="cuda")
+                k = torch.randn(B, H, Lk, E, dtype=dt, device="cuda", generator=gen)
+                v = torch.eye(E, dtype=dt, device="cuda")[:Lk].expand(B, H, Lk, E).contiguous()
+                o = torch.full((B, H, Lq, E), float("nan"), dtype=dt, device="cuda")
+                lse = torch.empty(B, H, Lq, dtype=torch.float32, device="cuda")
+                tl.forward(q, k, v, o, lse, 0, None, p, seed, offset, byte=byte, sm90=sm90)
+                torch.cuda.synchronize()
+                keep = tl.keep_mask(B, H, Lq, Lk, p, seed, offset, "cuda", byte)
+                scale = tl.dropout_fields(p, seed, offset, byte)[3]
+                want = keep.double() * (scale / Lk)
+                got = o[..., :Lk].double()
+                ok = torch.equal(got > 0, keep) and bool(torch.isfinite(got).all()) and \
+                    (got - want).abs().max().item() <= 8e-3 * want.max().item()
+                cases += 1
+                if not ok:
+                    fails += 1
+                    print("FAIL dropout probe", "byte" if byte else "word", E, dt, "p", p, "sm90", sm90,
+                          "mismatched", int(((got > 0) != keep).sum().item()))
+    cfgs = []
+    for E in (8, 64, 80, 128, 200, 256):
+        for dt in (torch.float16, torch.bfloat16):
+            cfgs.append((2, 4, 1, 177, 231, E, dt, 0, "bhle", None, 0.1))
+            cfgs.append((1, 4, 2, 130, 265, E, dt, 1, "blhe", None, 0.3))
+            cfgs.append((1, 6, 3, 300, 200, E, dt, 2, "pad", -0.2, 0.1))
+    for _ in range(16):
+        E = rnd.choice((64, 128, 256, 8 * rnd.randint(1, 32)))
+        G = rnd.choice((1, 2))
+        cfgs.append((rnd.randint(1, 2), G * rnd.randint(1, 3), G, rnd.randint(1, 400), rnd.randint(1, 700), E,
+                     rnd.choice((torch.float16, torch.bfloat16)), rnd.randint(0, 2), rnd.choice(("bhle", "blhe", "pad")),
+                     rnd.choice((None, 0.3)), rnd.choice((0.05, 0.1, 0.5))))
+    for byte in (False, True):
+        for cfg in cfgs:
+            B, H, G, Lq, Lk, E, dt, causal, layout, scale, p = cfg
+            for sm90 in sm90_modes:
+                if sm90 is True and E not in tl.FWD_SM90:
+                    continue
+                q = make(B, H, Lq, E, dt, layout, gen)
+                k = make(B, H // G, Lk, E, dt, layout, gen)
+                v = make(B, H // G, Lk, E, dt, layout, gen)
+                o = torch.full((B, Lq, H, E), float("nan"), dtype=dt, device="cuda").transpose(1, 2) \
+                    if layout == "blhe" else torch.full((B, H, Lq, E), float("nan"), dtype=dt, device="cuda")
+                lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
+                sc = scale if scale is not None else 1 / math.sqrt(E)
+                seed, offset = rnd.getrandbits(64), rnd.getrandbits(32)
+                tl.forward(q, k, v, o, lse, causal, sc, p, seed, offset, byte=byte, sm90=sm90)
+                torch.cuda.synchronize()
+                ro, rl = reference(q, k, v, causal, sc, tl.keep_mask(B, H, Lq, Lk, p, seed, offset, "cuda", byte),
+                                   tl.dropout_fields(p, seed, offset, byte)[3])
+                fin = torch.isfinite(rl)
+                oerr = (o.double() - ro).abs().max().item()
+                lerr = (lse.double()[fin] - rl[fin]).abs().max().item() if fin.any() else 0.0
+                masked_ok = bool((lse[~fin] == float("-inf")).all().item()) and bool((o[~fin] == 0).all().item())
+                # kept values are scaled by 1 / (1 - p): so are the outputs and their rounding
+                tol = (4e-3 if dt == torch.float16 else 3e-2) * tl.dropout_fields(p, seed, offset, byte)[3]
+                cases += 1
+                if torch.isnan(o).any().item() or oerr > tol or lerr > 2e-3 or not masked_ok:
+                    fails += 1
+                    print("FAIL dropout", "byte" if byte else "word", cfg, "sm90", sm90, "oerr %.2e lerr %.2e" % (oerr, lerr))
+    print(f"dropout: {cases} cases, {fails} failed")
+    return fails, cases
 
 if __name__ == "__main__":
     sys.exit(1 if main() else 0)

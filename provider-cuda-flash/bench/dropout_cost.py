@@ -2,7 +2,8 @@
 p = 0 (the plain kernel), p = 0.1 (the _drop kernel) and p = 0.1 with a variant _drop cubin whose Philox call is
 replaced by a cheap hash (FLASH_BWD_NOPHILOX_CUBIN, or FLASH_BWD90_NOPHILOX_CUBIN for the Hopper wgmma kernel that
 trainlib runs on an H100: same tiles, same mask traffic, no Philox rounds), the deterministic mode's backward at p = 0
-(mma.sync _det kernel + flash_bwd_dq_*), plus the forward with p = 0 and 0.1; and the raw Philox4x32-10 rate of the
+(mma.sync _det kernel + flash_bwd_dq_*), p = 0.1 at the BYTE resolution (p0.1-byte: one Philox call per 16
+elements), plus the forward with p = 0 and 0.1; and the raw Philox4x32-10 rate of the
 card (PHILOX_PROBE_CUBIN: probe_rate, one call per 4 elements with the kept-bit compares). bf16, B*L = 16k, hidden
 2048. Usage: python3 dropout_cost.py"""
 import os, ctypes
@@ -31,11 +32,13 @@ def main():
                 dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
                 row = {}
                 for label, p, vr, det in (("p0", 0.0, None, False), ("p0.1", 0.1, None, False),
-                                          ("p0.1-nophilox", 0.1, var, False), ("p0-det", 0.0, None, True)):
+                                          ("p0.1-nophilox", 0.1, var, False), ("p0-det", 0.0, None, True),
+                                          ("p0.1-byte", 0.1, None, False)):
                     if label.endswith("nophilox") and not vr:
                         continue
                     tl.forward(q, k, v, o, lse, causal, None, p, 42, 0)
-                    bwd = tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, causal, None, p, 42, 0, det, variant=vr)
+                    bwd = tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, causal, None, p, 42, 0, det, variant=vr,
+                                      byte=label.endswith("byte"))
                     row[label] = timed(bwd)
                     if label == "p0.1":
                         main, BM = bwd.main, (64 if "sm90" in bwd.main else tl.BWD_TRAITS_DROP[1 if E == 64 else 2][1])

@@ -29,6 +29,13 @@ SMEM_OPTIN = getattr(_props, "shared_memory_per_block_optin", 232448)   # cudaDe
 # cluster (the _cl kernels) on devices of compute capability 9.0 and later
 MAX_CLUSTER = 8
 CLUSTERS = _props.major >= 9
+# FlashPlan.CLUSTER_SPLIT_KEYS, TAIL_WAVES, TAIL_SPLIT_KEYS, TAIL_CLUSTER_KEYS (v8 split rules) and
+# FlashDevice.SLAB_BYTES (merge slabs: merge counters up to this size kept zero by the kernel, no per-call memset)
+CLUSTER_SPLIT_KEYS = 8192
+TAIL_WAVES = 4
+TAIL_SPLIT_KEYS = 2048
+TAIL_CLUSTER_KEYS = 4096
+SLAB_BYTES = 64 << 10
 
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
@@ -78,14 +85,18 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
-            split_slots_mul=1, zero_counters=True, cluster=None, sm90=None):
+            split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8"):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
     memory per block (FlashPlan.DECODE_COMPACT), as if SMEM_OPTIN were below FlashPlan.DECODE's. Bench-only knobs:
     split_slots_mul (more splits), zero_counters=False (no per-call memset: the kernel leaves its counters at zero, so
-    graph replays stay correct). cluster: None = FlashPlan's rule (2..MAX_CLUSTER splits on sm_90+), True / False forced
-    (the counter path when False). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    graph replays stay correct; None = FlashDevice's rule: a memset only where the counters exceed a merge slab,
+    SLAB_BYTES - they are allocated zeroed and the kernel leaves them at zero, as FlashDevice's slabs).
+    cluster: None = FlashPlan's rule, True / False forced (the counter path when False). rules: "v8" = FlashPlan.of
+    (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
+    grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split), "v7" = the committed v7 rules (half a wave of
+    splits wherever clusters merge, a memset on every workspace call) for a baseline harness. sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
@@ -119,6 +130,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     legacy = hasattr(lib, "harness_combine")   # a baseline built from a kernel before v6 (split + combine kernels)
     split = lq <= 16
     splits = 1
+    plan_cluster = False   # FlashPlan.cluster() of the rule's split count
     if legacy:   # the v5 rules: one-warp split kernels, 2 blocks per SM, separate combine kernel
         SBM, SBN, SW = LEGACY_SPLIT[dc]
         if force_splits is not None:
@@ -143,28 +155,52 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         else:
             if not split:
                 split = num_splits(B * heads * cdiv(lq, BM), cdiv(Lk, BN), 2 * SMS) > 1
-            if split:   # FlashPlan.of: one decode block per SM (per two SMs where clusters merge the splits), the
-                # fewest splits within 95% of the best wave efficiency
-                slots = SMS // 2 if CLUSTERS and cluster is not False and hasattr(lib, "harness_launch_cluster") else SMS
-                splits = num_splits(B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw), slots * split_slots_mul, min_eff=0.95)
+            if split:   # FlashPlan.of: the fewest splits within 95% of the best wave efficiency
+                can_cl = CLUSTERS and cluster is not False and hasattr(lib, "harness_launch_cluster")
+                blocks, kblocks = B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw)
+                if rules == "v7":   # one decode block per SM (per two SMs where clusters merge the splits)
+                    splits = num_splits(blocks, kblocks, (SMS // 2 if can_cl else SMS) * split_slots_mul, min_eff=0.95)
+                    plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
+                    if zero_counters is None:
+                        zero_counters = True
+                else:
+                    splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
+                    plan_cluster = False
+                    if can_cl and splits > 1:
+                        half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
+                        if 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
+                            splits, plan_cluster = half, True
+                    elif can_cl and blocks >= TAIL_WAVES * SMS:
+                        tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
+                        if tail >= 2:
+                            splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
         if split:
             BM, BN, W = 16, dbn, dw
             smem = dsmem
         else:
             smem = (BM + 2 * BN) * D * 2
-        ws_extra = B * heads * cdiv(lq, 16)   # the decode kernel's u32 counters behind the partial LSEs
+        ws_extra = B * heads * cdiv(lq, 16)   # the decode kernel's u32 merge counters
     if legacy or not hasattr(lib, "harness_launch_cluster"):
         cluster = False
     elif cluster is None:
-        cluster = CLUSTERS and split and 2 <= splits <= MAX_CLUSTER
+        cluster = CLUSTERS and split and 2 <= splits <= MAX_CLUSTER and (force_splits is not None or plan_cluster)
     cluster = bool(cluster and split and splits > 1)
     counters = None
     if split and (splits > 1 or legacy) and not cluster:
-        ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
-        ws_l = torch.zeros(splits * B * heads * lq + ws_extra, dtype=torch.float32, device=q.device)
-        p.o_accum, p.lse_accum = ws_o.data_ptr(), ws_l.data_ptr()
-        if ws_extra:
+        if legacy:   # the v5 kernel: partial outputs; partial LSEs
+            ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
+            ws_l = torch.zeros(splits * B * heads * lq, dtype=torch.float32, device=q.device)
+        elif hasattr(lib, "harness_workspace_layout"):   # v8: partial outputs then partial LSEs; the counters alone
+            ws_o = torch.empty(splits * B * heads * lq * (E + 1), dtype=torch.float32, device=q.device)
+            ws_l = torch.zeros(ws_extra, dtype=torch.float32, device=q.device)
+            counters = ws_l
+        else:   # a v6 / v7 baseline kernel: partial outputs; partial LSEs then the counters
+            ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
+            ws_l = torch.zeros(splits * B * heads * lq + ws_extra, dtype=torch.float32, device=q.device)
             counters = ws_l[splits * B * heads * lq:]
+        p.o_accum, p.lse_accum = ws_o.data_ptr(), ws_l.data_ptr()
+        if zero_counters is None:   # FlashDevice: a merge slab (no memset) where the counters fit one
+            zero_counters = counters.numel() * 4 > SLAB_BYTES
     else:
         ws_o = ws_l = None
     p.num_splits = splits
@@ -215,6 +251,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                 raise RuntimeError(f"combine failed: cuda error {r}")
     run.keep = keep
     run.params = p
+    run.counters = counters   # the merge counters: zero after every completed launch
     run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index,
+                    memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

@@ -89,6 +89,10 @@ extern "C" int harness_launch_compact(const FlashParams* p, int dclass, int bf16
   return launch(k, p, gx, gy, gz, threads, smem, stream);
 }
 
+// the split workspace's layout (flashlib.prepare): 2 = v8, partial outputs then partial LSEs in o_accum, lse_accum the
+// merge counters alone; a harness without this export (v6, v7) keeps the partial LSEs in lse_accum, counters behind
+extern "C" int harness_workspace_layout() { return 2; }
+
 // the decode counters' reset, as FlashDevice (cuMemsetD8Async)
 extern "C" int harness_memset(void* ptr, size_t bytes, void* stream) {
   return (int)cudaMemsetAsync(ptr, 0, bytes, (cudaStream_t)stream);
@@ -161,8 +165,8 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   int gx = (Lq + BM - 1) / BM;
   if (splits > 1 && !cluster) {
     size_t rows = (size_t)splits * B * H * Lq, counters = (size_t)B * H * gx;
-    CK(cudaMalloc(&oacc, rows * E * 4)); CK(cudaMalloc(&lacc, (rows + counters) * 4));
-    CK(cudaMemset(lacc + rows, 0, counters * 4));
+    CK(cudaMalloc(&oacc, rows * (E + 1) * 4)); CK(cudaMalloc(&lacc, counters * 4));   // partials + LSEs; counters
+    CK(cudaMemset(lacc, 0, counters * 4));
     p.o_accum = (i64)oacc; p.lse_accum = (i64)lacc;
   }
   if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));

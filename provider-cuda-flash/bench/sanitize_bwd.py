@@ -1,5 +1,7 @@
 """Representative training shapes for compute-sanitizer (memcheck, racecheck): forward with dropout, backward in
-fast and deterministic mode, head dims 8..256 (exact and predicated kernels), ragged lengths, GQA, causal both ways."""
+fast and deterministic mode, head dims 8..256 (exact and predicated kernels), ragged lengths, GQA, causal both ways;
+the dropout shapes once at each mask resolution (WORD, BYTE: the BYTE backward after a WORD forward, which only sets O
+and LSE)."""
 import torch
 import trainlib as tl
 
@@ -16,6 +18,8 @@ SHAPES = [  # B, H, Hk, Lq, Lk, E, dtype, causal, p, deterministic
     (1, 2, 2, 96, 260, 128, torch.bfloat16, 1, 0.1, False),
     (1, 4, 2, 200, 300, 128, torch.float16, 0, 0.0, False),  # GQA through the Hopper wgmma kernel (sm_90)
     (2, 4, 1, 70, 300, 64, torch.bfloat16, 2, 0.1, False),
+    (1, 2, 2, 100, 200, 64, torch.float16, 1, 0.1, True),      # deterministic dq kernel, exact head dim
+    (1, 2, 1, 90, 130, 128, torch.bfloat16, 0, 0.1, False),    # wgmma _drop, GQA, partial tiles
 ]
 for B, H, Hk, Lq, Lk, E, dt, causal, p, det in SHAPES:
     q = torch.randn(B, H, Lq, E, dtype=dt, device="cuda")
@@ -26,7 +30,9 @@ for B, H, Hk, Lq, Lk, E, dt, causal, p, det in SHAPES:
     lse = torch.empty(B, H, Lq, dtype=torch.float32, device="cuda")
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     tl.forward(q, k, v, o, lse, causal, None, p, 7, 1)
-    tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, causal, None, p, 7, 1, det)()
-    torch.cuda.synchronize()
-    print(f"ok B={B} H={H}/{Hk} Lq={Lq} Lk={Lk} E={E} {dt} causal={causal} p={p} det={det}", flush=True)
+    for byte in ((False, True) if p > 0 else (False,)):
+        tl.Backward(q, k, v, o, lse, dout, dq, dk, dv, causal, None, p, 7, 1, det, byte=byte)()
+        torch.cuda.synchronize()
+        print(f"ok B={B} H={H}/{Hk} Lq={Lq} Lk={Lk} E={E} {dt} causal={causal} p={p} det={det}"
+              f" {'BYTE' if byte else 'WORD'}", flush=True)
 print("sanitize_bwd done")

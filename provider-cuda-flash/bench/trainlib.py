@@ -74,7 +74,7 @@ _mods = {}
 
 def modules(variant=None):
     """(forward, backward) modules: the provider's, or a variant's cubins (dict with optional fwd / bwd paths)."""
-    if not _mods:
+    if "fwd" not in _mods:  # the Hopper modules (module_fwd90, module_sm90) may have loaded first
         _mods["fwd"] = Module(_cubin("FLASH_FWD_CUBIN", "dev/sdpa4j/cuda/flash/sm_90a.cubin"))
         _mods["bwd"] = Module(_cubin("FLASH_BWD_CUBIN", "dev/sdpa4j/cuda/flash_bwd/sm_90a.cubin"))
     if not variant:
@@ -105,34 +105,75 @@ def _strides3(t):
     return s[0], s[1], s[2]
 
 
-def _dropout_words(p, seed, offset):
+def dropout_fields(p, seed, offset, byte=False):
+    """(seed, offset, threshold, keep_scale, dropout_bytes) of the parameter blocks for dropout p at the WORD (default)
+    or BYTE resolution (dev.sdpa4j.Dropout.Mask.of: BYTE t = min(255, round(p * 256)) with Java's round half up,
+    keep scale 256 / (256 - t); WORD t = floor(p * 2^32), keep scale 1 / (1 - p))."""
     if p <= 0:
-        return 0, 0, 0, 1.0
-    return seed, offset, int(math.floor(p * 4294967296.0)), 1.0 / (1.0 - p)
+        return 0, 0, 0, 1.0, 0
+    if byte:
+        t = min(255, math.floor(p * 256 + 0.5))
+        return seed, offset, t, 256.0 / (256 - t), 1
+    return seed, offset, int(math.floor(p * 4294967296.0)), 1.0 / (1.0 - p), 0
 
 
 def _i64(x):
     return x - (1 << 64) if x >= (1 << 63) else x
 
 
-def forward(q, k, v, o, lse, causal=0, scale=None, dropout_p=0.0, seed=0, offset=0, variant=None):
+# FlashPlan.HOPPER (flash_fwd_sm90.cu, Hopper wgmma): head dim -> (kBlockN, stages, minimum keys without dropout, with
+# dropout); exact head dims, compute capability 9.0. FLASH_FWD_SM90=0 runs the mma.sync kernels instead.
+FWD_SM90 = {64: (128, 2, 8192, 0), 128: (128, 2, 0, 0), 256: (64, 2, 0, 0)}
+FWD_SM90_ON = os.environ.get("FLASH_FWD_SM90", "1") != "0"
+
+
+def module_fwd90(variant=None):
+    """The Hopper forward module (flash_fwd_sm90.cu): a variant's "fwd90" cubin, FLASH_FWD90_CUBIN, or the jar's."""
+    path = (variant or {}).get("fwd90")
+    if path:
+        if path not in _mods:
+            _mods[path] = Module(open(path, "rb").read())
+        return _mods[path]
+    if "fwd90" not in _mods:
+        _mods["fwd90"] = Module(_cubin("FLASH_FWD90_CUBIN", "dev/sdpa4j/cuda/flash_sm90/sm_90a.cubin"))
+    return _mods["fwd90"]
+
+
+def forward_uses_sm90(E, Lk, dropout_p, device=None, variant=None, sm90=None):
+    """FlashPlan.hopper's rule: the wgmma kernel for an exact head dim of FWD_SM90 from its minimum key count (sm90=None),
+    or forced on (True, exact head dims only) / off (False)."""
+    if sm90 is False or not FWD_SM90_ON or not (variant or {}).get("sm90fwd", True) or E not in FWD_SM90 \
+            or torch.cuda.get_device_capability(device) != (9, 0):
+        return False
+    return sm90 is True or Lk >= FWD_SM90[E][3 if dropout_p > 0 else 2]
+
+
+def forward(q, k, v, o, lse, causal=0, scale=None, dropout_p=0.0, seed=0, offset=0, variant=None, byte=False, sm90=None):
     """Main (non-split) forward kernel, as FlashDevice.run with dropout (or a full grid): q,k,v,o [B,H,L,E] with unit
-    last stride, lse [B,H,Lq] fp32; causal 0 none, 1 top-left, 2 bottom-right."""
-    fwd, _ = modules(variant)
+    last stride, lse [B,H,Lq] fp32; causal 0 none, 1 top-left, 2 bottom-right; byte: the BYTE mask resolution. On
+    Hopper the wgmma kernel where forward_uses_sm90 says so (a variant's "fwd90_suffix" names its _drop kernels)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     scale = 1.0 / math.sqrt(E) if scale is None else scale
-    dc = next(i for i, t in enumerate(FWD_TRAITS) if E <= t[0])
-    D, BM, BN, W = FWD_TRAITS[dc]
     dt = "bf16" if q.dtype == torch.bfloat16 else "f16"
-    sd, off, thr, ks = _dropout_words(dropout_p, seed, offset)
+    sd, off, thr, ks, nb = dropout_fields(dropout_p, seed, offset, byte)
     vals = [q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(), lse.data_ptr(), 0, 0]
     for t in (q, k, v, o):
         vals += _strides3(t)
     vals += list(lse.stride())
     vals += [B, H, H // Hk, Lq, Lk, E, 1 if causal else 0, (Lk - Lq) if causal == 2 else 0, 1]
-    params = struct.pack("<31q2f3q2f", *vals, scale, scale * LOG2E, _i64(sd), off, thr, ks, 0.0)
-    name = f"flash_fwd_{dt}_d{D}" + ("" if E == D else "_pad") + ("_drop" if dropout_p > 0 else "")
+    params = struct.pack("<31q2f3qfI", *vals, scale, scale * LOG2E, _i64(sd), off, thr, ks, nb)
+    drop = dropout_p > 0
+    if forward_uses_sm90(E, Lk, dropout_p, q.device, variant, sm90):
+        BN, stages = FWD_SM90[E][:2]
+        name = f"flash_fwd_sm90_{dt}_d{E}" + ("_drop" + (variant or {}).get("fwd90_suffix", "") if drop else "")
+        module_fwd90(variant).launch(name, (math.ceil(Lq / 128), B * H), 256, 128 * E * 2 + 2 * stages * BN * E * 2,
+                                     params)
+        return
+    fwd, _ = modules(variant)
+    dc = next(i for i, t in enumerate(FWD_TRAITS) if E <= t[0])
+    D, BM, BN, W = FWD_TRAITS[dc]
+    name = f"flash_fwd_{dt}_d{D}" + ("" if E == D else "_pad") + ("_drop" if drop else "")
     fwd.launch(name, (math.ceil(Lq / BM), B * H), W * 32, (BM + 2 * BN) * D * 2, params)
 
 
@@ -140,7 +181,7 @@ class Backward:
     """One backward call's launches and workspace (allocated once, as DeviceScratch does per call)."""
 
     def __init__(self, q, k, v, o, lse, dout, dq, dk, dv, causal=0, scale=None, dropout_p=0.0, seed=0, offset=0,
-                 deterministic=False, variant=None):
+                 deterministic=False, variant=None, byte=False):
         _, self.mod = modules(variant)
         B, H, Lq, E = q.shape
         Hk, Lk = k.shape[1], k.shape[2]
@@ -152,13 +193,13 @@ class Backward:
         drop = dropout_p > 0
         self.dsum = torch.empty(B * H * Lq, dtype=torch.float32, device=q.device)
         self.acc = None if deterministic else torch.empty(B * H * Lq * E, dtype=torch.float32, device=q.device)
-        sd, off, thr, ks = _dropout_words(dropout_p, seed, offset)
+        sd, off, thr, ks, nb = dropout_fields(dropout_p, seed, offset, byte)
         ts = (q, k, v, o, dout, lse, dq, dk, dv)
         vals = [t.data_ptr() for t in ts] + [0 if self.acc is None else self.acc.data_ptr(), self.dsum.data_ptr()]
         for t in ts:
             vals += _strides3(t)
         vals += [B, H, H // Hk, Lq, Lk, E, 1 if causal else 0, (Lk - Lq) if causal == 2 else 0, _i64(sd), off, thr]
-        self.params = struct.pack("<49q4f", *vals, scale, scale * LOG2E, ks, 0.0)
+        self.params = struct.pack("<49q3fI", *vals, scale, scale * LOG2E, ks, nb)
         assert len(self.params) == 408
         self.dt = dt
         self.rows = B * H * Lq
@@ -223,16 +264,21 @@ def philox(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-def keep_mask(B, H, Lq, Lk, p, seed, offset, device):
-    """bool [B, H, Lq, Lk]: kept iff r[j & 3] >= floor(p * 2^32) for counter (j >> 2, i, b * H + h, offset)."""
-    thr = int(math.floor(p * 4294967296.0))
+def keep_mask(B, H, Lq, Lk, p, seed, offset, device, byte=False):
+    """bool [B, H, Lq, Lk] (dev.sdpa4j.Dropout): WORD kept iff r[j & 3] >= floor(p * 2^32) for counter
+    (j >> 2, i, b * H + h, offset); BYTE kept iff byte j & 3 of r[(j >> 2) & 3] >= min(255, round(p * 256)) for counter
+    (j >> 4, i, b * H + h, offset)."""
+    thr = dropout_fields(p, seed, offset, byte)[2]
     b = torch.arange(B, device=device).view(B, 1, 1, 1)
     h = torch.arange(H, device=device).view(1, H, 1, 1)
     i = torch.arange(Lq, device=device).view(1, 1, Lq, 1)
     j = torch.arange(Lk, device=device).view(1, 1, 1, Lk)
     z = torch.zeros(B, H, Lq, Lk, dtype=torch.int64, device=device)
-    r = philox(z + (j >> 2), z + i, z + (b * H + h), z + offset, seed & M32, (seed >> 32) & M32)
-    sel = torch.where((j & 3) == 0, r[0], torch.where((j & 3) == 1, r[1], torch.where((j & 3) == 2, r[2], r[3])))
+    r = philox(z + (j >> (4 if byte else 2)), z + i, z + (b * H + h), z + offset, seed & M32, (seed >> 32) & M32)
+    w = (j >> 2) & 3 if byte else j & 3
+    sel = torch.where(w == 0, r[0], torch.where(w == 1, r[1], torch.where(w == 2, r[2], r[3])))
+    if byte:
+        sel = (sel >> (8 * (j & 3))) & 0xFF
     return sel >= thr
 
 

@@ -25,8 +25,8 @@
 // Query rows past Lq are zero-filled (Q, dO, LSE, D), so their dS is 0 and they meet only zero rows of dO; rows whose
 // LSE is -inf (every key masked) get P = 0; keys past Lk are zero-filled tiles whose dK, dV rows are never stored
 // (their exponent is clamped at 0 so that P cannot overflow there). With dropout, the block draws each tile's kept
-// bits one tile ahead into shared memory (one Philox call per four elements), between the tensor instructions of the
-// tile before.
+// bits one tile ahead into shared memory (one Philox call per four elements, or per sixteen with the BYTE resolution:
+// p.dropout_bytes, a uniform runtime branch), between the tensor instructions of the tile before.
 
 #include "flash_bwd_common.cuh"
 
@@ -191,12 +191,13 @@ DEVI void flash_bwd(const BwdParams& p) {
   const u32 drop_thr = (u32)p.dropout_threshold;
   const float ks = p.keep_scale;
 
-  // the kept bits of the tile (query head hq, rows m0..) x this block's keys (four keys per Philox call) into
+  const bool bytes = p.dropout_bytes != 0;
+
+  // the kept bits of the tile (query head hq, rows m0..) x this block's keys (4 or 16 keys per Philox call) into
   // sMask[buf]
   auto draw_mask = [&](i64 hq, int m0, int buf) {
-    static_assert(BM * (BN / 4) % NT == 0, "mask words per thread");
-    draw_mask_words<BM, BN, NT>(sMask + buf * BM * (BN / 4), 0, BM * (BN / 4) / NT, tid, n0, m0,
-                                (u32)(b * p.heads + hq), (u32)p.offset, seed_lo, seed_hi, drop_thr);
+    draw_mask_words<BM, BN, NT, 1>(sMask + buf * BM * (BN / 4), 0, tid, n0, m0, (u32)(b * p.heads + hq),
+                                   (u32)p.offset, seed_lo, seed_hi, drop_thr, bytes);
   };
 
   load_tile<D, BN, NT, KS>(sK, gK, p.sk.r, Lk - n0, E, tid);
@@ -389,7 +390,9 @@ DEVI void flash_bwd(const BwdParams& p) {
     dq_tile(prev_hq, prev_m0, (count - 1) & 1);
   }
 
-  // epilogue: dK (times the scale) and dV of this warp's keys and columns
+  // epilogue: dK (times the scale) and dV (times the dropout keep scale: pk holds the kept P unscaled) of this warp's
+  // keys and columns
+  const float dvs = kDropout ? ks : 1.f;
   u16* dk = reinterpret_cast<u16*>(p.dk) + b * p.sdk.b + hk * p.sdk.h;
   u16* dv = reinterpret_cast<u16*>(p.dv) + b * p.sdv.b + hk * p.sdv.h;
 #pragma unroll
@@ -402,7 +405,8 @@ DEVI void flash_bwd(const BwdParams& p) {
         if (kEvenD || col < E) {
           *reinterpret_cast<u32*>(dk + (i64)key * p.sdk.r + col) =
               pack2<kBf16>(acc_dk[d][2 * hh] * p.scale, acc_dk[d][2 * hh + 1] * p.scale);
-          *reinterpret_cast<u32*>(dv + (i64)key * p.sdv.r + col) = pack2<kBf16>(acc_dv[d][2 * hh], acc_dv[d][2 * hh + 1]);
+          *reinterpret_cast<u32*>(dv + (i64)key * p.sdv.r + col) =
+              pack2<kBf16>(acc_dv[d][2 * hh] * dvs, acc_dv[d][2 * hh + 1] * dvs);
         }
       }
     }
@@ -487,6 +491,7 @@ DEVI void flash_bwd_dq(const BwdParams& p) {
   const u32 drop_thr = (u32)p.dropout_threshold;
   const u32 c2 = (u32)(b * p.heads + h);
   const float ks = p.keep_scale;
+  const bool bytes = p.dropout_bytes != 0;
 
   for (int n = 0; n < n_max; ++n) {
     const int n0 = n * BN;
@@ -522,6 +527,7 @@ DEVI void flash_bwd_dq(const BwdParams& p) {
     }
 
     const bool need_mask = p.causal && (i64)n0 + BN - 1 > (i64)m0 + p.causal_offset;
+    uint4 xb[2];  // BYTE: the Philox words of this thread's two rows for the current 16 keys
 #pragma unroll
     for (int j = 0; j < NB; ++j) {
 #pragma unroll
@@ -529,9 +535,19 @@ DEVI void flash_bwd_dq(const BwdParams& p) {
         const int col0 = n0 + j * 8 + 2 * t;
         bool keep0 = true, keep1 = true;
         if (kDropout) {
-          const uint4 x = philox((u32)col0 >> 2, (u32)rows[hh], c2, (u32)p.offset, seed_lo, seed_hi);
-          keep0 = ((col0 & 3) == 0 ? x.x : x.z) >= drop_thr;
-          keep1 = ((col0 & 3) == 0 ? x.y : x.w) >= drop_thr;
+          if (bytes) {
+            // BYTE: one call per 16 keys (8-key blocks j and j + 1 share it); this thread's keys col0, col0 + 1 are
+            // bytes 2t & 3, +1 of word (2 * (j & 1) + (t >> 1))
+            if ((j & 1) == 0) xb[hh] = philox((u32)col0 >> 4, (u32)rows[hh], c2, (u32)p.offset, seed_lo, seed_hi);
+            const u32 w = (t >> 1) ? ((j & 1) ? xb[hh].w : xb[hh].y) : ((j & 1) ? xb[hh].z : xb[hh].x);
+            const u32 u = (t & 1) ? w >> 16 : w;
+            keep0 = (u & 0xffu) >= drop_thr;
+            keep1 = ((u >> 8) & 0xffu) >= drop_thr;
+          } else {
+            const uint4 x = philox((u32)col0 >> 2, (u32)rows[hh], c2, (u32)p.offset, seed_lo, seed_hi);
+            keep0 = ((col0 & 3) == 0 ? x.x : x.z) >= drop_thr;
+            keep1 = ((col0 & 3) == 0 ? x.y : x.w) >= drop_thr;
+          }
         }
 #pragma unroll
         for (int e = 0; e < 2; ++e) {

@@ -22,11 +22,11 @@ struct BwdParams {
   i64 causal_offset;                     // 0 (top-left) or Lk - Lq (bottom-right)
   i64 seed;                              // Philox key: k0 = low word, k1 = high word
   i64 offset;                            // Philox counter word c3
-  i64 dropout_threshold;                 // floor(p * 2^32), compared unsigned
+  i64 dropout_threshold;                 // t: floor(p * 2^32) (WORD) or min(255, round(p * 256)) (BYTE), unsigned
   float scale;                           // softmax scale
   float scale_log2;                      // scale * log2(e)
-  float keep_scale;                      // 1 / (1 - p)
-  float pad_;
+  float keep_scale;                      // 1 / (1 - p) (WORD) or 256 / (256 - t) (BYTE)
+  u32 dropout_bytes;                     // the mask's resolution (dev.sdpa4j.DropoutResolution): 0 WORD, 1 BYTE
 };
 
 template <bool B>
@@ -128,27 +128,73 @@ DEVI void load_query_tile(const BwdParams& p, i64 b, i64 hq, int m0, int Lq, int
   }
 }
 
+// The kept bits of one Philox word under the BYTE resolution: bit k set iff byte k of x (little-endian) >= t, for
+// t2 = t * 0x00010001, t in 0..255. Two bytes per 16-bit lane: (byte | 0x100) - t lies in [1, 511], so no borrow
+// crosses lanes and bit 8 of the lane says byte >= t.
+DEVI u32 keep_nibble_bytes(u32 x, u32 t2) {
+  const u32 e = ((x & 0x00ff00ffu) | 0x01000100u) - t2;         // bytes 0 and 2 -> bits 8 and 24
+  const u32 o = (((x >> 8) & 0x00ff00ffu) | 0x01000100u) - t2;  // bytes 1 and 3 -> bits 8 and 24
+  const u32 c = (e & 0x01000100u) | ((o & 0x01000100u) << 1);   // keys 0, 1 at bits 8, 9; keys 2, 3 at 24, 25
+  return ((c >> 8) & 3u) | ((c >> 22) & 12u);
+}
+
 // Draws kept bits of the BM x BN tile (queries m0.., keys n0..; Philox counter word c2 = batch * Hq + head) into mask,
-// one byte per four keys (one Philox call each): this thread's words i0..i1 of BM * (BN / 4) / NT.
-template <int BM, int BN, int NT>
-DEVI void draw_mask_words(unsigned char* mask, int i0, int i1, int tid, int n0, int m0, u32 c2, u32 offset,
-                          u32 seed_lo, u32 seed_hi, u32 drop_thr) {
+// one byte per four keys (bit k: key 4 * byte + k), part `part` of kParts of this thread's share, in the request's
+// resolution (dev.sdpa4j.Dropout; the branch is uniform):
+//   WORD (bytes false): one Philox call per four keys, key j kept iff r[j & 3] >= thr; BM * (BN / 4) calls per tile;
+//   BYTE (bytes true): one Philox call per sixteen keys, key j kept iff byte j & 3 of r[(j >> 2) & 3] >= thr; the call
+//   fills four mask bytes at once (one 32-bit store); BM * (BN / 16) calls per tile (a quarter).
+template <int BM, int BN, int NT, int kParts>
+DEVI void draw_mask_words(unsigned char* mask, int part, int tid, int n0, int m0, u32 c2, u32 offset, u32 seed_lo,
+                          u32 seed_hi, u32 drop_thr, bool bytes) {
+  if (bytes) {
+    constexpr int kCalls = BM * (BN / 16);
+    const u32 t2 = drop_thr * 0x00010001u;
+    u32* mask32 = reinterpret_cast<u32*>(mask);
+    if constexpr (kCalls >= NT * kParts) {
+      static_assert(kCalls % (NT * kParts) == 0, "mask calls per thread");
+      constexpr int kPer = kCalls / (NT * kParts);
 #pragma unroll
-  for (int i = i0; i < i1; ++i) {
-    const int idx = tid + i * NT;
-    const int r = idx / (BN / 4);
-    const int q4 = idx % (BN / 4);
-    const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, offset, seed_lo, seed_hi);
-    mask[idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) | ((x.z >= drop_thr) << 2) |
-                                ((x.w >= drop_thr) << 3));
+      for (int i = 0; i < kPer; ++i) {
+        const int idx = tid + (part * kPer + i) * NT;
+        const int r = idx / (BN / 16);
+        const int q16 = idx % (BN / 16);
+        const uint4 x = philox((u32)(n0 >> 4) + q16, (u32)(m0 + r), c2, offset, seed_lo, seed_hi);
+        mask32[idx] = keep_nibble_bytes(x.x, t2) | (keep_nibble_bytes(x.y, t2) << 8) |
+                      (keep_nibble_bytes(x.z, t2) << 16) | (keep_nibble_bytes(x.w, t2) << 24);
+      }
+    } else {
+      static_assert(kParts == 1 && NT % kCalls == 0, "fewer mask calls than threads: one part");
+      if (tid < kCalls) {
+        const int r = tid / (BN / 16);
+        const int q16 = tid % (BN / 16);
+        const uint4 x = philox((u32)(n0 >> 4) + q16, (u32)(m0 + r), c2, offset, seed_lo, seed_hi);
+        mask32[tid] = keep_nibble_bytes(x.x, t2) | (keep_nibble_bytes(x.y, t2) << 8) |
+                      (keep_nibble_bytes(x.z, t2) << 16) | (keep_nibble_bytes(x.w, t2) << 24);
+      }
+    }
+  } else {
+    constexpr int kCalls = BM * (BN / 4);
+    static_assert(kCalls % (NT * kParts) == 0, "mask words per thread");
+    constexpr int kPer = kCalls / (NT * kParts);
+#pragma unroll
+    for (int i = 0; i < kPer; ++i) {
+      const int idx = tid + (part * kPer + i) * NT;
+      const int r = idx / (BN / 4);
+      const int q4 = idx % (BN / 4);
+      const uint4 x = philox((u32)(n0 >> 2) + q4, (u32)(m0 + r), c2, offset, seed_lo, seed_hi);
+      mask[idx] = (unsigned char)((x.x >= drop_thr) | ((x.y >= drop_thr) << 1) | ((x.z >= drop_thr) << 2) |
+                                  ((x.w >= drop_thr) << 3));
+    }
   }
 }
 
 // P, dropout and dS of this thread's slice of the tile, packed to 16-bit pairs along the queries (the A fragments of
-// the dV and dK products and the dS^T store): pk the dropped P, ds16 dS. s and dp hold the S^T and dP^T accumulators
-// as NBM groups of four (queries j * 8 + 2t (+1), keys key0 + g (+8)); buffer buf of sLse, sDsum and mask holds the
-// tile's staged LSE, D and kept bits. With kMask (tiles crossing the causal diagonal) key kr is hidden from query qc
-// iff kr - qc > lim = m0 - n0 + offset, which lies in (-BM, BN - 1) on such tiles (an int compare per element).
+// the dV and dK products and the dS^T store): pk the dropped P without the keep scale (the callers' dV epilogues apply
+// it), ds16 dS. s and dp hold the S^T and dP^T accumulators as NBM groups of four (queries j * 8 + 2t (+1), keys
+// key0 + g (+8)); buffer buf of sLse, sDsum and mask holds the tile's staged LSE, D and kept bits. With kMask (tiles
+// crossing the causal diagonal) key kr is hidden from query qc iff kr - qc > lim = m0 - n0 + offset, which lies in
+// (-BM, BN - 1) on such tiles (an int compare per element).
 template <bool kBf16, bool kMask, bool kDropout, int BM, int BN, int NBM>
 DEVI void bwd_elementwise(const float* s, const float* dp, const float* sLse, const float* sDsum,
                           const unsigned char* mask, int buf, int key0, int g, int t, int lim, float sl2, float ks,
@@ -175,7 +221,7 @@ DEVI void bwd_elementwise(const float* s, const float* dp, const float* sLse, co
       float pd = pv, dpd = dp[4 * j + e];
       if (kDropout) {
         const bool keep = (mask[buf * BM * (BN / 4) + qc * (BN / 4) + (kr >> 2)] >> (kr & 3)) & 1;
-        pd = keep ? pv * ks : 0.f;
+        pd = keep ? pv : 0.f;  // the keep scale is applied to dV in the epilogue (one multiply per element fewer)
         dpd = keep ? dpd * ks : 0.f;
       }
       pdv[e] = pd;

@@ -15,8 +15,8 @@
 //   cp.async, one tile ahead). Per tile and warpgroup:
 //     S^T = K Q^T and dP^T = V dO^T   wgmma m64n64k16, both operands from shared memory (K-major), async; with
 //                                     dropout half of the next tile's kept bits are drawn (Philox, one call per four
-//                                     elements, into shared memory) while they run, the other half while dV, dK and
-//                                     dQ run
+//                                     elements, or per sixteen with the BYTE resolution, into shared memory) while
+//                                     they run, the other half while dV, dK and dQ run
 //     P = exp2(S*scale*log2e - LSE*log2e), dropout mask, dS = P o (dP - D)    in registers (the accumulator layout is
 //                                     the A-fragment layout, so P^T and dS^T become A operands by packing to 16 bits)
 //     dV += P^T dO, dK += dS^T Q      wgmma m64nDk16, A from registers, B = dO / Q from shared memory (N-major)
@@ -335,13 +335,12 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
   const u32 drop_thr = (u32)p.dropout_threshold;
   const float ks = p.keep_scale;
 
-  // the kept bits of the tile (query head hq, rows m0..) x this block's keys (four keys per Philox call), half
+  // the kept bits of the tile (query head hq, rows m0..) x this block's keys (4 or 16 keys per Philox call), half
   // `part` of them (rows in two halves: one drawn during the S^T / dP^T products, one during dV / dK / dQ)
+  const bool bytes = p.dropout_bytes != 0;
   auto draw_mask = [&](i64 hq, int m0, int buf, int part) {
-    constexpr int kWords = BM * (BN / 4) / NT;  // per thread
-    static_assert(BM * (BN / 4) % NT == 0 && kWords % 2 == 0, "mask words per thread");
-    draw_mask_words<BM, BN, NT>(sMask + buf * BM * (BN / 4), part * kWords / 2, (part + 1) * kWords / 2, tid, n0, m0,
-                                (u32)(b * p.heads + hq), (u32)p.offset, seed_lo, seed_hi, drop_thr);
+    draw_mask_words<BM, BN, NT, 2>(sMask + buf * BM * (BN / 4), part, tid, n0, m0, (u32)(b * p.heads + hq),
+                                   (u32)p.offset, seed_lo, seed_hi, drop_thr, bytes);
   };
 
   load_tile<D, BN, NT, 64>(sK, gK, p.sk.r, Lk - n0, D, tid);
@@ -528,7 +527,9 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
     cur_m0 = next_m0;
   }
 
-  // epilogue: dK (times the scale) and dV of this warp's 16 keys
+  // epilogue: dK (times the scale) and dV (times the dropout keep scale: pk holds the kept P unscaled) of this warp's
+  // 16 keys
+  const float dvs = kDropout ? ks : 1.f;
   u16* dk = reinterpret_cast<u16*>(p.dk) + b * p.sdk.b + hk * p.sdk.h;
   u16* dv = reinterpret_cast<u16*>(p.dv) + b * p.sdv.b + hk * p.sdv.h;
 #pragma unroll
@@ -543,7 +544,7 @@ DEVI void flash_bwd_sm90(const BwdParams& p) {
           *reinterpret_cast<u32*>(dk + (i64)key * p.sdk.r + col) =
               pack2<kBf16>(acc_dk[h][4 * d + 2 * hh] * p.scale, acc_dk[h][4 * d + 2 * hh + 1] * p.scale);
           *reinterpret_cast<u32*>(dv + (i64)key * p.sdv.r + col) =
-              pack2<kBf16>(acc_dv[h][4 * d + 2 * hh], acc_dv[h][4 * d + 2 * hh + 1]);
+              pack2<kBf16>(acc_dv[h][4 * d + 2 * hh] * dvs, acc_dv[h][4 * d + 2 * hh + 1] * dvs);
         }
       }
     }

@@ -97,9 +97,9 @@ struct Traits {
 };
 
 // kEvenD: the head dim equals the specialisation's, so no column predicates or skipped k-steps are needed.
-// kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (the row sums, hence the LSE, see every key);
-// the decode kernels never run with dropout.
-template <typename T, bool kBf16, bool kEvenD, bool kDropout = false>
+// kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (the row sums, hence the LSE, see every key),
+// at the BYTE resolution with kDropBytes, else WORD; the decode kernels never run with dropout.
+template <typename T, bool kBf16, bool kEvenD, bool kDropout = false, bool kDropBytes = false>
 DEVI void flash_fwd(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, MR = T::kMRep, KS = T::KS;
   constexpr int NB = BN / 8;  // 8-key blocks of S per row group
@@ -291,34 +291,19 @@ DEVI void flash_fwd(const FlashParams& p) {
       }
     }
 
-    if (kDropout) {
-      // Dropped probabilities become 0 after they entered the row sum. Lanes t and t^1 hold the four keys of one
-      // Philox group (4 * (t / 2) .. + 3) in rows g and g + 8: the even lane draws row g, the odd lane row g + 8,
-      // and each passes the other the two words it needs - one Philox call per four elements. (Drawing the bits
-      // before the S GEMM, to interleave the integer work with the tensor instructions, measured 2-3% slower:
-      // KERNEL_NOTES.md, v3.)
-      const u32 seed_lo = (u32)p.seed;
-      const u32 seed_hi = (u32)((unsigned long long)p.seed >> 32);
-      const u32 thr = (u32)p.dropout_threshold;
-      const u32 c2 = (u32)(b * p.heads + h);
-      const bool odd = t & 1;
+    // dropout: dropped probabilities become 0 after they entered the row sum. WORD in place (one Philox call per
+    // four elements; drawing the bits before the S GEMM, to interleave the integer work with the tensor
+    // instructions, measured 2-3% slower: KERNEL_NOTES.md, v3); BYTE as keep words applied to the packed P fragments
+    u32 keep[MR][kDropBytes ? NB : 1];
+    if constexpr (kDropout) {
+      const DropoutDraw dd(p, (u32)(b * p.heads + h));
 #pragma unroll
       for (int r = 0; r < MR; ++r) {
-        const int row = m0 + (warp * MR + r) * 16 + g + (odd ? 8 : 0);
-#pragma unroll
-        for (int j = 0; j < NB; ++j) {
-          const int grp = (n0 + j * 8) / 4 + (t >> 1);
-          const uint4 x = philox((u32)grp, (u32)row, c2, (u32)p.offset, seed_lo, seed_hi);
-          // even lane: own row g is x.x, x.y; it sends x.z, x.w (row g, the odd lane's keys)
-          // odd lane: own row g + 8 is x.z, x.w; it sends x.x, x.y (row g + 8, the even lane's keys)
-          const u32 s0 = __shfl_xor_sync(0xffffffff, odd ? x.x : x.z, 1);
-          const u32 s1 = __shfl_xor_sync(0xffffffff, odd ? x.y : x.w, 1);
-          const u32 g0 = odd ? s0 : x.x, g1 = odd ? s1 : x.y;  // row g
-          const u32 h0 = odd ? x.z : s0, h1 = odd ? x.w : s1;  // row g + 8
-          if (g0 < thr) acc_s[r][j][0] = 0.f;
-          if (g1 < thr) acc_s[r][j][1] = 0.f;
-          if (h0 < thr) acc_s[r][j][2] = 0.f;
-          if (h1 < thr) acc_s[r][j][3] = 0.f;
+        const int row_g = m0 + (warp * MR + r) * 16 + g;
+        if constexpr (kDropBytes) {
+          dropout_byte_keep<NB>(keep[r], row_g, n0, t, dd);
+        } else {
+          dropout_word_apply<NB>(&acc_s[r][0][0], row_g, n0, t, dd);
         }
       }
     }
@@ -333,6 +318,7 @@ DEVI void flash_fwd(const FlashParams& p) {
         a[r][1] = pack2<kBf16>(acc_s[r][2 * kk][2], acc_s[r][2 * kk][3]);
         a[r][2] = pack2<kBf16>(acc_s[r][2 * kk + 1][0], acc_s[r][2 * kk + 1][1]);
         a[r][3] = pack2<kBf16>(acc_s[r][2 * kk + 1][2], acc_s[r][2 * kk + 1][3]);
+        if constexpr (kDropout && kDropBytes) dropout_keep_fragment(a[r], keep[r][2 * kk], keep[r][2 * kk + 1]);
       }
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
@@ -396,8 +382,9 @@ DEVI void flash_fwd(const FlashParams& p) {
 // w, w + W, ...), each warp with its own kStages-deep cp.async ring of K and V tiles and no block barrier in the
 // loop, so a block keeps W x (kStages - 1) tiles in flight. Q fragments come straight from global memory (16 rows,
 // mostly one). At the end the warps merge their (max, sum, O) through shared memory; with one split the block writes
-// O and the LSE, else an fp32 partial, and the block that finishes last for its (m-block, batch, head) (a counter
-// behind the partial LSEs, zero before the launch) merges every split's partial into O and the LSE.
+// O and the LSE, else an fp32 partial, and the block that finishes last for its (m-block, batch, head) (a counter,
+// zero before the launch) merges every split's partial into O and the LSE, then returns its counter to zero
+// (counters the caller keeps need no memset before the next launch).
 template <int kHeadDim_, int kBlockN_, int kNWarps_, int kStages_>
 struct DecodeTraits {
   static constexpr int kHeadDim = kHeadDim_;
@@ -643,7 +630,6 @@ DEVI void flash_decode(const FlashParams& p) {
   float* sF = sL + W * 16;                         // [W][16] warp weights in the block's normalised output
   float* sLse = sF + W * 16;                       // [16] block LSE
   int* sLast = reinterpret_cast<int*>(sLse + 16);
-  float* sW8 = sLse + 32;                          // [num_splits][16] split weights (last block)
   __syncthreads();
 #pragma unroll
   for (int hh = 0; hh < 2; ++hh) {
@@ -680,8 +666,10 @@ DEVI void flash_decode(const FlashParams& p) {
 
   constexpr int kC4 = D / 4;  // 4-column groups per row
   u16* gO = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride;
-  float* lse_acc = reinterpret_cast<float*>(p.lse_accum);
+  // split workspace: o_accum = fp32 partial outputs [splits][B*H][Lq][E], then partial LSEs [splits][B*H][Lq];
+  // lse_accum = u32 merge counters [B*H][m-blocks], zero before the launch and left at zero by it
   float* o_acc = reinterpret_cast<float*>(p.o_accum);
+  float* lse_acc = o_acc + (i64)nsplit * BH * Lq * E;
   const bool whole = nsplit == 1;
 #if FLASH_CLUSTERS
   if constexpr (kCluster) {
@@ -785,66 +773,73 @@ DEVI void flash_decode(const FlashParams& p) {
     }
     if (whole) return;
 
-    // publish the partial, then count this block in; the last one of the (m-block, batch, head) merges the splits
-    __threadfence();
+    // publish the partial, then count this block in (one release-acquire atomic after the block's barrier: the
+    // barrier orders every thread's partial stores before thread 0's release); the last block of the (m-block,
+    // batch, head) merges the splits
     __syncthreads();
+    unsigned int* counter = reinterpret_cast<unsigned int*>(p.lse_accum) + bh * gridDim.x + m_block;
     if (tid == 0) {
-      unsigned int* counter = reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq) + bh * gridDim.x + m_block;
-      const unsigned int arrived = atomicAdd(counter, 1u);
+      unsigned int arrived;
+      asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(arrived) : "l"(counter) : "memory");
       *sLast = arrived == (unsigned int)nsplit - 1;
     }
     __syncthreads();
     if (!*sLast) return;
-    __threadfence();
-    for (int i = tid; i < nsplit * 16; i += T::kThreads) {
-      const int s = i >> 4;
-      const int r = i & 15;
-      sW8[i] = m0 + r < Lq ? __ldcg(lse_acc + ((i64)s * BH + bh) * Lq + m0 + r) : NEG_INF;
-    }
-    __syncthreads();
-    if (tid < 16) {
-      float mx = NEG_INF;
-      for (int s = 0; s < nsplit; ++s) mx = fmaxf(mx, sW8[s * 16 + tid]);
-      float total = 0.f;
-      for (int s = 0; s < nsplit; ++s) {
-        const float l = sW8[s * 16 + tid];
-        total += l == NEG_INF ? 0.f : __expf(l - mx);
-      }
-      const float inv = total > 0.f ? 1.f / total : 0.f;
-      for (int s = 0; s < nsplit; ++s) {
-        const float l = sW8[s * 16 + tid];
-        sW8[s * 16 + tid] = l == NEG_INF ? 0.f : __expf(l - mx) * inv;
-      }
-      if (m0 + tid < Lq && p.lse != 0) {
-        reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
-            total > 0.f ? mx + __logf(total) : NEG_INF;
-      }
-    }
-    __syncthreads();
-    for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+    // every split's LSE and partial of one output group in flight at once (8 splits a round), merged online
+    const int rows = min(16, Lq - m0);
+    const i64 sstride = BH * Lq;
+    for (int c = tid; c < rows * kC4; c += T::kThreads) {
       const int r = c / kC4;
       const int col = (c % kC4) * 4;
-      if (m0 + r < Lq && (kEvenD || col < E)) {
+      if (kEvenD || col < E) {
+        const float* lsrc = lse_acc + (i64)bh * Lq + m0 + r;
+        const float* osrc = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
+        float mx = NEG_INF;
+        float total = 0.f;
         float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-        const float* src = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
-        const i64 sstride = BH * Lq * E;
-#pragma unroll 4
-        for (int s = 0; s < nsplit; ++s) {
-          const float f = sW8[s * 16 + r];
-          const float4 v = __ldcg(reinterpret_cast<const float4*>(src + s * sstride));
-          acc.x += f * v.x;
-          acc.y += f * v.y;
-          acc.z += f * v.z;
-          acc.w += f * v.w;
+        for (int s0 = 0; s0 < nsplit; s0 += 8) {
+          float l[8];
+          float4 v[8];
+#pragma unroll
+          for (int j = 0; j < 8; ++j) l[j] = s0 + j < nsplit ? __ldcg(lsrc + (s0 + j) * sstride) : NEG_INF;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            v[j] = s0 + j < nsplit ? __ldcg(reinterpret_cast<const float4*>(osrc + (s0 + j) * sstride * E))
+                                   : make_float4(0.f, 0.f, 0.f, 0.f);
+          }
+          float m2 = mx;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) m2 = fmaxf(m2, l[j]);
+          if (m2 == NEG_INF) continue;
+          const float corr = mx == NEG_INF ? 0.f : __expf(mx - m2);
+          total *= corr;
+          acc.x *= corr;
+          acc.y *= corr;
+          acc.z *= corr;
+          acc.w *= corr;
+#pragma unroll
+          for (int j = 0; j < 8; ++j) {
+            const float f = l[j] == NEG_INF ? 0.f : __expf(l[j] - m2);
+            total += f;
+            acc.x += f * v[j].x;
+            acc.y += f * v[j].y;
+            acc.z += f * v[j].z;
+            acc.w += f * v[j].w;
+          }
+          mx = m2;
         }
+        const float inv = total > 0.f ? 1.f / total : 0.f;
         *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
-            make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
+            make_uint2(pack2<kBf16>(acc.x * inv, acc.y * inv), pack2<kBf16>(acc.z * inv, acc.w * inv));
+        if (col == 0 && p.lse != 0) {
+          reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + r) * p.lse_row_stride] =
+              total > 0.f ? mx + __logf(total) : NEG_INF;
+        }
       }
     }
-    // leave the counter at zero for a replay of the same launch (a captured graph) on the same workspace
-    if (tid == 0) {
-      reinterpret_cast<unsigned int*>(lse_acc + (i64)nsplit * BH * Lq)[bh * gridDim.x + m_block] = 0u;
-    }
+    // leave the counter at zero, so that counters kept by the caller (FlashDevice's per-stream merge slabs) or a
+    // graph replay need no memset
+    if (tid == 0) *counter = 0u;
   }
 }
 
@@ -889,13 +884,17 @@ typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad(const FlashParams p) { \
     flash_fwd<T, BF16, false>(p);                                                                \
   }
-// <name>_drop and <name>_pad_drop: the training kernels with dropout (plain kernels only: no split-KV)
+// <name>_drop and <name>_pad_drop: the training kernels with dropout (plain kernels only: no split-KV), one body per
+// mask resolution behind a uniform branch (one body with the branch inside the key loop made the WORD mask 19%
+// slower on an H100: KERNEL_NOTES.md, training v8 forward)
 #define FLASH_ENTRY_DROP(NAME, T, BF16)                                                                  \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_drop(const FlashParams p) {       \
-    flash_fwd<T, BF16, true, true>(p);                                                                 \
+    if (p.dropout_bytes) flash_fwd<T, BF16, true, true, true>(p);                                      \
+    else flash_fwd<T, BF16, true, true, false>(p);                                                     \
   }                                                                                                    \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_pad_drop(const FlashParams p) {   \
-    flash_fwd<T, BF16, false, true>(p);                                                                \
+    if (p.dropout_bytes) flash_fwd<T, BF16, false, true, true>(p);                                     \
+    else flash_fwd<T, BF16, false, true, false>(p);                                                    \
   }
 // decode kernels (at most two resident blocks per SM: no register cap below 255)
 #define FLASH_DECODE_ENTRY(NAME, T, BF16)                                                          \

@@ -16,6 +16,8 @@
 // cp.async, the descriptors and the epilogue. Key tiles are visited from the last to the first; masking only on
 // tiles crossing the key end or the causal diagonal; tiles wholly above the diagonal are never visited. Rows with
 // every key masked give O = 0 and LSE = -inf.
+// The _drop entry points apply dev.sdpa4j.Dropout's mask (WORD or BYTE) to P as flash_common.cuh's keep words, drawn
+// for the next key tile while the P V GEMM runs.
 
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
@@ -157,7 +159,10 @@ struct Sm90Traits {
   static_assert(kHeadDim % 64 == 0 && kBlockN % 16 == 0 && kStages >= 2, "sm90 tile sizes");
 };
 
-template <typename T, bool kBf16>
+// kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (BYTE resolution with kDropBytes, else WORD),
+// drawn as keep words (flash_common.cuh) while a GEMM runs: tile i + 1's words between the commit and the wait of
+// tile i's P V GEMM (drawing tile i's during its own S GEMM measured 2-5% slower: KERNEL_NOTES.md, sm90 v2).
+template <typename T, bool kBf16, bool kDropout = false, bool kDropBytes = false>
 DEVI void flash_fwd_sm90(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, S = T::kStages;
   constexpr int NS = BN / 2;  // S accumulators per thread
@@ -224,6 +229,23 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   const u64 dQ = desc_sw128(sQ + wg * 64 * 128, 16, 1024);
   const u64 dK = desc_sw128(sK, 16, 1024);
   const u64 dV = desc_sw128(sV, BN * 128, 1024);
+
+  // dropout keep words of one key tile (flash_common.cuh's layout: this warp's 16 rows, BN / 8 accumulator blocks)
+  constexpr int NK = kDropout ? BN / 8 : 1;
+  u32 keep[NK];
+  const DropoutDraw dd(p, (u32)bh);
+  auto draw = [&](int n0d) {
+    if constexpr (kDropout) {
+      if constexpr (kDropBytes) {
+        dropout_byte_keep<NK>(keep, row_g, n0d, t, dd);
+      } else {
+        dropout_word_keep<NK>(keep, row_g, n0d, t, dd);
+      }
+    }
+  };
+  if constexpr (kDropout) {
+    if (n_max > 0) draw((n_max - 1) * BN);
+  }
 
   for (int i = 0; i < n_max; ++i) {
     // tile i has landed (this thread's copies), made visible to the async proxy and to every thread; every thread
@@ -304,6 +326,8 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
       pa[kk][1] = pack2<kBf16>(s[8 * kk + 2], s[8 * kk + 3]);
       pa[kk][2] = pack2<kBf16>(s[8 * kk + 4], s[8 * kk + 5]);
       pa[kk][3] = pack2<kBf16>(s[8 * kk + 6], s[8 * kk + 7]);
+      // dropout: dropped probabilities become 0 after they entered the row sum
+      if constexpr (kDropout) dropout_keep_fragment(pa[kk], keep[2 * kk], keep[2 * kk + 1]);
     }
 
     // O += P V
@@ -313,6 +337,9 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
       wgmma_rs_tb<D, kBf16>(acc_o, pa[kk], dV + st16 + ((kk * 16 * 128) >> 4));
     }
     wg_commit();
+    if constexpr (kDropout) {
+      if (i + 1 < n_max) draw(n0 - BN);
+    }
     wg_wait<0>();
     reg_fence<NO>(acc_o);
   }
@@ -324,7 +351,7 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
     float sum = row_sum[hh];
     sum += __shfl_xor_sync(0xffffffff, sum, 1);
     sum += __shfl_xor_sync(0xffffffff, sum, 2);
-    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    const float inv = sum > 0.f ? (kDropout ? p.keep_scale : 1.f) / sum : 0.f;
     const float lse = sum > 0.f ? row_max[hh] * fabsf(p.scale) + fast_log2(sum) * 0.6931471805599453f : NEG_INF;
     const int row = row_g + hh * 8;
     if (row < Lq && t == 0 && p.lse != 0) {
@@ -353,7 +380,7 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   }
 }
 
-// ---- entry points: flash_fwd_sm90_<dtype>_d<D>; FlashPlan.HOPPER holds the same table ----
+// ---- entry points: flash_fwd_sm90_<dtype>_d<D>[_drop]; FlashPlan.HOPPER holds the same table ----
 typedef Sm90Traits<64, 128, 2> H64;
 typedef Sm90Traits<128, 128, 2> H128;
 typedef Sm90Traits<256, 64, 2> H256;
@@ -362,9 +389,17 @@ typedef Sm90Traits<256, 64, 2> H256;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const FlashParams p) {     \
     flash_fwd_sm90<T, BF16>(p);                                                               \
   }
-#define FLASH_SM90_DIM(D)                                  \
-  FLASH_SM90_ENTRY(flash_fwd_sm90_f16_d##D, H##D, false)   \
-  FLASH_SM90_ENTRY(flash_fwd_sm90_bf16_d##D, H##D, true)
+// <name>_drop: with dropout, one body per mask resolution behind a uniform branch (as flash_fwd.cu's _drop kernels)
+#define FLASH_SM90_ENTRY_DROP(NAME, T, BF16)                                                      \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_drop(const FlashParams p) { \
+    if (p.dropout_bytes) flash_fwd_sm90<T, BF16, true, true>(p);                                \
+    else flash_fwd_sm90<T, BF16, true, false>(p);                                               \
+  }
+#define FLASH_SM90_DIM(D)                                      \
+  FLASH_SM90_ENTRY(flash_fwd_sm90_f16_d##D, H##D, false)       \
+  FLASH_SM90_ENTRY(flash_fwd_sm90_bf16_d##D, H##D, true)       \
+  FLASH_SM90_ENTRY_DROP(flash_fwd_sm90_f16_d##D, H##D, false)  \
+  FLASH_SM90_ENTRY_DROP(flash_fwd_sm90_bf16_d##D, H##D, true)
 
 FLASH_SM90_DIM(64)
 FLASH_SM90_DIM(128)

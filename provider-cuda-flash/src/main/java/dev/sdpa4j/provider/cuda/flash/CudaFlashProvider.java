@@ -4,6 +4,7 @@ import com.google.auto.service.AutoService;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
 import dev.sdpa4j.Tensor;
@@ -23,8 +24,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * {@code cuda-flash}: FlashAttention-2-class attention on NVIDIA tensor cores (compute capability 8.0 and up), forward
  * and backward: fp16 and bf16, head dims 8..256 in multiples of 8, causal masking in both alignments, grouped-query
- * attention, custom scale, LSE, dropout ({@link dev.sdpa4j.Dropout}'s mask, regenerated in the backward pass). No
- * arbitrary masks (use {@code cuda-memeff} or {@code math}).
+ * attention, custom scale, LSE, dropout ({@link dev.sdpa4j.Dropout}'s mask at both {@link DropoutResolution}s,
+ * regenerated in the backward pass). No arbitrary masks (use {@code cuda-memeff} or {@code math}).
  *
  * <p>Backward: dQ is accumulated in fp32 with atomic adds, so its last bits may vary from run to run; with
  * {@link dev.sdpa4j.AttentionOptions#deterministic()} a separate dQ kernel sums the key tiles in a fixed order
@@ -81,7 +82,7 @@ public final class CudaFlashProvider implements AttentionProvider {
         .dtypes(DType.FLOAT16, DType.BFLOAT16)
         .headDims(8, 256, 8)
         .maskKinds(MaskKind.CAUSAL_TOP_LEFT, MaskKind.CAUSAL_BOTTOM_RIGHT)
-        .dropout(true)
+        .dropoutResolutions(DropoutResolution.WORD, DropoutResolution.BYTE)
         .backward(true)
         .groupedQuery(true)
         .customScale(true)

@@ -44,7 +44,7 @@ record FlashBackwardPlan(String main, boolean wgmma, int mainThreads, int mainGr
     /**
      * K, V, two Q, two dO and two dS^T buffers (16-bit; dS^T of one query tile is read by the next tile's dQ product
      * while the tile after writes the other buffer), two LSE and D buffers (fp32), and with dropout two buffers of kept
-     * bits (one byte per four keys).
+     * bits (one byte per four keys, at either dropout resolution).
      */
     int sharedBytes(boolean dropout) {
       return (2 * blockN * headDim + 4 * blockM * headDim + 2 * blockN * blockM) * 2 + 4 * blockM * 4
@@ -68,7 +68,7 @@ record FlashBackwardPlan(String main, boolean wgmma, int mainThreads, int mainGr
 
     /**
      * K, V, two Q, two dO and one dS^T buffer (16-bit), two LSE and D buffers (fp32), and with dropout two buffers of
-     * kept bits (one byte per four keys).
+     * kept bits (one byte per four keys, at either dropout resolution).
      */
     int sharedBytes(boolean dropout) {
       return (2 * blockN * headDim + 4 * blockM * headDim + blockN * blockM) * 2 + 4 * blockM * 4

@@ -57,6 +57,11 @@ final class FlashDevice {
   static final int BWD_PARAMS_BYTES = 408;
   /** Bytes of scratch memory the provider's pool keeps reserved between calls. */
   static final long POOL_RELEASE_THRESHOLD = 64L << 20;
+  /**
+   * Bytes of one decode merge slab ({@link MergeSlabs}): merge counters up to this size (16384 query blocks; B=1, H=16:
+   * 16, B=64, H=16: 1024) need no memset; more take scratch and a memset.
+   */
+  static final long SLAB_BYTES = 64L << 10;
 
   private final CudaContext context;
   private final LazyKernelModule module;
@@ -67,6 +72,8 @@ final class FlashDevice {
   private volatile CudaMemoryPool pool;
   /** Whether the loaded forward module has the {@code _cl} decode kernels; null until the module is loaded. */
   private volatile Boolean clusters;
+  /** Zero-at-rest buffers for the decode workspace's merge counters, per caller stream or borrowed by waiting calls. */
+  private final MergeSlabs<DeviceMemory> slabs = new MergeSlabs<>(this::newSlab);
 
   FlashDevice(CudaContext context) {
     this.context = context;
@@ -149,6 +156,15 @@ final class FlashDevice {
     return c;
   }
 
+  /** A zeroed merge slab of {@link #SLAB_BYTES} (zeroed on this thread's stream, waited for: rare, never per call). */
+  private DeviceMemory newSlab() {
+    DeviceMemory m = DeviceMemory.allocate(context, SLAB_BYTES);
+    CudaStream s = CudaStream.perThread(context);
+    m.fill(0, SLAB_BYTES, (byte) 0, s);
+    s.synchronize();
+    return m;
+  }
+
   /** A device view of one tensor: element 0's address and the element strides of its first three dimensions. */
   private record Operand(long address, long s0, long s1, long s2) {
     static Operand contiguous(long address, Tensor t) {
@@ -190,8 +206,8 @@ final class FlashDevice {
       Operand v = upload(r.value(), stream, temps, arena);
       DeviceMemory o = temps.allocate(HostStaging.packedBytes(r.output()));
       DeviceMemory lse = r.lse().isPresent() ? temps.allocate(HostStaging.packedBytes(r.lse().get())) : null;
-      run(r, q, k, v, Operand.contiguous(o.address(), r.output()),
-          lse == null ? null : Operand.contiguous(lse.address(), r.lse().get()), stream, temps);
+      DeviceMemory slab = run(r, q, k, v, Operand.contiguous(o.address(), r.output()),
+          lse == null ? null : Operand.contiguous(lse.address(), r.lse().get()), stream, 0, temps);
       MemorySegment oHost = arena.allocate(o.byteSize(), 16);
       o.copyToHost(0, oHost, stream);
       MemorySegment lseHost = lse == null ? null : arena.allocate(lse.byteSize(), 16);
@@ -199,6 +215,9 @@ final class FlashDevice {
         lse.copyToHost(0, lseHost, stream);
       }
       stream.synchronize();
+      if (slab != null) {
+        slabs.giveBack(slab);
+      }
       HostStaging.unpack(oHost, r.output());
       if (lse != null) {
         HostStaging.unpack(lseHost, r.lse().get());
@@ -213,6 +232,7 @@ final class FlashDevice {
     long handle = r.options().stream();
     CudaStream stream = CudaStream.forCall(context, handle);
     DeviceScratch temps = new DeviceScratch(pool(), stream);
+    DeviceMemory slab;
     try {
       Operand q = input(r.query(), stream, temps);
       Operand k = input(r.key(), stream, temps);
@@ -224,7 +244,7 @@ final class FlashDevice {
       boolean lseDirect = lseT == null || direct(lseT, 4);
       Operand lse = lseT == null ? null : lseDirect ? view(lseT) : Operand.contiguous(
           temps.allocate(HostStaging.packedBytes(lseT)).address(), lseT);
-      run(r, q, k, v, o, lse, stream, temps);
+      slab = run(r, q, k, v, o, lse, stream, handle, temps);
       if (!oDirect) {
         copy(o.address(), Tensor.contiguousStrides(r.output().shape()), r.output(), false, stream);
       }
@@ -236,6 +256,9 @@ final class FlashDevice {
     }
     if (handle == 0) {
       stream.synchronize();
+      if (slab != null) {
+        slabs.giveBack(slab);
+      }
     }
   }
 
@@ -292,9 +315,13 @@ final class FlashDevice {
         .launch(Dim3.of(blocks), Dim3.of(COPY_THREADS), 0, stream, KernelArgs.builder().struct(p.array()).build());
   }
 
-  /** Launches the attention kernel (main or decode) on operands in device memory. */
-  private void run(AttentionRequest r, Operand q, Operand k, Operand v, Operand o, Operand lse, CudaStream stream,
-      DeviceScratch temps) {
+  /**
+   * Launches the attention kernel (main or decode) on operands in device memory, on {@code stream}: the caller's
+   * stream {@code handle}, or for 0 the per-thread stream of a call that waits for it before returning. Returns the
+   * merge slab the call borrowed (give it back once the stream is idle), or null.
+   */
+  private DeviceMemory run(AttentionRequest r, Operand q, Operand k, Operand v, Operand o, Operand lse,
+      CudaStream stream, long handle, DeviceScratch temps) {
     AttentionShape s = r.shape();
     long group = s.groupSize();
     long heads = s.queryHeads();
@@ -324,13 +351,27 @@ final class FlashDevice {
         context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters());
     long oAccum = 0;
     long lseAccum = 0;
+    DeviceMemory borrowed = null;
     if (plan.workspace()) {
-      // fp32 partial outputs and LSEs of every split, then the merge counters, which must start at zero
-      long rows = (long) plan.splits() * s.batch() * heads * lq;
-      oAccum = temps.allocate(rows * e * 4).address();
-      DeviceMemory l = temps.allocate(rows * 4 + plan.counters() * 4);
-      l.fill(rows * 4, plan.counters() * 4, (byte) 0, stream);
-      lseAccum = l.address();
+      // fp32 partial outputs and LSEs of every split (scratch), and the merge counters, which must be zero at the
+      // launch: a merge slab (zero at rest, see MergeSlabs) where this call may use one - a call that waits for its
+      // stream borrows one, a call on a caller's stream that is not being captured uses that stream's (not the
+      // per-thread handle, which names another stream on each thread) - else scratch and a memset
+      oAccum = temps.allocate(plan.partialBytes(lq, e)).address();
+      long counterBytes = plan.counters() * 4;
+      DeviceMemory slab = null;
+      if (counterBytes <= SLAB_BYTES) {
+        if (handle == 0) {
+          slab = borrowed = slabs.borrow();
+        } else if (handle != CudaStream.PER_THREAD_HANDLE && !stream.capturing()) {
+          slab = slabs.forStream(handle).orElse(null);
+        }
+      }
+      if (slab == null) {
+        slab = temps.allocate(counterBytes);
+        slab.fill(0, counterBytes, (byte) 0, stream);
+      }
+      lseAccum = slab.address();
     }
     ByteBuffer p = ByteBuffer.allocate(FWD_PARAMS_BYTES).order(ByteOrder.nativeOrder());
     p.putLong(q.address()).putLong(k.address()).putLong(v.address()).putLong(o.address())
@@ -348,8 +389,8 @@ final class FlashDevice {
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lk, dropout);
     if (hopper.isPresent()) {
-      launchHopper(hopper.get(), r.dtype(), lq, plan.gridY(), stream, args);
-      return;
+      launchHopper(hopper.get(), r.dtype(), dropout, lq, plan.gridY(), stream, args);
+      return borrowed;
     }
     Dim3 grid = Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
     if (plan.cluster()) {
@@ -360,15 +401,16 @@ final class FlashDevice {
       module().function(plan.kernel(r.dtype(), e, dropout)).launch(grid, Dim3.of(plan.threads()), plan.sharedBytes(),
           stream, args);
     }
+    return borrowed;
   }
 
   /**
    * Launches the Hopper main kernel of {@code t} ({@code flash_fwd_sm90.cu}, the same parameter block as the mma.sync
    * kernels) for {@code lq} queries and {@code gridY} (batch, head) pairs.
    */
-  private void launchHopper(FlashPlan.HopperTraits t, DType dtype, long lq, int gridY, CudaStream stream,
-      KernelArgs args) {
-    fwdSm90Module.get().function(t.kernel(dtype)).launch(Dim3.of(t.gridX(lq), gridY),
+  private void launchHopper(FlashPlan.HopperTraits t, DType dtype, boolean dropout, long lq, int gridY,
+      CudaStream stream, KernelArgs args) {
+    fwdSm90Module.get().function(t.kernel(dtype, dropout)).launch(Dim3.of(t.gridX(lq), gridY),
         Dim3.of(FlashPlan.HopperTraits.THREADS), t.sharedBytes(), stream, args);
   }
 

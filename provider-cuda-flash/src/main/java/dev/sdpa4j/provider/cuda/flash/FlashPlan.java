@@ -75,14 +75,16 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
   /**
    * Tile shape of one Hopper main-kernel specialisation ({@code Sm90Traits} in {@code flash_fwd_sm90.cu}: wgmma with
    * two consumer warpgroups of 64 query rows, K and V through a ring of {@code stages} shared-memory stages). It
-   * serves exactly its head dim, from {@code minKeys} keys on (below, the mma.sync kernel measured faster).
+   * serves exactly its head dim, from {@code minKeys} keys on without dropout and from {@code minKeysDropout} with
+   * it (below, the mma.sync kernel measured faster).
    *
-   * @param headDim head dim of the specialisation (exact: no padded head dims)
-   * @param blockN  keys per tile
-   * @param stages  K and V stages in shared memory
-   * @param minKeys fewest keys for which it replaces the mma.sync main kernel
+   * @param headDim        head dim of the specialisation (exact: no padded head dims)
+   * @param blockN         keys per tile
+   * @param stages         K and V stages in shared memory
+   * @param minKeys        fewest keys for which it replaces the mma.sync main kernel without dropout
+   * @param minKeysDropout the same with dropout (its {@code _drop} kernel, either mask resolution)
    */
-  record HopperTraits(int headDim, int blockN, int stages, long minKeys) {
+  record HopperTraits(int headDim, int blockN, int stages, long minKeys, long minKeysDropout) {
     /** Query rows per block: two warpgroups of 64. */
     static final int BLOCK_M = 128;
     /** Threads per block: two warpgroups. */
@@ -98,18 +100,20 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
       return Math.toIntExact(ceilDiv(lq, BLOCK_M));
     }
 
-    /** The kernel's name in {@code flash_fwd_sm90.cu}. */
-    String kernel(DType dtype) {
-      return "flash_fwd_sm90_" + (dtype == DType.BFLOAT16 ? "bf16" : "f16") + "_d" + headDim;
+    /** The kernel's name in {@code flash_fwd_sm90.cu}: {@code _drop} with dropout. */
+    String kernel(DType dtype, boolean dropout) {
+      return "flash_fwd_sm90_" + (dtype == DType.BFLOAT16 ? "bf16" : "f16") + "_d" + headDim + (dropout ? "_drop" : "");
     }
   }
 
   /**
    * The Hopper main kernels; {@code flash_fwd_sm90.cu} declares the same table. Head dim 64 keeps the mma.sync kernel
-   * below 8192 keys: on an H100 it was 12-15% faster at L = 1k and level at 4k (KERNEL_NOTES.md, sm90 v1).
+   * below 8192 keys without dropout: on an H100 it was 12-15% faster at L = 1k and level at 4k (KERNEL_NOTES.md, sm90
+   * v1). With dropout the wgmma kernels were faster at every head dim and length measured (L = 512-16k, both mask
+   * resolutions; KERNEL_NOTES.md, sm90 v2).
    */
-  static final HopperTraits[] HOPPER = {new HopperTraits(64, 128, 2, 8192), new HopperTraits(128, 128, 2, 0),
-      new HopperTraits(256, 64, 2, 0)};
+  static final HopperTraits[] HOPPER = {new HopperTraits(64, 128, 2, 8192, 0),
+      new HopperTraits(128, 128, 2, 0, 0), new HopperTraits(256, 64, 2, 0, 0)};
   /**
    * Decode traits per head-dim class for devices that allow their shared memory per block (sm_80, sm_90: D=128 takes
    * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100).
@@ -135,6 +139,27 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
   static final double MAIN_EFFICIENCY = 0.85;
   /** The decode kernel's: the fewest splits whose wave efficiency is within 5% of the best. */
   static final double DECODE_EFFICIENCY = 0.95;
+  /**
+   * Keys per split from which a small decode grid merges its splits in clusters (half a wave of splits) rather than
+   * through the workspace (one wave): on an H100, B=1, H=16 (KERNEL_NOTES.md, v8), 8 workspace splits took 10.3 /
+   * 49.1 / 177.9 µs at Lk = 4k / 16k / 64k and 4 cluster splits 12.9 / 49.5 / 176.1.
+   */
+  static final long CLUSTER_SPLIT_KEYS = 8192;
+  /**
+   * Blocks, in waves of one block per SM, from which a decode grid that needs no split for parallelism still splits
+   * its keys (in clusters) so that its last wave is short: on an H100, B=64, H=16 (7.8 waves) ran 0.4-2% faster with 2
+   * to 8 cluster splits, while B=8 (one wave) ran 1-4% slower with any split.
+   */
+  static final int TAIL_WAVES = 4;
+  /** Keys per split for such a tail split (at most {@link #MAX_CLUSTER} splits). */
+  static final long TAIL_SPLIT_KEYS = 2048;
+  /**
+   * Most keys per tail split that merge in a cluster; longer ones merge through the workspace: a cluster's blocks
+   * leave together, so a block that finishes early holds its SM until the slowest of its cluster is done, which the
+   * next wave's blocks pay for in proportion to the split's length (H100, B=64, Lk=64k: 8 workspace splits 10975 µs,
+   * 8 cluster splits 11037).
+   */
+  static final long TAIL_CLUSTER_KEYS = 4096;
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -164,12 +189,16 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
 
   /**
    * As {@link #of(long, long, long, long, int, int, boolean)}, for a device that runs thread-block clusters
-   * ({@code clusters}: compute capability 9.0 and later, the {@code _cl} kernels loaded). There the decode split
-   * count aims at half a wave (one block per two SMs): with the splits merged in a cluster a split costs little, and
-   * each block's own bandwidth share doubles. On an H100 (KERNEL_NOTES.md, v7), B=1, H=16: 4 splits (64 blocks) took
-   * 13.2 / 49.3 / 177 µs at Lk = 4k / 16k / 64k against 13.9 / 54.1 / 196 for 8 (128 blocks, 96 KB traits: 8-block
-   * clusters of the 128 KB traits run 15 at a time, one short of a wave), and B=8 stays at one split (2 to 16
-   * splits: 3-80% slower at Lk = 4k, within 1% at 64k).
+   * ({@code clusters}: compute capability 9.0 and later, the {@code _cl} kernels loaded). A small grid keeps the
+   * one-wave split count and merges through the workspace, unless each of half a wave of splits would get at least
+   * {@link #CLUSTER_SPLIT_KEYS} keys: then those splits merge in a cluster (no workspace). A grid of at least
+   * {@link #TAIL_WAVES} waves splits its keys into up to {@link #MAX_CLUSTER} splits of at least
+   * {@link #TAIL_SPLIT_KEYS} keys, so that its last wave is short, merged in a cluster up to {@link #TAIL_CLUSTER_KEYS}
+   * keys per split, else through the workspace. Measured on an H100 (KERNEL_NOTES.md, v8; fp16, H=16, E=128, cuDNN
+   * in the same process): B=1 at Lk = 4k / 16k / 64k: 8 workspace splits 11.1 / 49.7 µs, 4 cluster splits 178.8 µs
+   * (cuDNN 12.3 / 51.5 / 180.8); B=8: one split (any split 1-40% slower); B=64: 2 / 8 cluster splits 690.3 / 2726.8 µs
+   * at 4k / 16k, 8 workspace splits 10969.6 µs at 64k, against 692.6 / 2779.6 / 11127.2 with one split (cuDNN 703.0 /
+   * 2789.8 / 11131.3).
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters) {
@@ -186,9 +215,23 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
-    int splits = numSplits(batchHeads * rowBlocks, ceilDiv(lk, (long) d.blockN() * d.warps()),
-        clusters ? Math.max(1, sms / 2) : sms, DECODE_EFFICIENCY);
-    boolean cluster = clusters && splits >= 2 && splits <= MAX_CLUSTER;
+    long blocks = batchHeads * rowBlocks;
+    long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
+    int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
+    boolean cluster = false;
+    if (clusters && splits > 1) {
+      int half = numSplits(blocks, keyBlocks, Math.max(1, sms / 2), DECODE_EFFICIENCY);
+      if (half >= 2 && half <= MAX_CLUSTER && lk >= CLUSTER_SPLIT_KEYS * half) {
+        splits = half;
+        cluster = true;
+      }
+    } else if (clusters && blocks >= (long) TAIL_WAVES * sms) {
+      int tail = (int) Math.min(Math.min(MAX_CLUSTER, lk / TAIL_SPLIT_KEYS), keyBlocks);
+      if (tail >= 2) {
+        splits = tail;
+        cluster = ceilDiv(lk, tail) <= TAIL_CLUSTER_KEYS;
+      }
+    }
     return new FlashPlan(d.headDim(), true, splits, cluster, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
         d.threads(), d.sharedBytes(), d.name());
   }
@@ -206,29 +249,43 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
   /**
    * The Hopper kernel that replaces this plan's mma.sync main kernel, if any: on a device of compute capability 9.0
    * whose {@code flash_fwd_sm90.cu} module loaded as sm_90a code ({@code hopperModule}; its other builds are empty), for
-   * the main kernel (no split), without dropout, for a head dim {@code e} that one of {@link #HOPPER} serves exactly
-   * and at least its {@code minKeys} keys ({@code lk}).
+   * the main kernel (no split), for a head dim {@code e} that one of {@link #HOPPER} serves exactly and at least its
+   * {@code minKeys} keys ({@code lk}), or {@code minKeysDropout} with dropout.
    */
   Optional<HopperTraits> hopper(boolean hopperModule, long e, long lk, boolean dropout) {
-    if (!hopperModule || split || dropout) {
+    if (!hopperModule || split) {
       return Optional.empty();
     }
     for (HopperTraits t : HOPPER) {
-      if (t.headDim() == e && lk >= t.minKeys()) {
+      if (t.headDim() == e && lk >= (dropout ? t.minKeysDropout() : t.minKeys())) {
         return Optional.of(t);
       }
     }
     return Optional.empty();
   }
 
-  /** Whether the call needs the split workspace (fp32 partials and the merge counters): several splits, no cluster. */
+  /**
+   * Whether the call needs the split workspace (fp32 partial outputs, then the partial LSEs; the merge counters):
+   * several splits, no cluster.
+   */
   boolean workspace() {
     return splits > 1 && !cluster;
   }
 
-  /** Merge counters (one 32-bit word per query block), zeroed before the launch, after the partial LSEs. */
+  /**
+   * Merge counters (one 32-bit word per query block, the kernel's {@code lse_accum}): zero before the launch, left at
+   * zero by it (see {@link MergeSlabs}).
+   */
   long counters() {
     return (long) gridX * gridY;
+  }
+
+  /**
+   * Bytes of the fp32 split workspace ({@code o_accum}) for {@code lq} queries per (batch, head) of head dim
+   * {@code e}: every split's partial outputs, then every split's partial LSEs.
+   */
+  long partialBytes(long lq, long e) {
+    return (long) splits * gridY * lq * (e + 1) * 4;
   }
 
   /**

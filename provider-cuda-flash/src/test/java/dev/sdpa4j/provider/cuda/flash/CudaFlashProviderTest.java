@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.sdpa4j.AttentionOptions;
 import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.MaskKind;
 import dev.sdpa4j.Platform;
 import dev.sdpa4j.ProviderRegistry;
@@ -45,6 +46,7 @@ class CudaFlashProviderTest {
     assertThat(c.memory()).containsExactlyInAnyOrder(Platform.CUDA, Platform.HOST);
     assertThat(c.backward()).isTrue();
     assertThat(c.dropout()).isTrue();
+    assertThat(c.dropoutResolutions()).containsExactlyInAnyOrder(DropoutResolution.WORD, DropoutResolution.BYTE);
     assertThat(c.determinism()).isEqualTo(Determinism.ON_REQUEST);
     try (Arena arena = Arena.ofConfined()) {
       Tensor q = Tensor.allocate(arena, DType.FLOAT16, 1, 2, 4, 264);

@@ -136,7 +136,8 @@ class FlashGpuTest {
       assertThat(m.arch()).isEqualTo("sm_90a");
       for (FlashPlan.HopperTraits t : FlashPlan.HOPPER) {
         for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
-          assertThat(m.function(t.kernel(dt))).isNotNull();
+          assertThat(m.function(t.kernel(dt, false))).isNotNull();
+          assertThat(m.function(t.kernel(dt, true))).isNotNull();
         }
       }
     } finally {
@@ -182,6 +183,111 @@ class FlashGpuTest {
             DType.FLOAT64);
         assertThat(maxAbsError(o, ref.output())).isLessThan(4e-3);
         assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
+      }
+    }
+  }
+
+  /**
+   * The decode workspace's merge slabs (MergeSlabs: zero at rest, no memset): B = 1, H = 16, E = 128, Lk = 4096 runs
+   * 8 splits merged through the workspace. Calls on two caller streams queued back to back without waiting, and
+   * waiting calls from two threads at once, each on its own inputs, must all match the reference in every round.
+   */
+  @Test
+  void decodeMergeSlabsServeTwoStreamsAndTwoThreadsApart() throws Exception {
+    long seed = System.nanoTime();
+    System.out.println("decodeMergeSlabsServeTwoStreamsAndTwoThreadsApart seed " + seed);
+    Random rnd = new Random(seed);
+    CudaContext ctx = provider.device(0).context();
+    assertThat(FlashPlan.of(16, 1, 4096, 128, ctx.device().multiprocessorCount(),
+        ctx.device().maxSharedMemoryPerBlockOptin(), false, true).workspace()).isTrue();
+    int sets = 4;
+    try (Arena arena = Arena.ofShared(); CudaStream s1 = CudaStream.create(ctx); CudaStream s2 = CudaStream.create(ctx)) {
+      Tensor[] q = new Tensor[sets];
+      Tensor[] kv = new Tensor[sets];
+      Tensor[] o = new Tensor[sets];
+      Tensor[] lse = new Tensor[sets];
+      ReferenceAttention.Forward[] ref = new ReferenceAttention.Forward[sets];
+      Tensor nan = Tensor.allocate(arena, DType.FLOAT16, 1, 16, 1, 128);
+      for (long i = 0; i < 16 * 128; i++) {
+        nan.set(Double.NaN, 0, i / 128, 0, i % 128);
+      }
+      DeviceTensor[] dq = new DeviceTensor[sets];
+      DeviceTensor[] dkv = new DeviceTensor[sets];
+      DeviceTensor[] dout = new DeviceTensor[sets];
+      DeviceTensor[] dlse = new DeviceTensor[sets];
+      AttentionRequest[] onStream = new AttentionRequest[sets];
+      AttentionRequest[] waiting = new AttentionRequest[sets];
+      try {
+        for (int i = 0; i < sets; i++) {
+          q[i] = gaussian(arena, DType.FLOAT16, rnd, 1, 16, 1, 128);
+          kv[i] = gaussian(arena, DType.FLOAT16, rnd, 1, 16, 4096, 128);
+          o[i] = Tensor.allocate(arena, DType.FLOAT16, 1, 16, 1, 128);
+          lse[i] = Tensor.allocate(arena, DType.FLOAT32, 1, 16, 1);
+          ref[i] = ReferenceAttention.forward(AttentionRequest.create(q[i], kv[i], kv[i], o[i], lse[i],
+              AttentionOptions.builder().returnLse(true).build()), DType.FLOAT64);
+          dq[i] = DeviceTensor.upload(ctx, q[i]);
+          dkv[i] = DeviceTensor.upload(ctx, kv[i]);
+          dout[i] = DeviceTensor.allocate(ctx, DType.FLOAT16, 1, 16, 1, 128);
+          dlse[i] = DeviceTensor.allocate(ctx, DType.FLOAT32, 1, 16, 1);
+          long handle = (i % 2 == 0 ? s1 : s2).handle();
+          onStream[i] = AttentionRequest.create(dq[i].tensor(), dkv[i].tensor(), dkv[i].tensor(), dout[i].tensor(),
+              dlse[i].tensor(), AttentionOptions.builder().stream(handle).returnLse(true).build());
+          waiting[i] = AttentionRequest.create(dq[i].tensor(), dkv[i].tensor(), dkv[i].tensor(), dout[i].tensor(),
+              dlse[i].tensor(), AttentionOptions.builder().returnLse(true).build());
+        }
+        for (int round = 0; round < 30; round++) {
+          for (int i = 0; i < sets; i++) {
+            dout[i].upload(nan);
+          }
+          // sets 0 and 2 on stream 1, 1 and 3 on stream 2, queued without waiting: each stream's two calls share its
+          // slab in stream order, the streams run concurrently
+          for (int i = 0; i < sets; i++) {
+            provider.forward(onStream[i]);
+          }
+          s1.synchronize();
+          s2.synchronize();
+          for (int i = 0; i < sets; i++) {
+            dout[i].download(o[i]);
+            dlse[i].download(lse[i]);
+            assertThat(maxAbsError(o[i], ref[i].output())).as("stream call, round %d, set %d", round, i)
+                .isLessThan(4e-3);
+            assertThat(maxAbsError(lse[i], ref[i].lse())).isLessThan(2e-3);
+          }
+        }
+        // waiting calls (per-thread streams) from two threads at once: each borrows a slab of its own
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(2)) {
+          java.util.List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+          for (int t = 0; t < 2; t++) {
+            int first = t;
+            done.add(pool.submit(() -> {
+              Tensor mine = Tensor.allocate(arena, DType.FLOAT16, 1, 16, 1, 128);
+              Tensor mineLse = Tensor.allocate(arena, DType.FLOAT32, 1, 16, 1);
+              for (int round = 0; round < 30; round++) {
+                for (int i = first; i < sets; i += 2) {
+                  dout[i].upload(nan);
+                  provider.forward(waiting[i]);
+                  dout[i].download(mine);
+                  dlse[i].download(mineLse);
+                  assertThat(maxAbsError(mine, ref[i].output())).as("waiting call, round %d, set %d", round, i)
+                      .isLessThan(4e-3);
+                  assertThat(maxAbsError(mineLse, ref[i].lse())).isLessThan(2e-3);
+                }
+              }
+              return null;
+            }));
+          }
+          for (var f : done) {
+            f.get();
+          }
+        }
+      } finally {
+        for (DeviceTensor[] ts : new DeviceTensor[][] {dq, dkv, dout, dlse}) {
+          for (DeviceTensor t : ts) {
+            if (t != null) {
+              t.close();
+            }
+          }
+        }
       }
     }
   }

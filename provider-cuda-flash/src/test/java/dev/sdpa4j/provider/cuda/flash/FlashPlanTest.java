@@ -95,7 +95,6 @@ class FlashPlanTest {
     assertThat(big.split()).isTrue();
     assertThat(big.splits()).isEqualTo(1);
     assertThat(big.workspace()).isFalse();
-    assertThat(FlashPlan.of(64 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).cluster()).isFalse();
     // few keys: no more splits than key rounds of the block (warps x keys per warp tile = 128 keys at D=128)
     assertThat(FlashPlan.of(1, 1, 100, 128, H100_SMS, H100_SHARED, false).splits()).isLessThanOrEqualTo(2);
     assertThat(FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
@@ -103,40 +102,74 @@ class FlashPlanTest {
 
   @Test
   void decodeSplitsMergeInAClusterWhereTheDeviceHasClusters() {
-    // GQA decode, B = 1 with 8 kv heads (a group's queries packed as rows): 8 splits, one cluster of 8 blocks per head
-    // on sm_90; no workspace, no counters
-    FlashPlan p = FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false, true);
+    // GQA decode, B = 1 with 8 kv heads (a group's queries packed as rows), 64k keys: half a wave of splits (8) gets
+    // 8192 keys each, so one cluster of 8 blocks per head on sm_90; no workspace, no counters
+    FlashPlan p = FlashPlan.of(8, 4, 65_536, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(p.splits()).isEqualTo(8);
     assertThat(p.cluster()).isTrue();
     assertThat(p.workspace()).isFalse();
     assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2_cl");
     assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_cl_pad");
+    // one key fewer per split than CLUSTER_SPLIT_KEYS: a wave of splits (16) through the workspace
+    FlashPlan shorter = FlashPlan.of(8, 4, 65_535, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(shorter.cluster()).isFalse();
+    assertThat(shorter.splits()).isEqualTo(16);
+    assertThat(shorter.workspace()).isTrue();
     // devices without clusters (sm_80/86/89) keep the workspace and the counters
-    FlashPlan noClusters = FlashPlan.of(8, 4, 32_768, 128, H100_SMS, H100_SHARED, false);
+    FlashPlan noClusters = FlashPlan.of(8, 4, 65_536, 128, H100_SMS, H100_SHARED, false);
     assertThat(noClusters.cluster()).isFalse();
     assertThat(noClusters.workspace()).isTrue();
     assertThat(noClusters.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
-    // more splits than the portable cluster size: the workspace path
-    FlashPlan many = FlashPlan.of(1 * 4, 1, 65_536, 128, H100_SMS, H100_SHARED, false);
-    assertThat(many.splits()).isGreaterThan(FlashPlan.MAX_CLUSTER);
-    assertThat(many.cluster()).isFalse();
-    assertThat(many.workspace()).isTrue();
-    // with clusters the split count aims at half a wave: B = 1, H = 16: 4 splits (64 blocks); B = 8: none
-    FlashPlan half = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
+    // the issue-6 shapes, B = 1, H = 16: 8 workspace splits at 4k and 16k keys, 4 cluster splits at 64k (16k each)
+    for (long lk : new long[] {4096, 16_384}) {
+      FlashPlan small = FlashPlan.of(1 * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true);
+      assertThat(small.splits()).isEqualTo(8);
+      assertThat(small.cluster()).isFalse();
+      assertThat(small.workspace()).isTrue();
+    }
+    FlashPlan half = FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(half.splits()).isEqualTo(4);
     assertThat(half.cluster()).isTrue();
-    assertThat(FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(4);
-    assertThat(FlashPlan.of(2 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(2);
-    assertThat(FlashPlan.of(8 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
-    // 4 kv heads need 16 splits: more than a portable cluster, so the workspace path
+    // B = 8 (one wave of blocks): no split
+    for (long lk : new long[] {4096, 16_384, 65_536}) {
+      assertThat(FlashPlan.of(8 * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
+    }
+    // B = 64 (7.8 waves): splits of at least TAIL_SPLIT_KEYS keys, at most MAX_CLUSTER, for a short last wave; in a
+    // cluster up to TAIL_CLUSTER_KEYS keys per split, else through the workspace. {Lk, splits, cluster}
+    long[][] tails = {{4096, 2, 1}, {16_384, 8, 1}, {32_768, 8, 1}, {32_776, 8, 0}, {65_536, 8, 0}, {6000, 2, 1},
+        {2047, 1, 0}};
+    for (long[] t : tails) {
+      FlashPlan tail = FlashPlan.of(64 * 16, 1, t[0], 128, H100_SMS, H100_SHARED, false, true);
+      assertThat(tail.splits()).as("B = 64, Lk = %d", t[0]).isEqualTo((int) t[1]);
+      assertThat(tail.cluster()).as("B = 64, Lk = %d", t[0]).isEqualTo(t[2] == 1);
+      assertThat(tail.workspace()).isEqualTo(t[1] > 1 && t[2] == 0);
+    }
+    // the counters of a tail split fit a merge slab (no memset): one per (batch, head)
+    assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).counters() * 4)
+        .isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
+    // fewer waves than TAIL_WAVES, or no clusters: one split
+    assertThat(FlashPlan.of(32 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
+    assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
+    // 4 kv heads: half a wave is 16 splits, more than a portable cluster, so a wave of splits (31: the fewest within
+    // 95% of the best wave efficiency) through the workspace
     FlashPlan wide = FlashPlan.of(4, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true);
-    assertThat(wide.splits()).isEqualTo(16);
+    assertThat(wide.splits()).isEqualTo(31);
     assertThat(wide.cluster()).isFalse();
     assertThat(wide.workspace()).isTrue();
     // one split: nothing to merge
     FlashPlan one = FlashPlan.of(1, 1, 1, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(one.cluster()).isFalse();
     assertThat(one.workspace()).isFalse();
+  }
+
+  @Test
+  void theSplitWorkspaceHoldsEverySplitsPartialOutputsAndLses() {
+    FlashPlan p = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
+    assertThat(p.partialBytes(1, 128)).isEqualTo(8L * 16 * 1 * 129 * 4);
+    assertThat(p.counters()).isEqualTo(16);
+    FlashPlan gqa = FlashPlan.of(8, 4, 65_535, 120, H100_SMS, H100_SHARED, false, true);
+    assertThat(gqa.partialBytes(4, 120)).isEqualTo(16L * 8 * 4 * 121 * 4);
+    assertThat(gqa.counters()).isEqualTo(8);
   }
 
   @Test
@@ -179,23 +212,30 @@ class FlashPlanTest {
   void hopperKernelsReplaceTheMainKernelOnlyWhereTheRuleAllows() {
     FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false);
     FlashPlan.HopperTraits t = p.hopper(true, 128, 4096, false).orElseThrow();
-    assertThat(t.kernel(DType.FLOAT16)).isEqualTo("flash_fwd_sm90_f16_d128");
-    assertThat(t.kernel(DType.BFLOAT16)).isEqualTo("flash_fwd_sm90_bf16_d128");
+    assertThat(t.kernel(DType.FLOAT16, false)).isEqualTo("flash_fwd_sm90_f16_d128");
+    assertThat(t.kernel(DType.BFLOAT16, false)).isEqualTo("flash_fwd_sm90_bf16_d128");
+    assertThat(t.kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d128_drop");
     assertThat(t.gridX(4096)).isEqualTo(32);
     assertThat(t.gridX(4097)).isEqualTo(33);
-    // no sm_90a module (another architecture, or the compute_80 PTX fallback), dropout, or a padded head dim
+    // dropout runs the _drop kernel; no sm_90a module (another architecture, or the compute_80 PTX fallback) or a
+    // padded head dim keeps the mma.sync kernel
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, true).hopper(true, 128, 4096, true))
+        .containsSame(t);
     assertThat(p.hopper(false, 128, 4096, false)).isEmpty();
-    assertThat(p.hopper(true, 128, 4096, true)).isEmpty();
     assertThat(FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false).hopper(true, 120, 4096, false))
         .isEmpty();
     // the decode (split) kernels stay
     FlashPlan decode = FlashPlan.of(16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(decode.split()).isTrue();
     assertThat(decode.hopper(true, 128, 4096, false)).isEmpty();
-    // head dim 64 keeps the mma.sync kernel below 8192 keys; 128 and 256 take the Hopper kernel at any length
+    // head dim 64 keeps the mma.sync kernel below 8192 keys without dropout; 128 and 256 take the Hopper kernel at any length
     FlashPlan p64 = FlashPlan.of(16 * 32, 1024, 1024, 64, H100_SMS, H100_SHARED, false);
     assertThat(p64.hopper(true, 64, 4096, false)).isEmpty();
-    assertThat(p64.hopper(true, 64, 8192, false).orElseThrow().kernel(DType.FLOAT16)).isEqualTo("flash_fwd_sm90_f16_d64");
+    assertThat(p64.hopper(true, 64, 8192, false).orElseThrow().kernel(DType.FLOAT16, false))
+        .isEqualTo("flash_fwd_sm90_f16_d64");
+    // with dropout the wgmma _drop kernel at every length
+    assertThat(FlashPlan.of(16 * 32, 512, 512, 64, H100_SMS, H100_SHARED, true).hopper(true, 64, 512, true)
+        .orElseThrow().kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d64_drop");
     FlashPlan p256 = FlashPlan.of(32 * 8, 512, 512, 256, H100_SMS, H100_SHARED, false);
     assertThat(p256.hopper(true, 256, 512, false).orElseThrow().sharedBytes()).isEqualTo((128 + 2 * 2 * 64) * 256 * 2);
   }

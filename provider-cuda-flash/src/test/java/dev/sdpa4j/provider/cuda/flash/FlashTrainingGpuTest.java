@@ -86,8 +86,17 @@ class FlashTrainingGpuTest {
 
   @Test
   void deterministicModeGivesIdenticalBitsOverTenRuns() {
+    identicalBitsOverTenRuns(DropoutResolution.WORD);
+  }
+
+  @Test
+  void deterministicModeGivesIdenticalBitsOverTenRunsAtByteResolution() {
+    identicalBitsOverTenRuns(DropoutResolution.BYTE);
+  }
+
+  private void identicalBitsOverTenRuns(DropoutResolution resolution) {
     long seed = System.nanoTime();
-    System.out.println("deterministicModeGivesIdenticalBitsOverTenRuns seed " + seed);
+    System.out.println("deterministicModeGivesIdenticalBitsOverTenRuns " + resolution + " seed " + seed);
     Random rnd = new Random(seed);
     DType dt = DType.BFLOAT16;
     try (Arena arena = Arena.ofConfined()) {
@@ -98,7 +107,8 @@ class FlashTrainingGpuTest {
       Tensor o = Tensor.allocate(arena, dt, 2, 8, 700, 128);
       Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 2, 8, 700);
       AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().enableGqa(true)
-          .isCausal(true).dropoutP(0.2).dropoutSeed(seed, 3).training(true).deterministic(true).build());
+          .isCausal(true).dropoutP(0.2).dropoutSeed(seed, 3).dropoutResolution(resolution).training(true)
+          .deterministic(true).build());
       assertThat(provider.notSupportedReasons(r)).isEmpty();
       provider.forward(r);
       byte[][] first = null;
@@ -173,6 +183,69 @@ class FlashTrainingGpuTest {
           }
         }
         assertThat(dropped).isBetween((long) (0.25 * 2 * heads * lq * lk), (long) (0.35 * 2 * heads * lq * lk));
+      }
+    }
+  }
+
+  /**
+   * The backward regenerates the forward's mask exactly at both resolutions, in fast mode (on an H100 at E = 64 the
+   * Hopper wgmma kernel) and in deterministic mode: with Q = 0 every probability is 1/Lk, and with dO = the identity
+   * (Lq = E) the value gradient dV(j, i) is the probability of key j for query i after dropout, non-zero exactly where
+   * the request's {@link Dropout.Mask} keeps it.
+   */
+  @Test
+  void backwardRegeneratesExactlyTheMaskAtBothResolutions() {
+    long seed = System.nanoTime();
+    System.out.println("backwardRegeneratesExactlyTheMaskAtBothResolutions seed " + seed);
+    int e = 64;
+    int lk = 200;
+    int heads = 3;
+    double p = 0.2;
+    DType dt = DType.BFLOAT16;
+    DropoutSeed ds = new DropoutSeed(seed, 777);
+    for (DropoutResolution resolution : DropoutResolution.values()) {
+      for (boolean det : new boolean[] {false, true}) {
+        try (Arena arena = Arena.ofConfined()) {
+          Tensor q = Tensor.allocate(arena, dt, 1, heads, e, e);
+          Tensor k = gaussian(arena, dt, new Random(seed), 1, heads, lk, e);
+          Tensor v = gaussian(arena, dt, new Random(seed + 1), 1, heads, lk, e);
+          Tensor dOut = Tensor.allocate(arena, dt, 1, heads, e, e);
+          for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < e; i++) {
+              dOut.set(1.0, 0, h, i, i);
+            }
+          }
+          Tensor o = Tensor.allocate(arena, dt, 1, heads, e, e);
+          Tensor lse = Tensor.allocate(arena, DType.FLOAT32, 1, heads, e);
+          AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().dropoutP(p)
+              .dropoutSeed(ds).dropoutResolution(resolution).training(true).deterministic(det).build());
+          assertThat(provider.notSupportedReasons(r)).isEmpty();
+          provider.forward(r);
+          Tensor gq = Tensor.allocate(arena, dt, q.shape());
+          Tensor gk = Tensor.allocate(arena, dt, k.shape());
+          Tensor gv = Tensor.allocate(arena, dt, v.shape());
+          provider.backward(BackwardRequest.create(r, dOut, gq, gk, gv));
+          Dropout.Mask mask = r.dropoutMask();
+          assertThat(mask.resolution()).isEqualTo(resolution);
+          double kept = dt.round(mask.keepScale() / lk);
+          long dropped = 0;
+          for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < e; i++) {
+              for (int j = 0; j < lk; j++) {
+                boolean keep = mask.keep(ds, 0, h, heads, i, j);
+                dropped += keep ? 0 : 1;
+                String what = resolution + (det ? " deterministic" : " fast") + " dV(" + h + "," + j + "," + i + ")";
+                if (keep) {
+                  assertThat(gv.get(0, h, j, i)).as(what + " kept")
+                      .isCloseTo(kept, org.assertj.core.data.Offset.offset(0.02 * kept));
+                } else {
+                  assertThat(gv.get(0, h, j, i)).as(what + " dropped").isZero();
+                }
+              }
+            }
+          }
+          assertThat(dropped).isBetween((long) (0.15 * heads * e * lk), (long) (0.25 * heads * e * lk));
+        }
       }
     }
   }
