@@ -7,6 +7,7 @@ import dev.sdpa4j.AttentionResult.Gradients;
 import dev.sdpa4j.BackwardRequest;
 import dev.sdpa4j.CausalMode;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.DropoutResolution;
 import dev.sdpa4j.ProviderRegistry;
 import dev.sdpa4j.ProviderScope;
 import dev.sdpa4j.Sdpa;
@@ -81,6 +82,11 @@ final class RunCommand implements Callable<Integer> {
 
   @Option(names = "--dropout", defaultValue = "0", description = "dropout probability p in [0, 1)")
   double dropout;
+
+  @Option(names = "--dropout-resolution", defaultValue = "WORD",
+      description = "the dropout mask's resolution: WORD (32-bit compares, the default) or BYTE (FlashAttention-2's "
+          + "8-bit mask, p rounded to multiples of 1/256)")
+  DropoutResolution dropoutResolution;
 
   @Option(names = "--scale", description = "scale of Q·Kᵀ (default 1/sqrt(E))")
   Double scale;
@@ -277,6 +283,7 @@ final class RunCommand implements Callable<Integer> {
         })
         .enableGqa(hkv != heads)
         .dropoutP(dropout)
+        .dropoutResolution(dropoutResolution)
         .training(backward);
     if (scale != null) {
       b.scale(scale);

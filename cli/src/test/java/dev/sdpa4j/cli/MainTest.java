@@ -44,6 +44,14 @@ class MainTest {
   }
 
   @Test
+  void byteDropoutResolutionReachesTheProviderAndItsReference() {
+    Result r = execute("run", "--batch", "1", "--heads", "2", "--seq", "9", "--kv-seq", "40", "--head-dim", "8",
+        "--dropout", "0.25", "--dropout-resolution", "BYTE", "--backward", "--repeats", "1");
+    assertThat(r.exitCode()).as(r.out() + r.err()).isZero();
+    assertThat(r.out()).contains("dropout p=0.25 (BYTE resolution)", ": OK");
+  }
+
+  @Test
   void backwardRunsTrainingStepsAndChecksEveryGradient() {
     Result r = execute("run", "--batch", "2", "--heads", "4", "--kv-heads", "2", "--seq", "13", "--kv-seq", "29",
         "--head-dim", "16", "--value-dim", "8", "--mask", "padding", "--dropout", "0.1", "--backward", "--repeats", "1");
