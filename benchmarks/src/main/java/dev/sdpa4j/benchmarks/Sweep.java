@@ -9,7 +9,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs candidates over cases and measures each: warm-up calls (at least {@code warmup}, and more until half a second
- * has passed), one call that probes memory, the timed repeats (each timed alone: {@link System#nanoTime} on the CPU,
+ * has passed, up to {@link #MAX_WARMUP_CALLS}), one call that probes memory, the timed repeats (each timed alone: {@link System#nanoTime} on the CPU,
  * device events on GPUs), and three more memory probes (the smallest probe is kept); the input set rotates on
  * every call. Before the first case, every candidate runs a small case of each kind in the sweep to warm the JIT up.
  *
@@ -21,6 +21,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class Sweep {
   private static final Logger LOG = LoggerFactory.getLogger(Sweep.class);
+  /**
+   * The most warm-up calls of one case: enough for the JIT to compile the host path of a decode call (on an H100 a
+   * batch-1 decode call measured 140-200 µs after 50 warm-up calls and 26-32 µs after a few thousand).
+   */
+  static final int MAX_WARMUP_CALLS = 2000;
 
   /**
    * How to measure.
@@ -31,8 +36,9 @@ public final class Sweep {
    * @param memoryBudget   bytes a case may need in all; more is recorded as OOM
    * @param maxCallSeconds a call predicted to take longer is skipped
    * @param seed           seed of the inputs
-   * @param warmupSeconds  warm-up continues past {@code warmup} calls (up to 50) until this much time has passed
-   *                       (the JIT's time on the CPU; a GPU needs little)
+   * @param warmupSeconds  warm-up continues past {@code warmup} calls (up to {@link #MAX_WARMUP_CALLS}) until this
+   *                       much time has passed: the JIT's time, which a call of a few microseconds of GPU work needs
+   *                       too (its host path runs interpreted for the first hundreds of calls)
    */
   public record Settings(int warmup, int repeats, int inputSets, long memoryBudget, double maxCallSeconds, long seed,
                          double warmupSeconds) {
@@ -120,7 +126,7 @@ public final class Sweep {
         }
         try (Candidate.Prepared p = cand.prepare(small, new InputSets(small, 1, settings.seed()))) {
           long end = System.nanoTime() + settings.warmupNanos();
-          for (int i = 0; i < 50 && System.nanoTime() < end; i++) {
+          for (int i = 0; i < MAX_WARMUP_CALLS && System.nanoTime() < end; i++) {
             p.run(0);
           }
         } catch (RuntimeException | LinkageError e) {
@@ -195,11 +201,11 @@ public final class Sweep {
     InputSets inputs = new InputSets(c, settings.inputSets(), settings.seed());
     try (Candidate.Prepared p = cand.prepare(c, inputs)) {
       int sets = inputs.count();
-      // warm-up: at least `warmup` calls, and more (up to 50) until the warm-up time has passed, so that the JIT has
-      // compiled this case's code paths before timing whatever earlier cases ran
+      // warm-up: at least `warmup` calls, and more (up to MAX_WARMUP_CALLS) until the warm-up time has passed, so that
+      // the JIT has compiled this case's code paths before timing whatever earlier cases ran
       long warmEnd = System.nanoTime() + settings.warmupNanos();
       int calls = 0;
-      while (calls < settings.warmup() || (calls < 50 && System.nanoTime() < warmEnd)) {
+      while (calls < settings.warmup() || (calls < MAX_WARMUP_CALLS && System.nanoTime() < warmEnd)) {
         p.run(calls++ % sets);
       }
       long mem = p.memoryProbe(calls % sets);
