@@ -145,7 +145,7 @@ final class DoubleBackward {
           if (pr == 0) {
             continue;
           }
-          double factor = keep[jj] ? p.keepScale : 0;
+          double factor = keep[jj] ? p.dropout.keepScale() : 0;
           double dp = 0;
           if (factor != 0) {
             double pd = pr * factor;
@@ -216,7 +216,7 @@ final class DoubleBackward {
             for (int c = 0; c < ev; c++) {
               dot += go[r * ev + c] * vd[jj * ev + c];
             }
-            dp = dot * p.keepScale;
+            dp = dot * p.dropout.keepScale();
           }
           double ds = pr * (dp - delta[row]) * p.scale;
           for (int c = 0; c < e; c++) {

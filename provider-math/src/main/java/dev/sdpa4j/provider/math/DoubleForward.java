@@ -104,7 +104,7 @@ final class DoubleForward {
         Strided.write(p.out.type(), p.out.segment(), at, p.out.s3(), ev, o, r * ev, 0.0);
         p.writeLse(b, h, i0 + r, Float.NEGATIVE_INFINITY);
       } else {
-        Strided.write(p.out.type(), p.out.segment(), at, p.out.s3(), ev, o, r * ev, p.keepScale / l[r]);
+        Strided.write(p.out.type(), p.out.segment(), at, p.out.s3(), ev, o, r * ev, p.dropout.keepScale() / l[r]);
         p.writeLse(b, h, i0 + r, (float) (m[r] + Math.log(l[r])));
       }
     }

@@ -213,7 +213,7 @@ final class FloatBackward {
       }
       Kernels.transposedProduct(gt, 0, rowVectors, vp, evPad, p.ev, nk, dst);
       if (factor != null) {
-        float scale = (float) p.keepScale;
+        float scale = (float) p.dropout.keepScale();
         for (int r = 0; r < br; r++) {
           p.dropout.keepRow(p.seed, b, h, p.hq, ib + r, j0, nk, keep);
           for (int jj = 0; jj < nk; jj++) {

@@ -313,7 +313,7 @@ final class FloatForward {
         p.writeLse(b, h, i0 + r, Float.NEGATIVE_INFINITY);
       } else {
         Strided.write(p.out.type(), p.out.segment(), at, p.out.s3(), p.ev, o, oOff + r * evPad,
-            (float) (p.keepScale / l[r]));
+            (float) (p.dropout.keepScale() / l[r]));
         p.writeLse(b, h, i0 + r, (float) (m[r] * (double) LN2 + Math.log(l[r])));
       }
     }

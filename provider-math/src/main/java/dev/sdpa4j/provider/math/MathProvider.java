@@ -23,8 +23,8 @@ import java.util.function.IntConsumer;
  * softmax, so memory stays linear in the sequence length; float32 accumulation with the Vector API for fp32, fp16
  * and bf16 inputs (converted on the fly from any strides), float64 for fp64 inputs; all cores through a fork-join
  * split over batch × heads × query tiles. Every feature of the API: all mask kinds, dropout (the portable Philox
- * mask at both resolutions), backward, grouped-query attention, custom scale, LSE, head dims 1..1024 and a different value head dim.
- * Results are bit-identical run to run (the work split depends only on the shapes). Thread-safe.
+ * mask at both resolutions), backward, grouped-query attention, custom scale, LSE, head dims 1..1024 and a different
+ * value head dim. Results are bit-identical run to run (the work split depends only on the shapes). Thread-safe.
  */
 @AutoService(AttentionProvider.class)
 public final class MathProvider implements AttentionProvider {

@@ -37,8 +37,8 @@ final class Problem {
   final MemorySegment lseSegment;
   final long[] lseStrides;
   final DropoutSeed seed;
+  /** The request's dropout mask; its keep scale is 1 without dropout. */
   final Dropout.Mask dropout;
-  final double keepScale;
   /** False when some tensor lives in a thread-confined arena: then only the calling thread may touch it. */
   final boolean shareable;
 
@@ -82,7 +82,6 @@ final class Problem {
     this.lseStrides = lse == null ? null : lse.strides();
     this.seed = r.dropoutSeed().orElse(null);
     this.dropout = r.dropoutMask();
-    this.keepScale = seed == null ? 1 : dropout.keepScale();
     boolean all = true;
     for (Tensor t : new Tensor[] {r.query(), r.key(), r.value(), r.output(), lse, r.mask().orElse(null)}) {
       all &= t == null || shareable(t);

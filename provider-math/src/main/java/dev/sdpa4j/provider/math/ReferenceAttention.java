@@ -193,8 +193,8 @@ public final class ReferenceAttention {
     final Tensor mask;
     final MemorySegment maskSegment;
     final DropoutSeed seed;
+    /** The request's dropout mask; its keep scale is 1 without dropout. */
     final Dropout.Mask dropout;
-    final double keepScale;
 
     Problem(AttentionRequest r, DType precision) {
       if (precision == null || !precision.isFloatingPoint()) {
@@ -221,7 +221,6 @@ public final class ReferenceAttention {
       this.maskSegment = mask == null ? null : mask.hostSegment();
       this.seed = r.dropoutSeed().orElse(null);
       this.dropout = r.dropoutMask();
-      this.keepScale = seed == null ? 1 : dropout.keepScale();
     }
 
     double round(double x) {
@@ -291,7 +290,7 @@ public final class ReferenceAttention {
         java.util.Arrays.fill(keep, true);
       }
       for (int j = 0; j < lk; j++) {
-        factor[j] = keep[j] ? keepScale : 0;
+        factor[j] = keep[j] ? dropout.keepScale() : 0;
         if (takes[j]) {
           probs[j] = round(Math.exp(scores[j] - max) / sum);
           dropped[j] = round(probs[j] * factor[j]);
