@@ -142,7 +142,7 @@ def main():
                                         or (E == 256 and 1024 <= L <= 4096)):
                         continue
                     shapes.append((16384 // L, H, L, L, E, dt, causal, "train"))
-    for B in (1, 8, 64):
+    for B in (int(b) for b in os.environ.get("BENCH_DECODE_BATCHES", "1,8,64").split(",")):
         for Lk in (4096, 16384, 65536):
             for dt in dts:
                 shapes.append((B, 16, 1, Lk, 128, dt, False, "decode"))

@@ -36,6 +36,12 @@ TAIL_WAVES = 4
 TAIL_SPLIT_KEYS = 2048
 TAIL_CLUSTER_KEYS = 4096
 SLAB_BYTES = 64 << 10
+# FlashPlan.STEAL_SLOTS, STEAL_MIN_KEYS, STEAL_LONG_KEYS, STEAL_WAVE_EFFICIENCY: the work-stealing decode kernels
+# (_ws) - partial slots per (m-block, batch, head), and where FlashPlan.of takes them when determinism is not asked for
+STEAL_SLOTS = 8
+STEAL_MIN_KEYS = 8192
+STEAL_LONG_KEYS = 32768
+STEAL_WAVE_EFFICIENCY = 0.9
 
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
@@ -85,7 +91,7 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
-            split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8"):
+            split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -97,7 +103,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness. sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
-    main kernel, or a name in SM90_VARIANTS (bench only)."""
+    main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
+    kernel (the _ws kernels, only where not `deterministic`), True / False forced."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -174,6 +181,11 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
+                    elif can_cl and steal is None and not deterministic and Lk >= STEAL_MIN_KEYS \
+                            and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule
+                        waves = blocks / SMS
+                        full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
+                        steal = not full or Lk >= STEAL_LONG_KEYS
         if split:
             BM, BN, W = 16, dbn, dw
             smem = dsmem
@@ -185,8 +197,17 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     elif cluster is None:
         cluster = CLUSTERS and split and 2 <= splits <= MAX_CLUSTER and (force_splits is not None or plan_cluster)
     cluster = bool(cluster and split and splits > 1)
+    steal = bool(steal)
     counters = None
-    if split and (splits > 1 or legacy) and not cluster:
+    if steal:   # the _ws kernels: STEAL_SLOTS partial slots per unit (m-block, batch, head), 4 U + 2 counters
+        assert split and not legacy
+        cluster, splits, units = False, STEAL_SLOTS, B * heads * cdiv(lq, 16)
+        ws_o = torch.empty(splits * B * heads * lq * (E + 1), dtype=torch.float32, device=q.device)
+        ws_l = torch.zeros(4 * units + 2, dtype=torch.int32, device=q.device)
+        counters = ws_l
+        p.o_accum, p.lse_accum = ws_o.data_ptr(), ws_l.data_ptr()
+        zero_counters = bool(zero_counters)
+    elif split and (splits > 1 or legacy) and not cluster:
         if legacy:   # the v5 kernel: partial outputs; partial LSEs
             ws_o = torch.empty(splits * B * heads * lq * E, dtype=torch.float32, device=q.device)
             ws_l = torch.zeros(splits * B * heads * lq, dtype=torch.float32, device=q.device)
@@ -205,6 +226,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         ws_o = ws_l = None
     p.num_splits = splits
     grid = (cdiv(lq, BM), B * heads, splits)
+    if steal:   # at most one block per SM and one per unit (m-block, batch, head)
+        grid = (min(SMS, B * heads * cdiv(lq, 16)), 1, 1)
     rows = B * heads * lq
     keep = (ws_o, ws_l, q, k, v, o, lse)
     pref = ctypes.byref(p)
@@ -237,6 +260,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             r = SM90_LIB.harness_sm90_launch(pref, sm90_index, int(bf16), grid[0], grid[1], W * 32, smem, st)
         elif variant:
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
+        elif steal:
+            r = lib.harness_launch_steal(pref, dc, int(bf16), int(compact), grid[0], grid[1], W * 32, smem, st)
         elif cluster:
             r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
@@ -252,7 +277,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.keep = keep
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

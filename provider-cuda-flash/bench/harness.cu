@@ -26,6 +26,14 @@ static Kernel kClusterTable[2][6][4] = {
     {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n32w4s2), DECC(192, n16w4s2), DECC(256, n16w2s3)},
     {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n16w4s3), DECC(192, n16w4s2), DECC(256, n16w2s3)}};
 
+// the _ws decode kernels (work stealing, one block per (m-block, batch, head)) of FlashPlan.DECODE ([0]) and
+// FlashPlan.DECODE_COMPACT ([1])
+#define DECW(D, TR) {flash_decode_f16_d##D##_##TR##_ws, flash_decode_bf16_d##D##_##TR##_ws, \
+                     flash_decode_f16_d##D##_##TR##_ws_pad, flash_decode_bf16_d##D##_##TR##_ws_pad}
+static Kernel kStealTable[2][6][4] = {
+    {DECW(32, n64w4s3), DECW(64, n32w4s3), DECW(96, n16w4s4), DECW(128, n32w4s2), DECW(192, n16w4s2), DECW(256, n16w2s3)},
+    {DECW(32, n64w4s3), DECW(64, n32w4s3), DECW(96, n16w4s4), DECW(128, n16w4s3), DECW(192, n16w4s2), DECW(256, n16w2s3)}};
+
 // a cluster launch of 1 x 1 x gz blocks (all splits of one (m-block, batch, head)), as FlashDevice's cuLaunchKernelEx
 static cudaError_t cluster_config(Kernel k, int gx, int gy, int gz, int threads, int smem, void* stream,
                                   cudaLaunchConfig_t* cfg, cudaLaunchAttribute* attr) {
@@ -82,6 +90,13 @@ extern "C" int harness_launch(const FlashParams* p, int dclass, int bf16, int sp
   return launch(k, p, gx, gy, gz, threads, smem, stream);
 }
 
+// a _ws decode kernel: grid gx (m-blocks) x gy (batch x heads); the slots and counters as flashlib.prepare(steal=True)
+extern "C" int harness_launch_steal(const FlashParams* p, int dclass, int bf16, int compact, int gx, int gy, int threads,
+                                    int smem, void* stream) {
+  Kernel k = kStealTable[compact ? 1 : 0][dclass][(p->head_dim == kDims[dclass] ? 0 : 2) + (bf16 ? 1 : 0)];
+  return launch(k, p, gx, gy, 1, threads, smem, stream);
+}
+
 // the decode kernel of FlashPlan.DECODE_COMPACT (devices with less than 128 KB of shared memory per block)
 extern "C" int harness_launch_compact(const FlashParams* p, int dclass, int bf16, int gx, int gy, int gz, int threads,
                                       int smem, void* stream) {
@@ -132,9 +147,10 @@ static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4
                             {128, 128, 64, 4, 32, 4, 2}, {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 2, 3}};
 static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
-// splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact: FlashPlan.DECODE_COMPACT's)
+// splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact: FlashPlan.DECODE_COMPACT's);
+// steal > 0: the work-stealing decode kernel on that many blocks (at most the units), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
-                int cluster = 0) {
+                int cluster = 0, int steal = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
@@ -163,18 +179,24 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   int threads = (split ? c.DW : c.W) * 32;
   int smem = split ? c.DW * c.DS * 2 * c.DBN * c.D * 2 : (c.BM + 2 * c.BN) * c.D * 2;
   int gx = (Lq + BM - 1) / BM;
-  if (splits > 1 && !cluster) {
+  if (steal) {
+    size_t rows = (size_t)8 * B * H * Lq, counters = (size_t)4 * B * H * gx + 2;
+    CK(cudaMalloc(&oacc, rows * (E + 1) * 4)); CK(cudaMalloc(&lacc, counters * 4));
+    CK(cudaMemset(lacc, 0, counters * 4));
+    p.o_accum = (i64)oacc; p.lse_accum = (i64)lacc; p.num_splits = 8;
+  } else if (splits > 1 && !cluster) {
     size_t rows = (size_t)splits * B * H * Lq, counters = (size_t)B * H * gx;
     CK(cudaMalloc(&oacc, rows * (E + 1) * 4)); CK(cudaMalloc(&lacc, counters * 4));   // partials + LSEs; counters
     CK(cudaMemset(lacc, 0, counters * 4));
     p.o_accum = (i64)oacc; p.lse_accum = (i64)lacc;
   }
-  if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));
+  if (steal) CK((cudaError_t)harness_launch_steal(&p, dc, bf16, compact, steal, 1, threads, smem, 0));
+  else if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));
   else if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
-  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d\n", B, H, G, Lq, Lk,
-         E, causal, br, bf16, splits, compact, cluster);
+  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d steal=%d\n", B, H,
+         G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
 // argument "decode": the decode shapes only (the decode kernels' own sanitizer pass)
@@ -213,6 +235,14 @@ int main(int argc, char** argv) {
   run(1, 1, 1, 3, 300, 256, 0, 0, 0, 8, 0, 1);
   run(1, 16, 1, 1, 4096, 128, 0, 0, 1, 8, 1, 1);
   run(1, 4, 1, 1, 2000, 96, 1, 1, 0, 16, 0, 1);
+  // the work-stealing decode kernels: one block per unit, fewer blocks than units (fresh units, then helping), GQA
+  // packing, two m-blocks with the causal mask, padded head dims, the compact traits
+  run(8, 16, 1, 1, 9000, 128, 0, 0, 0, 1, 0, 0, 128);
+  run(3, 16, 1, 1, 5000, 128, 0, 0, 1, 1, 0, 0, 20);
+  run(2, 8, 4, 1, 4100, 64, 0, 0, 0, 1, 0, 0, 3);
+  run(1, 4, 1, 20, 3000, 128, 1, 1, 1, 1, 0, 0, 5);
+  run(2, 4, 1, 1, 5000, 200, 0, 0, 0, 1, 0, 0, 6);
+  run(2, 4, 1, 1, 6000, 128, 0, 0, 1, 1, 1, 0, 5);
   printf("sanitize harness done\n");
   return 0;
 }

@@ -1,6 +1,6 @@
 """Writes benchmarks/results/cuda-flash-<date>.md (+ .json, .csv) from a bench.py output folder.
 
-usage: python3 report.py <bench-output-dir> <commit-string> [<decode-bench-output-dir> <decode note>]
+usage: [REPORT_SUFFIX=<tag>] python3 report.py <bench-output-dir> <commit-string> [<decode-bench-output-dir> <decode note>]
 The optional second folder supplies the decode rows (when the shipped decode configuration was measured in another
 run on the same card); the first folder's decode rows are then listed as a rejected variant."""
 import json, os, shutil, sys, datetime
@@ -15,7 +15,9 @@ out = os.path.join(os.path.dirname(__file__), "../../benchmarks/results")
 os.makedirs(out, exist_ok=True)
 # a run of the decode shapes only (BENCH_DECODE_ONLY=1) gets its own file: cuda-flash-decode-<date>
 decode_only = dsrc is None and not any(r["kind"] == "train" for r in d["rows"])
-base = os.path.join(out, f"cuda-flash-{'decode-' if decode_only else ''}{date}")
+# REPORT_SUFFIX (optional) tells apart two runs of one day: cuda-flash-decode-<date>-<suffix>
+suffix = os.environ.get("REPORT_SUFFIX")
+base = os.path.join(out, f"cuda-flash-{'decode-' if decode_only else ''}{date}" + (f"-{suffix}" if suffix else ""))
 shutil.copy(os.path.join(src, "bench.json"), base + ".json")
 shutil.copy(os.path.join(src, "bench.csv"), base + ".csv")
 if len(sys.argv) > 3:

@@ -14,7 +14,8 @@ typedef unsigned long long u64;
 struct FlashParams {
   i64 q, k, v, o, lse;          // device pointers of element 0 (lse: 0 when not wanted)
   i64 o_accum, lse_accum;       // split-KV workspace: fp32 [splits][B*Hq][Lq][E] followed by fp32 [splits][B*Hq][Lq]
-                                // (partial LSEs); u32 merge counters [B*Hq][m-blocks], zero before the launch
+                                // (partial LSEs); u32 merge counters [B*Hq][m-blocks], zero before the launch (the
+                                // _ws decode kernels: 4 per (m-block, batch, head) unit and 2 more, see flash_fwd.cu)
   i64 q_batch_stride, q_head_stride, q_row_stride;  // element strides; the head dim has stride 1
   i64 k_batch_stride, k_head_stride, k_row_stride;
   i64 v_batch_stride, v_head_stride, v_row_stride;
@@ -24,7 +25,8 @@ struct FlashParams {
   i64 seqlen_q, seqlen_k, head_dim;
   i64 causal;                   // 0: none; 1: key j visible to query i iff j <= i + causal_offset
   i64 causal_offset;            // 0 (top-left) or Lk - Lq (bottom-right)
-  i64 num_splits;               // split-KV slices (decode kernels; 1 for the plain kernels)
+  i64 num_splits;               // split-KV slices (decode kernels; 1 for the plain kernels); the _ws decode kernels:
+                                // workspace slots per unit
   float scale;                  // softmax scale
   float scale_log2;             // scale * log2(e)
   i64 seed;                     // dropout (the _drop kernels): Philox key, k0 = low word, k1 = high word

@@ -438,14 +438,345 @@ DEVI float4 cluster_ld4(u32 addr) {
 #define FLASH_CLUSTERS 0
 #endif
 
+// Key tiles of one (m-block, batch, head) row block before the causal diagonal ends them (all of them without a mask).
+DEVI int decode_tiles_total(const FlashParams& p, int m_block, int block_n) {
+  const int n_total = ((int)p.seqlen_k + block_n - 1) / block_n;
+  if (!p.causal) return n_total;
+  const i64 last_key = (i64)min(m_block * 16 + 16, (int)p.seqlen_q) - 1 + p.causal_offset;
+  return last_key < 0 ? 0 : (int)min((i64)n_total, (last_key + block_n) / block_n);
+}
+
+// Q of the block's 16 rows as m16n8k16 A fragments: rows g, g + 8, columns 2t (+1) and 2t + 8 (+1) of each
+// 16-column step; rows past Lq and columns past E are zero.
+template <int D, bool kEvenD>
+DEVI void decode_load_q(const FlashParams& p, const u16* gQ, int m0, int E, int g, int t, u32 (&qf)[D / 16][4]) {
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+    for (int x = 0; x < 4; ++x) {
+      const int row = m0 + g + (x & 1) * 8;
+      const int col = kk * 16 + 2 * t + (x >> 1) * 8;
+      qf[kk][x] = row < (int)p.seqlen_q && (kEvenD || col < E)
+                      ? *reinterpret_cast<const u32*>(gQ + (i64)row * p.q_row_stride + col) : 0u;
+    }
+  }
+}
+
+// A warp's running state over its key tiles: the unnormalised O of its 16 rows (m16n8 accumulator fragments), and
+// per row half (g, g + 8) the running maximum score and the sum of exponentials.
+template <int D>
+struct DecodeAcc {
+  float o[D / 8][4];
+  float row_max[2];
+  float row_sum[2];
+  DEVI void clear() {
+#pragma unroll
+    for (int d = 0; d < D / 8; ++d)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[d][e] = 0.f;
+    row_max[0] = row_max[1] = NEG_INF;
+    row_sum[0] = row_sum[1] = 0.f;
+  }
+};
+
+// One key tile of a warp (its K and V at shared-memory offset `st` from the warp's ring): S = Q K^T, the Lk and causal
+// masks where the tile crosses them, the online softmax and O += P V.
+template <typename T, bool kBf16, bool kEvenD>
+DEVI void decode_tile(const FlashParams& p, const u32 (&qf)[T::kHeadDim / 16][4], DecodeAcc<T::kHeadDim>& acc,
+                      const LdsmAddr<T::KS, T::kBlockN>& aK, const LdsmAddr<T::KS, T::kBlockN>& aV, u32 st, int n0,
+                      int m0, int E, float sl2, bool negate, int g, int t) {
+  constexpr int D = T::kHeadDim, BN = T::kBlockN, NB = BN / 8, DB = D / 8;
+  const int Lk = (int)p.seqlen_k;
+  float acc_s[NB][4];
+#pragma unroll
+  for (int j = 0; j < NB; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc_s[j][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    if (kEvenD || kk * 16 < E) {
+#pragma unroll
+      for (int jp = 0; jp < NB / 2; ++jp) {
+        u32 b0, b1, b2, b3;
+        ldsm_x4(aK.at(jp * 16, kk * 16) + st, b0, b1, b2, b3);
+        mma16816<kBf16>(acc_s[2 * jp], qf[kk], b0, b1);
+        mma16816<kBf16>(acc_s[2 * jp + 1], qf[kk], b2, b3);
+      }
+    }
+  }
+  if (negate) {
+#pragma unroll
+    for (int j = 0; j < NB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc_s[j][e] = -acc_s[j][e];
+  }
+  if (n0 + BN > Lk || (p.causal && (i64)n0 + BN - 1 > (i64)m0 + p.causal_offset)) {
+#pragma unroll
+    for (int j = 0; j < NB; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = m0 + g + (e >= 2 ? 8 : 0);
+        const int col = n0 + j * 8 + 2 * t + (e & 1);
+        if (col >= Lk || (p.causal && (i64)col > (i64)row + p.causal_offset)) acc_s[j][e] = NEG_INF;
+      }
+    }
+  }
+  // online softmax
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    float mx = acc.row_max[hh];
+#pragma unroll
+    for (int j = 0; j < NB; ++j) mx = fmaxf(mx, fmaxf(acc_s[j][2 * hh], acc_s[j][2 * hh + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
+    const float base = mx == NEG_INF ? 0.f : mx * sl2;
+    const float corr = fast_exp2(acc.row_max[hh] * sl2 - base);
+    acc.row_max[hh] = mx;
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < NB; ++j) {
+      const float p0 = fast_exp2(acc_s[j][2 * hh] * sl2 - base);
+      const float p1 = fast_exp2(acc_s[j][2 * hh + 1] * sl2 - base);
+      acc_s[j][2 * hh] = p0;
+      acc_s[j][2 * hh + 1] = p1;
+      sum += p0 + p1;
+    }
+    acc.row_sum[hh] = acc.row_sum[hh] * corr + sum;
+#pragma unroll
+    for (int d = 0; d < DB; ++d) {
+      acc.o[d][2 * hh] *= corr;
+      acc.o[d][2 * hh + 1] *= corr;
+    }
+  }
+  // O += P V
+#pragma unroll
+  for (int kk = 0; kk < BN / 16; ++kk) {
+    u32 a[4];
+    a[0] = pack2<kBf16>(acc_s[2 * kk][0], acc_s[2 * kk][1]);
+    a[1] = pack2<kBf16>(acc_s[2 * kk][2], acc_s[2 * kk][3]);
+    a[2] = pack2<kBf16>(acc_s[2 * kk + 1][0], acc_s[2 * kk + 1][1]);
+    a[3] = pack2<kBf16>(acc_s[2 * kk + 1][2], acc_s[2 * kk + 1][3]);
+#pragma unroll
+    for (int dp = 0; dp < D / 16; ++dp) {
+      if (kEvenD || dp * 16 < E) {
+        u32 b0, b1, b2, b3;
+        ldsm_x4_t(aV.at(kk * 16, dp * 16) + st, b0, b1, b2, b3);
+        mma16816<kBf16>(acc.o[2 * dp], a, b0, b1);
+        mma16816<kBf16>(acc.o[2 * dp + 1], a, b2, b3);
+      }
+    }
+  }
+}
+
+// The epilogue's scratch, laid over the stage buffers once every warp has left its ring: [W][16][kORow] unnormalised
+// warp outputs, [W][16] warp row maxima, row sums and weights, [16] block LSEs, and a flag.
+template <typename T>
+struct DecodeScratch {
+  float* sO;
+  float* sM;
+  float* sL;
+  float* sF;
+  float* sLse;
+  int* sFlag;
+  DEVI explicit DecodeScratch(unsigned char* smem) {
+    constexpr int W = T::kNWarps;
+    sO = reinterpret_cast<float*>(smem);
+    sM = sO + W * 16 * T::kORow;
+    sL = sM + W * 16;
+    sF = sL + W * 16;
+    sLse = sF + W * 16;
+    sFlag = reinterpret_cast<int*>(sLse + 16);
+  }
+};
+
+// Merges the block's warps after their key loops (only empty cp.async groups may be pending): on return, after a
+// block barrier, sO holds every warp's unnormalised rows, sF each warp's weight in the block's normalised output and
+// sLse the block's LSE per row (-inf for a row that saw no key).
+template <typename T>
+DEVI void decode_merge_warps(const FlashParams& p, const DecodeScratch<T>& s, DecodeAcc<T::kHeadDim>& acc, float sl2,
+                             int tid) {
+  constexpr int W = T::kNWarps, DB = T::kHeadDim / 8;
+  const int warp = tid >> 5, g = (tid & 31) >> 2, t = tid & 3;
+  cp_async_wait<0>();
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    acc.row_sum[hh] += __shfl_xor_sync(0xffffffff, acc.row_sum[hh], 1);
+    acc.row_sum[hh] += __shfl_xor_sync(0xffffffff, acc.row_sum[hh], 2);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int hh = 0; hh < 2; ++hh) {
+    const int r = g + hh * 8;
+#pragma unroll
+    for (int d = 0; d < DB; ++d) {
+      *reinterpret_cast<float2*>(s.sO + (warp * 16 + r) * T::kORow + d * 8 + 2 * t) =
+          make_float2(acc.o[d][2 * hh], acc.o[d][2 * hh + 1]);
+    }
+    if (t == 0) {
+      s.sM[warp * 16 + r] = acc.row_max[hh];
+      s.sL[warp * 16 + r] = acc.row_sum[hh];
+    }
+  }
+  __syncthreads();
+  if (tid < 16) {
+    float mx = NEG_INF;
+#pragma unroll
+    for (int w = 0; w < W; ++w) mx = fmaxf(mx, s.sM[w * 16 + tid]);
+    float f[W];
+    float l = 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const float m = s.sM[w * 16 + tid];
+      f[w] = m == NEG_INF ? 0.f : fast_exp2((m - mx) * sl2);
+      l += f[w] * s.sL[w * 16 + tid];
+    }
+    const float inv = l > 0.f ? 1.f / l : 0.f;
+#pragma unroll
+    for (int w = 0; w < W; ++w) s.sF[w * 16 + tid] = f[w] * inv;
+    s.sLse[tid] = l > 0.f ? mx * fabsf(p.scale) + fast_log2(l) * 0.6931471805599453f : NEG_INF;
+  }
+  __syncthreads();
+}
+
+DEVI void fma4(float4& acc, float f, const float4& v) {
+  acc.x += f * v.x;
+  acc.y += f * v.y;
+  acc.z += f * v.z;
+  acc.w += f * v.w;
+}
+
+// The block's normalised output of row r, columns [col, col + 4): its warps' rows weighted by sF
+template <typename T>
+DEVI float4 decode_block_out(const DecodeScratch<T>& s, int r, int col) {
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+  for (int w = 0; w < T::kNWarps; ++w) {
+    fma4(acc, s.sF[w * 16 + r], *reinterpret_cast<const float4*>(s.sO + (w * 16 + r) * T::kORow + col));
+  }
+  return acc;
+}
+
+// Where a decode block writes: O, the LSE and the split workspace of its (m-block, batch, head). Workspace:
+// o_accum = fp32 partial outputs [slots][B*H][Lq][E], then partial LSEs [slots][B*H][Lq] (slots = num_splits).
+struct DecodeOut {
+  u16* o;              // row 0 of the block's (batch, head) in O
+  float* lse;          // its LSE row 0, or null
+  float* o_acc;        // row 0 of its partial outputs in slot 0
+  float* lse_acc;      // its partial LSE row 0 in slot 0
+  i64 o_row, lse_row;  // row strides of O and the LSE
+  i64 slot_o, slot_l;  // slot strides of the partial outputs and LSEs
+  DEVI DecodeOut(const FlashParams& p, i64 bh, int E) {
+    const i64 b = bh / p.heads, h = bh % p.heads, BH = p.batch * p.heads, Lq = p.seqlen_q;
+    o = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride;
+    lse = p.lse != 0 ? reinterpret_cast<float*>(p.lse) + b * p.lse_batch_stride + h * p.lse_head_stride : nullptr;
+    float* acc0 = reinterpret_cast<float*>(p.o_accum);
+    o_acc = acc0 + bh * Lq * E;
+    lse_acc = acc0 + p.num_splits * BH * Lq * E + bh * Lq;
+    o_row = p.o_row_stride;
+    lse_row = p.lse_row_stride;
+    slot_o = BH * Lq * E;
+    slot_l = BH * Lq;
+  }
+};
+
+// Writes the merged row `row`, columns [col, col + 4) of O (acc / total) and, from column 0, its LSE (mx + log total;
+// -inf for a row that saw no key)
+template <bool kBf16>
+DEVI void decode_write_merged(const DecodeOut& out, int row, int col, const float4& acc, float total, float mx) {
+  const float inv = total > 0.f ? 1.f / total : 0.f;
+  *reinterpret_cast<uint2*>(out.o + (i64)row * out.o_row + col) =
+      make_uint2(pack2<kBf16>(acc.x * inv, acc.y * inv), pack2<kBf16>(acc.z * inv, acc.w * inv));
+  if (col == 0 && out.lse != nullptr) out.lse[(i64)row * out.lse_row] = total > 0.f ? mx + __logf(total) : NEG_INF;
+}
+
+// The block's output: O and the LSE (slot < 0), else an fp32 partial and its LSE in workspace slot `slot`
+template <typename T, bool kBf16, bool kEvenD>
+DEVI void decode_write_block(const FlashParams& p, const DecodeScratch<T>& s, const DecodeOut& out, int m0, int E,
+                             int slot, int tid) {
+  constexpr int kC4 = T::kHeadDim / 4;  // 4-column groups per row
+  const int Lq = (int)p.seqlen_q;
+  for (int c = tid; c < 16 * kC4; c += T::kThreads) {
+    const int r = c / kC4;
+    const int col = (c % kC4) * 4;
+    if (m0 + r < Lq && (kEvenD || col < E)) {
+      const float4 acc = decode_block_out(s, r, col);
+      if (slot < 0) {
+        *reinterpret_cast<uint2*>(out.o + (i64)(m0 + r) * out.o_row + col) =
+            make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
+      } else {
+        *reinterpret_cast<float4*>(out.o_acc + slot * out.slot_o + (i64)(m0 + r) * E + col) = acc;
+      }
+    }
+  }
+  if (tid < 16 && m0 + tid < Lq) {
+    if (slot >= 0) {
+      out.lse_acc[slot * out.slot_l + m0 + tid] = s.sLse[tid];
+    } else if (out.lse != nullptr) {
+      out.lse[(i64)(m0 + tid) * out.lse_row] = s.sLse[tid];
+    }
+  }
+}
+
+// The last block of an (m-block, batch, head) merges the partials of workspace slots [0, nslots) into O and the LSE;
+// every split's LSE and partial of one output group are in flight at once (8 slots a round), merged online
+template <typename T, bool kBf16, bool kEvenD>
+DEVI void decode_merge_slots(const FlashParams& p, const DecodeOut& out, int m0, int E, int nslots, int tid) {
+  constexpr int kC4 = T::kHeadDim / 4;
+  const int rows = min(16, (int)p.seqlen_q - m0);
+  for (int c = tid; c < rows * kC4; c += T::kThreads) {
+    const int r = c / kC4;
+    const int col = (c % kC4) * 4;
+    if (kEvenD || col < E) {
+      const float* lsrc = out.lse_acc + m0 + r;
+      const float* osrc = out.o_acc + (i64)(m0 + r) * E + col;
+      float mx = NEG_INF;
+      float total = 0.f;
+      float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int s0 = 0; s0 < nslots; s0 += 8) {
+        float l[8];
+        float4 v[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) l[j] = s0 + j < nslots ? __ldcg(lsrc + (s0 + j) * out.slot_l) : NEG_INF;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          v[j] = s0 + j < nslots ? __ldcg(reinterpret_cast<const float4*>(osrc + (s0 + j) * out.slot_o))
+                                 : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+        float m2 = mx;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) m2 = fmaxf(m2, l[j]);
+        if (m2 == NEG_INF) continue;
+        const float corr = mx == NEG_INF ? 0.f : __expf(mx - m2);
+        total *= corr;
+        acc.x *= corr;
+        acc.y *= corr;
+        acc.z *= corr;
+        acc.w *= corr;
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float f = l[j] == NEG_INF ? 0.f : __expf(l[j] - m2);
+          total += f;
+          fma4(acc, f, v[j]);
+        }
+        mx = m2;
+      }
+      decode_write_merged<kBf16>(out, m0 + r, col, acc, total, mx);
+    }
+  }
+}
+
+DEVI u32 atom_add_acq_rel(u32* addr, u32 v) {
+  u32 old;
+  asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(addr), "r"(v) : "memory");
+  return old;
+}
+
 // kCluster: the blocks of one (m-block, batch, head) form a thread-block cluster along z (cluster size = num_splits,
 // at most 16) and merge through distributed shared memory: no workspace, no counters, no second pass over global
 // memory. Otherwise the splits merge through the fp32 workspace and the counters (the last block merges).
 template <typename T, bool kBf16, bool kEvenD, bool kCluster = false>
 DEVI void flash_decode(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
-  constexpr int NB = BN / 8;
-  constexpr int DB = D / 8;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   const u32 sBase = smem_u32(smem_raw);
 
@@ -461,23 +792,16 @@ DEVI void flash_decode(const FlashParams& p) {
   const i64 b = bh / p.heads;
   const i64 h = bh % p.heads;
   const i64 hk = h / p.kv_group;
-  const int Lq = (int)p.seqlen_q;
   const int Lk = (int)p.seqlen_k;
   const int E = kEvenD ? D : (int)p.head_dim;
   const int m0 = m_block * 16;
-  const i64 BH = p.batch * p.heads;
 
   const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride;
   const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.k_batch_stride + hk * p.k_head_stride;
   const u16* gV = reinterpret_cast<const u16*>(p.v) + b * p.v_batch_stride + hk * p.v_head_stride;
 
   // key tiles of this split: [t_begin, t_end); this warp's: t_begin + warp + i * W
-  int n_total = (Lk + BN - 1) / BN;
-  if (p.causal) {
-    const int last_row = min(m0 + 16, Lq) - 1;
-    const i64 last_key = (i64)last_row + p.causal_offset;
-    n_total = last_key < 0 ? 0 : (int)min((i64)n_total, (last_key + BN) / BN);
-  }
+  const int n_total = decode_tiles_total(p, m_block, BN);
   const int per = (n_total + nsplit - 1) / nsplit;
   const int t_begin = min(n_total, split * per);
   const int t_end = min(n_total, t_begin + per);
@@ -496,35 +820,15 @@ DEVI void flash_decode(const FlashParams& p) {
     cp_async_commit();
   }
 
-  // Q as m16n8k16 A fragments: rows g, g + 8, columns 2t (+1) and 2t + 8 (+1) of each 16-column step
   u32 qf[D / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-#pragma unroll
-    for (int x = 0; x < 4; ++x) {
-      const int row = m0 + g + (x & 1) * 8;
-      const int col = kk * 16 + 2 * t + (x >> 1) * 8;
-      qf[kk][x] = row < Lq && (kEvenD || col < E)
-                      ? *reinterpret_cast<const u32*>(gQ + (i64)row * p.q_row_stride + col) : 0u;
-    }
-  }
-
-  float acc_o[DB][4];
-  float row_max[2] = {NEG_INF, NEG_INF};
-  float row_sum[2] = {0.f, 0.f};
-#pragma unroll
-  for (int d = 0; d < DB; ++d)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc_o[d][e] = 0.f;
+  decode_load_q<D, kEvenD>(p, gQ, m0, E, g, t, qf);
+  DecodeAcc<D> acc;
+  acc.clear();
 
   const float sl2 = fabsf(p.scale_log2);
   const bool negate = p.scale_log2 < 0.f;
-  const int lm_row = (lane & 7) + ((lane >> 3) & 1) * 8;
-  const int lm_col = (lane >> 4) * 8;
-  const int lk_row = (lane & 7) + (lane >> 4) * 8;
-  const int lk_col = ((lane >> 3) & 1) * 8;
-  const LdsmAddr<KS, BN> aK(sW, lk_row, lk_col);
-  const LdsmAddr<KS, BN> aV(sW + T::kTileBytes, lm_row, lm_col);
+  const LdsmAddr<KS, BN> aK(sW, (lane & 7) + (lane >> 4) * 8, ((lane >> 3) & 1) * 8);
+  const LdsmAddr<KS, BN> aV(sW + T::kTileBytes, (lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 8);
 
   for (int i = 0; i < my_tiles; ++i) {
     // every lane has finished reading tile i - 1's stage, which the load of tile i + S - 1 overwrites
@@ -533,170 +837,30 @@ DEVI void flash_decode(const FlashParams& p) {
     cp_async_commit();
     cp_async_wait<S - 1>();
     __syncwarp();
-    const u32 st = (i % S) * T::kStageBytes;
-    const int n0 = (t_begin + warp + i * W) * BN;
-
-    float acc_s[NB][4];
-#pragma unroll
-    for (int j = 0; j < NB; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc_s[j][e] = 0.f;
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      if (kEvenD || kk * 16 < E) {
-#pragma unroll
-        for (int jp = 0; jp < NB / 2; ++jp) {
-          u32 b0, b1, b2, b3;
-          ldsm_x4(aK.at(jp * 16, kk * 16) + st, b0, b1, b2, b3);
-          mma16816<kBf16>(acc_s[2 * jp], qf[kk], b0, b1);
-          mma16816<kBf16>(acc_s[2 * jp + 1], qf[kk], b2, b3);
-        }
-      }
-    }
-    if (negate) {
-#pragma unroll
-      for (int j = 0; j < NB; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc_s[j][e] = -acc_s[j][e];
-    }
-    if (n0 + BN > Lk || (p.causal && (i64)n0 + BN - 1 > (i64)m0 + p.causal_offset)) {
-#pragma unroll
-      for (int j = 0; j < NB; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int row = m0 + g + (e >= 2 ? 8 : 0);
-          const int col = n0 + j * 8 + 2 * t + (e & 1);
-          if (col >= Lk || (p.causal && (i64)col > (i64)row + p.causal_offset)) acc_s[j][e] = NEG_INF;
-        }
-      }
-    }
-    // online softmax
-#pragma unroll
-    for (int hh = 0; hh < 2; ++hh) {
-      float mx = row_max[hh];
-#pragma unroll
-      for (int j = 0; j < NB; ++j) mx = fmaxf(mx, fmaxf(acc_s[j][2 * hh], acc_s[j][2 * hh + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffff, mx, 2));
-      const float base = mx == NEG_INF ? 0.f : mx * sl2;
-      const float corr = fast_exp2(row_max[hh] * sl2 - base);
-      row_max[hh] = mx;
-      float sum = 0.f;
-#pragma unroll
-      for (int j = 0; j < NB; ++j) {
-        const float p0 = fast_exp2(acc_s[j][2 * hh] * sl2 - base);
-        const float p1 = fast_exp2(acc_s[j][2 * hh + 1] * sl2 - base);
-        acc_s[j][2 * hh] = p0;
-        acc_s[j][2 * hh + 1] = p1;
-        sum += p0 + p1;
-      }
-      row_sum[hh] = row_sum[hh] * corr + sum;
-#pragma unroll
-      for (int d = 0; d < DB; ++d) {
-        acc_o[d][2 * hh] *= corr;
-        acc_o[d][2 * hh + 1] *= corr;
-      }
-    }
-    // O += P V
-#pragma unroll
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      u32 a[4];
-      a[0] = pack2<kBf16>(acc_s[2 * kk][0], acc_s[2 * kk][1]);
-      a[1] = pack2<kBf16>(acc_s[2 * kk][2], acc_s[2 * kk][3]);
-      a[2] = pack2<kBf16>(acc_s[2 * kk + 1][0], acc_s[2 * kk + 1][1]);
-      a[3] = pack2<kBf16>(acc_s[2 * kk + 1][2], acc_s[2 * kk + 1][3]);
-#pragma unroll
-      for (int dp = 0; dp < D / 16; ++dp) {
-        if (kEvenD || dp * 16 < E) {
-          u32 b0, b1, b2, b3;
-          ldsm_x4_t(aV.at(kk * 16, dp * 16) + st, b0, b1, b2, b3);
-          mma16816<kBf16>(acc_o[2 * dp], a, b0, b1);
-          mma16816<kBf16>(acc_o[2 * dp + 1], a, b2, b3);
-        }
-      }
-    }
+    decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, (t_begin + warp + i * W) * BN, m0, E,
+                                  sl2, negate, g, t);
   }
 
-  // merge the warps: shared memory is reused once every warp has left its ring (only empty groups are pending)
-  cp_async_wait<0>();
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    row_sum[hh] += __shfl_xor_sync(0xffffffff, row_sum[hh], 1);
-    row_sum[hh] += __shfl_xor_sync(0xffffffff, row_sum[hh], 2);
-  }
-  float* sO = reinterpret_cast<float*>(smem_raw);  // [W][16][kORow] unnormalised warp outputs
-  float* sM = sO + W * 16 * T::kORow;              // [W][16] warp row maxima (scores)
-  float* sL = sM + W * 16;                         // [W][16] warp row sums
-  float* sF = sL + W * 16;                         // [W][16] warp weights in the block's normalised output
-  float* sLse = sF + W * 16;                       // [16] block LSE
-  int* sLast = reinterpret_cast<int*>(sLse + 16);
-  __syncthreads();
-#pragma unroll
-  for (int hh = 0; hh < 2; ++hh) {
-    const int r = g + hh * 8;
-#pragma unroll
-    for (int d = 0; d < DB; ++d) {
-      *reinterpret_cast<float2*>(sO + (warp * 16 + r) * T::kORow + d * 8 + 2 * t) =
-          make_float2(acc_o[d][2 * hh], acc_o[d][2 * hh + 1]);
-    }
-    if (t == 0) {
-      sM[warp * 16 + r] = row_max[hh];
-      sL[warp * 16 + r] = row_sum[hh];
-    }
-  }
-  __syncthreads();
-  if (tid < 16) {
-    float mx = NEG_INF;
-#pragma unroll
-    for (int w = 0; w < W; ++w) mx = fmaxf(mx, sM[w * 16 + tid]);
-    float f[W];
-    float l = 0.f;
-#pragma unroll
-    for (int w = 0; w < W; ++w) {
-      const float m = sM[w * 16 + tid];
-      f[w] = m == NEG_INF ? 0.f : fast_exp2((m - mx) * sl2);
-      l += f[w] * sL[w * 16 + tid];
-    }
-    const float inv = l > 0.f ? 1.f / l : 0.f;
-#pragma unroll
-    for (int w = 0; w < W; ++w) sF[w * 16 + tid] = f[w] * inv;
-    sLse[tid] = l > 0.f ? mx * fabsf(p.scale) + fast_log2(l) * 0.6931471805599453f : NEG_INF;
-  }
-  __syncthreads();
-
-  constexpr int kC4 = D / 4;  // 4-column groups per row
-  u16* gO = reinterpret_cast<u16*>(p.o) + b * p.o_batch_stride + h * p.o_head_stride;
-  // split workspace: o_accum = fp32 partial outputs [splits][B*H][Lq][E], then partial LSEs [splits][B*H][Lq];
-  // lse_accum = u32 merge counters [B*H][m-blocks], zero before the launch and left at zero by it
-  float* o_acc = reinterpret_cast<float*>(p.o_accum);
-  float* lse_acc = o_acc + (i64)nsplit * BH * Lq * E;
-  const bool whole = nsplit == 1;
+  // merge the warps: shared memory is reused once every warp has left its ring
+  const DecodeScratch<T> s(smem_raw);
+  decode_merge_warps<T>(p, s, acc, sl2, tid);
+  const DecodeOut out(p, bh, E);
 #if FLASH_CLUSTERS
   if constexpr (kCluster) {
+    constexpr int kC4 = D / 4;  // 4-column groups per row
+    const int Lq = (int)p.seqlen_q;
     // the block's normalised partial O into warp 0's rows of sO (each thread rewrites only the elements it reads)
     for (int c = tid; c < 16 * kC4; c += T::kThreads) {
       const int r = c / kC4;
       const int col = (c % kC4) * 4;
-      if (m0 + r < Lq && (kEvenD || col < E)) {
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-        for (int w = 0; w < W; ++w) {
-          const float f = sF[w * 16 + r];
-          const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
-          acc.x += f * v.x;
-          acc.y += f * v.y;
-          acc.z += f * v.z;
-          acc.w += f * v.w;
-        }
-        *reinterpret_cast<float4*>(sO + r * T::kORow + col) = acc;
-      }
+      if (m0 + r < Lq && (kEvenD || col < E)) *reinterpret_cast<float4*>(s.sO + r * T::kORow + col) = decode_block_out(s, r, col);
     }
     cluster_sync();
     // the cluster's blocks share the merge: block `rank` takes every nsplit-th group of 4 output columns
     constexpr int kMaxCluster = 16;  // Hopper's largest (non-portable) cluster
     const u32 rank = cluster_rank();
-    const u32 aO = smem_u32(sO);
-    const u32 aL = smem_u32(sLse);
+    const u32 aO = smem_u32(s.sO);
+    const u32 aL = smem_u32(s.sLse);
     const int rows = min(16, Lq - m0);
     for (int c = (int)rank * T::kThreads + tid; c < rows * kC4; c += nsplit * T::kThreads) {
       const int r = c / kC4;
@@ -706,34 +870,25 @@ DEVI void flash_decode(const FlashParams& p) {
         // one per split
         float l[kMaxCluster];
 #pragma unroll
-        for (int s = 0; s < kMaxCluster; ++s) l[s] = s < nsplit ? cluster_ld(cluster_map(aL + 4 * r, s)) : NEG_INF;
+        for (int q = 0; q < kMaxCluster; ++q) l[q] = q < nsplit ? cluster_ld(cluster_map(aL + 4 * r, q)) : NEG_INF;
         float mx = NEG_INF;
 #pragma unroll
-        for (int s = 0; s < kMaxCluster; ++s) mx = fmaxf(mx, l[s]);
+        for (int q = 0; q < kMaxCluster; ++q) mx = fmaxf(mx, l[q]);
         float4 v[kMaxCluster];
 #pragma unroll
-        for (int s = 0; s < kMaxCluster; ++s) {
-          v[s] = s < nsplit && l[s] != NEG_INF ? cluster_ld4(cluster_map(aO + 4 * (r * T::kORow + col), s))
+        for (int q = 0; q < kMaxCluster; ++q) {
+          v[q] = q < nsplit && l[q] != NEG_INF ? cluster_ld4(cluster_map(aO + 4 * (r * T::kORow + col), q))
                                                : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         float total = 0.f;
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+        float4 acc4 = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-        for (int s = 0; s < kMaxCluster; ++s) {
-          const float f = l[s] == NEG_INF ? 0.f : __expf(l[s] - mx);
+        for (int q = 0; q < kMaxCluster; ++q) {
+          const float f = l[q] == NEG_INF ? 0.f : __expf(l[q] - mx);
           total += f;
-          acc.x += f * v[s].x;
-          acc.y += f * v[s].y;
-          acc.z += f * v[s].z;
-          acc.w += f * v[s].w;
+          fma4(acc4, f, v[q]);
         }
-        const float inv = total > 0.f ? 1.f / total : 0.f;
-        *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
-            make_uint2(pack2<kBf16>(acc.x * inv, acc.y * inv), pack2<kBf16>(acc.z * inv, acc.w * inv));
-        if (col == 0 && p.lse != 0) {
-          reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + r) * p.lse_row_stride] =
-              total > 0.f ? mx + __logf(total) : NEG_INF;
-        }
+        decode_write_merged<kBf16>(out, m0 + r, col, acc4, total, mx);
       }
     }
     // no block leaves (and frees its shared memory) while another may still read it
@@ -741,105 +896,241 @@ DEVI void flash_decode(const FlashParams& p) {
   } else
 #endif
   {
-    for (int c = tid; c < 16 * kC4; c += T::kThreads) {
-      const int r = c / kC4;
-      const int col = (c % kC4) * 4;
-      if (m0 + r < Lq && (kEvenD || col < E)) {
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-        for (int w = 0; w < W; ++w) {
-          const float f = sF[w * 16 + r];
-          const float4 v = *reinterpret_cast<const float4*>(sO + (w * 16 + r) * T::kORow + col);
-          acc.x += f * v.x;
-          acc.y += f * v.y;
-          acc.z += f * v.z;
-          acc.w += f * v.w;
-        }
-        if (whole) {
-          *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
-              make_uint2(pack2<kBf16>(acc.x, acc.y), pack2<kBf16>(acc.z, acc.w));
-        } else {
-          *reinterpret_cast<float4*>(o_acc + (((i64)split * BH + bh) * Lq + m0 + r) * E + col) = acc;
-        }
-      }
-    }
-    if (tid < 16 && m0 + tid < Lq) {
-      if (!whole) {
-        lse_acc[((i64)split * BH + bh) * Lq + m0 + tid] = sLse[tid];
-      } else if (p.lse != 0) {
-        reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + tid) * p.lse_row_stride] =
-            sLse[tid];
-      }
-    }
+    const bool whole = nsplit == 1;
+    decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, whole ? -1 : split, tid);
     if (whole) return;
 
     // publish the partial, then count this block in (one release-acquire atomic after the block's barrier: the
     // barrier orders every thread's partial stores before thread 0's release); the last block of the (m-block,
     // batch, head) merges the splits
     __syncthreads();
-    unsigned int* counter = reinterpret_cast<unsigned int*>(p.lse_accum) + bh * gridDim.x + m_block;
-    if (tid == 0) {
-      unsigned int arrived;
-      asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(arrived) : "l"(counter) : "memory");
-      *sLast = arrived == (unsigned int)nsplit - 1;
-    }
+    u32* counter = reinterpret_cast<u32*>(p.lse_accum) + bh * gridDim.x + m_block;
+    if (tid == 0) *s.sFlag = atom_add_acq_rel(counter, 1u) == (u32)nsplit - 1;
     __syncthreads();
-    if (!*sLast) return;
-    // every split's LSE and partial of one output group in flight at once (8 splits a round), merged online
-    const int rows = min(16, Lq - m0);
-    const i64 sstride = BH * Lq;
-    for (int c = tid; c < rows * kC4; c += T::kThreads) {
-      const int r = c / kC4;
-      const int col = (c % kC4) * 4;
-      if (kEvenD || col < E) {
-        const float* lsrc = lse_acc + (i64)bh * Lq + m0 + r;
-        const float* osrc = o_acc + ((i64)bh * Lq + m0 + r) * E + col;
-        float mx = NEG_INF;
-        float total = 0.f;
-        float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-        for (int s0 = 0; s0 < nsplit; s0 += 8) {
-          float l[8];
-          float4 v[8];
-#pragma unroll
-          for (int j = 0; j < 8; ++j) l[j] = s0 + j < nsplit ? __ldcg(lsrc + (s0 + j) * sstride) : NEG_INF;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            v[j] = s0 + j < nsplit ? __ldcg(reinterpret_cast<const float4*>(osrc + (s0 + j) * sstride * E))
-                                   : make_float4(0.f, 0.f, 0.f, 0.f);
-          }
-          float m2 = mx;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) m2 = fmaxf(m2, l[j]);
-          if (m2 == NEG_INF) continue;
-          const float corr = mx == NEG_INF ? 0.f : __expf(mx - m2);
-          total *= corr;
-          acc.x *= corr;
-          acc.y *= corr;
-          acc.z *= corr;
-          acc.w *= corr;
-#pragma unroll
-          for (int j = 0; j < 8; ++j) {
-            const float f = l[j] == NEG_INF ? 0.f : __expf(l[j] - m2);
-            total += f;
-            acc.x += f * v[j].x;
-            acc.y += f * v[j].y;
-            acc.z += f * v[j].z;
-            acc.w += f * v[j].w;
-          }
-          mx = m2;
-        }
-        const float inv = total > 0.f ? 1.f / total : 0.f;
-        *reinterpret_cast<uint2*>(gO + (i64)(m0 + r) * p.o_row_stride + col) =
-            make_uint2(pack2<kBf16>(acc.x * inv, acc.y * inv), pack2<kBf16>(acc.z * inv, acc.w * inv));
-        if (col == 0 && p.lse != 0) {
-          reinterpret_cast<float*>(p.lse)[b * p.lse_batch_stride + h * p.lse_head_stride + (i64)(m0 + r) * p.lse_row_stride] =
-              total > 0.f ? mx + __logf(total) : NEG_INF;
-        }
-      }
-    }
+    if (!*s.sFlag) return;
+    decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, nsplit, tid);
     // leave the counter at zero, so that counters kept by the caller (FlashDevice's per-stream merge slabs) or a
     // graph replay need no memset
     if (tid == 0) *counter = 0u;
+  }
+}
+
+// ---- decode with work stealing (the _ws kernels): a persistent grid balanced across the SMs ----
+//
+// With a fixed split, SMs that read memory faster finish early and idle (on an H100 at B=8, H=16, one block per
+// (batch, head), a quarter of the blocks finished 25% before the rest), and a grid just over a wave runs a nearly
+// empty last wave. Here the grid has at most one block per SM. A unit is one (m-block, batch, head); block i starts as
+// the owner of unit i, and a block that finishes takes the next unstarted unit as its owner (a counter) and, once none
+// is left, helps the started unit with the most tiles left per block on it, while one has at least kMinStealTiles
+// left. The warps of every block on a unit take its key tiles one at a time from the unit's counter: the owner's warp
+// w takes tiles w + j W (j < stages) unclaimed, the c-th claim is tile W stages + c, and each claim is made one ring
+// position before its tile is loaded. A block that did all of a unit's tiles writes O and the LSE; otherwise each
+// block that did some writes a partial into one of the unit's num_splits workspace slots (so a unit takes at most
+// num_splits - 1 helpers), and the block that completes the unit's tile count merges them. Which block computes which
+// tile depends on timing, so the output's last bits may vary from call to call (FlashPlan steals only where
+// determinism was not asked for). Counters (u32 in lse_accum, zero before the launch): per unit next (claims), joined
+// (helpers), slots (partials written), done (tiles published); then the next unstarted unit and the blocks finished.
+// The last block to finish returns them all to zero, so counters kept by the caller need no memset.
+constexpr int kMinStealTiles = 8;
+
+// a counter other blocks update (no memory clobber: several loads may be in flight before the first use)
+DEVI u32 ld_relaxed(const u32* addr) {
+  u32 v;
+  asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];\n" : "=r"(v) : "l"(addr));
+  return v;
+}
+
+// Warp 0 picks the unit a block joins next: the most tiles left per block working on it, at least kMinStealTiles left
+// and fewer than max_slots - 1 helpers (so that its partials fit the workspace); -1 when none. Every unit's counters
+// are read at once (8 per lane a round).
+template <int W, int S, int BN>
+DEVI int decode_pick_unit(const FlashParams& p, const u32* next, u32* joined, int u_lo, int units, int m_blocks,
+                          int max_slots, int lane) {
+  constexpr int kScan = 8;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    float best = 0.f;
+    int victim = -1;
+    for (int u0 = u_lo; u0 < units; u0 += 32 * kScan) {
+      u32 nx[kScan], jn[kScan];
+#pragma unroll
+      for (int k = 0; k < kScan; ++k) {
+        const int u = u0 + lane + 32 * k;
+        nx[k] = u < units ? ld_relaxed(next + u) : 0u;
+        jn[k] = u < units ? ld_relaxed(joined + u) : 0u;
+      }
+#pragma unroll
+      for (int k = 0; k < kScan; ++k) {
+        const int u = u0 + lane + 32 * k;
+        const int left = u < units ? decode_tiles_total(p, u % m_blocks, BN) - W * S - (int)nx[k] : 0;
+        const float score = (float)left / (float)(2 + jn[k]);
+        if (left >= kMinStealTiles && jn[k] < (u32)max_slots - 1 && score > best) {
+          best = score;
+          victim = u;
+        }
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(0xffffffff, best, o);
+      const int ov = __shfl_xor_sync(0xffffffff, victim, o);
+      if (ob > best || (ob == best && ov > victim)) {
+        best = ob;
+        victim = ov;
+      }
+    }
+    if (victim < 0) return -1;
+    const u32 admitted = lane == 0 ? (atomicAdd(joined + victim, 1u) < (u32)max_slots - 1) : 0u;
+    if (__shfl_sync(0xffffffff, admitted, 0)) return victim;
+  }
+  return -1;
+}
+
+template <typename T, bool kBf16, bool kEvenD>
+DEVI void flash_decode_steal(const FlashParams& p) {
+  constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  __shared__ int sTiles[W];
+  __shared__ int sNext;
+  const u32 sBase = smem_u32(smem_raw);
+  const int tid = threadIdx.x;
+  const int warp = tid >> 5;
+  const int lane = tid & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int Lk = (int)p.seqlen_k;
+  const int E = kEvenD ? D : (int)p.head_dim;
+  const int m_blocks = ((int)p.seqlen_q + 15) / 16;
+  const int units = m_blocks * (int)(p.batch * p.heads);
+  const int max_slots = (int)p.num_splits;
+  u32* next = reinterpret_cast<u32*>(p.lse_accum);
+  u32* joined = next + units;
+  u32* slots = joined + units;
+  u32* done = slots + units;
+  u32* fresh = done + units;
+  u32* finished = fresh + 1;
+  const float sl2 = fabsf(p.scale_log2);
+  const bool negate = p.scale_log2 < 0.f;
+  const u32 sW = sBase + warp * S * T::kStageBytes;
+  const LdsmAddr<KS, BN> aK(sW, (lane & 7) + (lane >> 4) * 8, ((lane >> 3) & 1) * 8);
+  const LdsmAddr<KS, BN> aV(sW + T::kTileBytes, (lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 8);
+  const DecodeScratch<T> s(smem_raw);
+  const int grid = (int)gridDim.x;
+  // units started last have the most left: helpers look at the last two grids' worth
+  const int u_lo = max(0, units - 2 * grid);
+
+  // block i starts as the owner of unit i (the grid has at most one block per unit)
+  int unit = (int)blockIdx.x;
+  bool owner = true;
+  bool fresh_left = units > grid;
+  while (unit >= 0) {
+    const int m_block = unit % m_blocks;
+    const i64 bh = unit / m_blocks;
+    const i64 b = bh / p.heads;
+    const i64 h = bh % p.heads;
+    const i64 hk = h / p.kv_group;
+    const int m0 = m_block * 16;
+    const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.k_batch_stride + hk * p.k_head_stride;
+    const u16* gV = reinterpret_cast<const u16*>(p.v) + b * p.v_batch_stride + hk * p.v_head_stride;
+    const int n_total = decode_tiles_total(p, m_block, BN);
+    u32* ctr = next + unit;
+    auto load_kv = [&](int slot, int tile) {
+      const int n0 = tile * BN;
+      const u32 st = sW + slot * T::kStageBytes;
+      load_tile<D, BN, 32, KS>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
+      load_tile<D, BN, 32, KS>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, lane);
+    };
+    // An owner's warp w takes tiles w + j W (j < S) unclaimed; every other tile is claimed (tile W S + c for the c-th
+    // claim). Lane 0 claims; the warp waits for the atomic only when the tile is broadcast, a ring position later.
+    auto own_tile = [&](int j) -> int { return warp + j * W < n_total ? warp + j * W : -1; };
+    auto claim = [&]() -> u32 { return lane == 0 ? atomicAdd(ctr, 1u) : 0u; };
+    auto tile_of = [&](u32 c) -> int {
+      const u32 tile = (u32)(W * S) + __shfl_sync(0xffffffff, c, 0);
+      return tile < (u32)n_total ? (int)tile : -1;
+    };
+    // ids[j]: the tile at ring position i + j (-1: none, and none after it)
+    int ids[S - 1];
+#pragma unroll
+    for (int j = 0; j < S - 1; ++j) ids[j] = owner ? own_tile(j) : j > 0 && ids[j - 1] < 0 ? -1 : tile_of(claim());
+#pragma unroll
+    for (int j = 0; j < S - 1; ++j) {
+      if (ids[j] >= 0) load_kv(j, ids[j]);
+      cp_async_commit();
+    }
+    bool more = ids[S - 2] >= 0;
+    u32 pending = more ? claim() : 0u;
+
+    u32 qf[D / 16][4];
+    decode_load_q<D, kEvenD>(p, reinterpret_cast<const u16*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride, m0, E,
+                             g, t, qf);
+    DecodeAcc<D> acc;
+    acc.clear();
+    int tiles = 0;
+    for (int i = 0; ids[0] >= 0; ++i) {
+      __syncwarp();
+      int nid = -1;
+      if (more) {
+        if (owner && i == 0) {
+          nid = own_tile(S - 1);
+        } else {
+          nid = tile_of(pending);
+          if (nid >= 0) pending = claim();
+        }
+        more = nid >= 0;
+      }
+      if (nid >= 0) load_kv((i + S - 1) % S, nid);
+      cp_async_commit();
+      cp_async_wait<S - 1>();
+      __syncwarp();
+      decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, ids[0] * BN, m0, E, sl2, negate, g,
+                                    t);
+      ++tiles;
+#pragma unroll
+      for (int j = 0; j < S - 2; ++j) ids[j] = ids[j + 1];
+      ids[S - 2] = nid;
+    }
+    if (lane == 0) sTiles[warp] = tiles;
+    decode_merge_warps<T>(p, s, acc, sl2, tid);
+    int block_tiles = 0;
+#pragma unroll
+    for (int w = 0; w < W; ++w) block_tiles += sTiles[w];
+    const DecodeOut out(p, bh, E);
+    if (block_tiles == n_total) {
+      decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, -1, tid);
+    } else if (block_tiles > 0) {
+      if (tid == 0) *s.sFlag = (int)atomicAdd(slots + unit, 1u);
+      __syncthreads();
+      decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, *s.sFlag, tid);
+      __syncthreads();
+      if (tid == 0) {
+        const bool last = atom_add_acq_rel(done + unit, (u32)block_tiles) + (u32)block_tiles == (u32)n_total;
+        *s.sFlag = last ? (int)ld_relaxed(slots + unit) : 0;
+      }
+      __syncthreads();
+      if (*s.sFlag > 0) decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, *s.sFlag, tid);
+    }
+    if (warp == 0) {
+      int u = -1;
+      if (fresh_left) {
+        u = __shfl_sync(0xffffffff, lane == 0 ? (int)atomicAdd(fresh, 1u) + grid : 0, 0);
+        if (u >= units) u = -1;
+        fresh_left = u >= 0;
+      }
+      if (u < 0) u = -2 - decode_pick_unit<W, S, BN>(p, next, joined, u_lo, units, m_blocks, max_slots, lane);
+      if (lane == 0) sNext = u;
+    }
+    __syncthreads();
+    // sNext: a fresh unit to own (>= 0), a unit to help (-2 - unit) or none (-1)
+    const int pick = sNext;
+    owner = pick >= 0;
+    unit = owner ? pick : -2 - pick;
+    fresh_left = owner;
+  }
+  // the last block to finish returns every counter to zero (no block reads or claims any more)
+  __syncthreads();
+  if (tid == 0) *s.sFlag = atom_add_acq_rel(finished, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (*s.sFlag) {
+    for (int i = tid; i < 4 * units + 2; i += T::kThreads) next[i] = 0u;
   }
 }
 
@@ -904,6 +1195,14 @@ typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
   extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_pad(const FlashParams p) { \
     flash_decode<T, BF16, false>(p);                                                             \
   }
+// <name>_ws[_pad]: the work-stealing decode kernels (one block per (m-block, batch, head) unit, one wave)
+#define FLASH_DECODE_STEAL_ENTRY(NAME, T, BF16)                                                    \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_ws(const FlashParams p) {       \
+    flash_decode_steal<T, BF16, true>(p);                                                            \
+  }                                                                                                  \
+  extern "C" __global__ void __launch_bounds__(T::kThreads, 2) NAME##_ws_pad(const FlashParams p) {   \
+    flash_decode_steal<T, BF16, false>(p);                                                           \
+  }
 // <name>_cl[_pad]: the same decode kernels for a cluster launch (cluster dims 1 x 1 x num_splits; sm_90 and later)
 #if FLASH_CLUSTERS
 #define FLASH_DECODE_CLUSTER_ENTRY(NAME, T, BF16)                                                      \
@@ -925,6 +1224,8 @@ typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
 #define FLASH_DECODE(D, TR)                                                  \
   FLASH_DECODE_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false)       \
   FLASH_DECODE_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)       \
+  FLASH_DECODE_STEAL_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false) \
+  FLASH_DECODE_STEAL_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true) \
   FLASH_DECODE_CLUSTER_ENTRY(flash_decode_f16_d##D##_##TR, S##D##_##TR, false) \
   FLASH_DECODE_CLUSTER_ENTRY(flash_decode_bf16_d##D##_##TR, S##D##_##TR, true)
 

@@ -147,7 +147,7 @@ final class FlashDevice {
    * Whether the decode splits may merge in thread-block clusters here: compute capability 9.0 or later and the
    * forward module loaded as machine code for this device (its compute_80 PTX fallback has no {@code _cl} kernels).
    */
-  private boolean clusters() {
+  boolean clusters() {
     Boolean c = clusters;
     if (c == null) {
       c = context.device().computeCapability().major() >= 9 && module().origin() != KernelModule.Origin.PTX_JIT;
@@ -348,7 +348,7 @@ final class FlashDevice {
     long lk = s.keyLength();
     long e = s.headDim();
     FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(),
-        context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters());
+        context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters(), r.options().deterministic());
     long oAccum = 0;
     long lseAccum = 0;
     DeviceMemory borrowed = null;
@@ -392,7 +392,7 @@ final class FlashDevice {
       launchHopper(hopper.get(), r.dtype(), dropout, lq, plan.gridY(), stream, args);
       return borrowed;
     }
-    Dim3 grid = Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
+    Dim3 grid = plan.steal() ? Dim3.of(plan.stealBlocks()) : Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
     if (plan.cluster()) {
       // the splits of one (query block, batch, head) form a cluster and merge through distributed shared memory
       module().function(plan.kernel(r.dtype(), e, dropout)).launchCluster(grid, Dim3.of(1, 1, plan.splits()),

@@ -10,19 +10,25 @@ import java.util.Optional;
  * @param headDim     padded head dim of the specialisation that runs
  * @param split       whether the decode kernel ({@code flash_decode_*}: split-KV, the splits merged in the same launch)
  *                    runs instead of the main kernel
- * @param splits      key splits (1 for the main kernel; the decode kernel may also run with 1)
+ * @param splits      key splits (1 for the main kernel; the decode kernel may also run with 1); for a work-stealing
+ *                    launch, the workspace slots per unit
  * @param cluster     whether the splits of one (query block, batch, head) merge inside one thread-block cluster
  *                    through distributed shared memory (the {@code _cl} decode kernels: compute capability 9.0 and
  *                    later, 2 to {@link #MAX_CLUSTER} splits), which needs no workspace, no counters and no memset
  *                    (KERNEL_NOTES.md, v7)
+ * @param stealBlocks blocks of a work-stealing decode launch (the {@code _ws} kernels, a one-dimensional grid; 0 for
+ *                    the others): each block starts on one (query block, batch, head) unit, takes the unit's key tiles
+ *                    one at a time from a counter, then the next unstarted unit, then helps the unit with the most
+ *                    tiles left, so that blocks on SMs that read memory faster do more (KERNEL_NOTES.md, v10); the
+ *                    partials of a unit's blocks merge through {@code splits} workspace slots
  * @param gridX       query blocks
  * @param gridY       batch x heads
  * @param threads     threads per block
  * @param sharedBytes dynamic shared memory per block
  * @param traitsName  the decode traits' name in the kernel's ({@link DecodeTraits#name()}); empty for the main kernel
  */
-record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gridX, int gridY, int threads,
-    int sharedBytes, String traitsName) {
+record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int stealBlocks, int gridX, int gridY,
+    int threads, int sharedBytes, String traitsName) {
 
   /**
    * Tile shape of one main-kernel specialisation; {@code flash_fwd.cu} declares the same table.
@@ -160,6 +166,18 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
    * 8 cluster splits 11037).
    */
   static final long TAIL_CLUSTER_KEYS = 4096;
+  /** Workspace slots per unit of a work-stealing decode launch: its owner's and up to seven helpers' partials. */
+  static final int STEAL_SLOTS = 8;
+  /**
+   * Fewest keys for which a decode grid of one split per unit steals work: below, its fixed cost (a tile counter
+   * per unit, the helpers' partials, the counters' reset) outweighs the balance (H100, B=8 and 16, Lk=4k: 2-3% slower
+   * than one split).
+   */
+  static final long STEAL_MIN_KEYS = 8192;
+  /** Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster). */
+  static final long STEAL_LONG_KEYS = 32768;
+  /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
+  static final double STEAL_WAVE_EFFICIENCY = 0.9;
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -202,6 +220,21 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters) {
+    return of(batchHeads, lq, lk, e, sms, maxSharedPerBlock, dropout, clusters, true);
+  }
+
+  /**
+   * As {@link #of(long, long, long, long, int, int, boolean, boolean)}, where the caller may take results whose last
+   * bits vary from call to call ({@code deterministic} false): on a device with clusters (measured on an H100 only), a
+   * decode grid of one split per unit, between 0.8 and {@link #TAIL_WAVES} waves, with at least {@link #STEAL_MIN_KEYS}
+   * keys, steals work (see {@link #stealBlocks}) unless it is one wave of at least {@link #STEAL_WAVE_EFFICIENCY}
+   * below {@link #STEAL_LONG_KEYS} keys. Measured on an H100 (KERNEL_NOTES.md, v10; fp16, H=16, E=128, µs, stealing /
+   * one split / cuDNN): B=7 at Lk=16k 307.4 / 313.3 / 303.3 and 64k 1191.5 / 1242.0 / 1193.5; B=8 at 64k 1365.2 /
+   * 1373.1 / 1368.9; B=9 at 16k 401.9 / 444.5 / 421.8; B=12 at 16k 522.3 / 532.6 / 549.0; B=32 at 16k 1373.3 / 1390.9
+   * / 1384.7; while B=8 at 16k stays with one split (351.3 / 347.6 / 348.1).
+   */
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
+      boolean clusters, boolean deterministic) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
     boolean useSplit = !dropout && lq <= DECODE_ROWS;
@@ -210,7 +243,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
           MAIN_EFFICIENCY) > 1;
     }
     if (!useSplit) {
-      return new FlashPlan(main.headDim(), false, 1, false, Math.toIntExact(ceilDiv(lq, main.blockM())),
+      return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
           Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "");
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
@@ -219,6 +252,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
     long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
     int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
+    int stealBlocks = 0;
     if (clusters && splits > 1) {
       int half = numSplits(blocks, keyBlocks, Math.max(1, sms / 2), DECODE_EFFICIENCY);
       if (half >= 2 && half <= MAX_CLUSTER && lk >= CLUSTER_SPLIT_KEYS * half) {
@@ -231,18 +265,25 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
         splits = tail;
         cluster = ceilDiv(lk, tail) <= TAIL_CLUSTER_KEYS;
       }
+    } else if (clusters && !deterministic && lk >= STEAL_MIN_KEYS) {
+      double waves = (double) blocks / sms;
+      boolean fullWave = blocks <= sms && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
+      if (!fullWave || lk >= STEAL_LONG_KEYS) {
+        splits = STEAL_SLOTS;
+        stealBlocks = (int) Math.min(blocks, sms);
+      }
     }
-    return new FlashPlan(d.headDim(), true, splits, cluster, Math.toIntExact(rowBlocks), Math.toIntExact(batchHeads),
-        d.threads(), d.sharedBytes(), d.name());
+    return new FlashPlan(d.headDim(), true, splits, cluster, stealBlocks, Math.toIntExact(rowBlocks),
+        Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name());
   }
 
   /**
    * The kernel's name in {@code flash_fwd.cu}: the {@code _cl} decode kernels for a {@link #cluster} launch, the
-   * {@code _pad} kernels for head dims below the specialisation's.
+   * {@code _ws} ones for a work-stealing launch, the {@code _pad} kernels for head dims below the specialisation's.
    */
   String kernel(DType dtype, long e, boolean dropout) {
     String dt = dtype == DType.BFLOAT16 ? "bf16" : "f16";
-    return (split ? "flash_decode_" + dt + "_d" + headDim + "_" + traitsName + (cluster ? "_cl" : "")
+    return (split ? "flash_decode_" + dt + "_d" + headDim + "_" + traitsName + (cluster ? "_cl" : steal() ? "_ws" : "")
         : "flash_fwd_" + dt + "_d" + headDim) + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
   }
 
@@ -264,20 +305,26 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int gr
     return Optional.empty();
   }
 
+  /** Whether this is a work-stealing decode launch ({@link #stealBlocks} blocks). */
+  boolean steal() {
+    return stealBlocks > 0;
+  }
+
   /**
    * Whether the call needs the split workspace (fp32 partial outputs, then the partial LSEs; the merge counters):
-   * several splits, no cluster.
+   * several splits (or slots, when stealing), no cluster.
    */
   boolean workspace() {
     return splits > 1 && !cluster;
   }
 
   /**
-   * Merge counters (one 32-bit word per query block, the kernel's {@code lse_accum}): zero before the launch, left at
-   * zero by it (see {@link MergeSlabs}).
+   * Counters (32-bit words, the kernel's {@code lse_accum}): zero before the launch, left at zero by it (see
+   * {@link MergeSlabs}). One merge counter per unit (query block, batch, head); when stealing, four per unit (tiles
+   * claimed, helpers joined, slots taken, tiles done), the next unstarted unit and the blocks finished.
    */
   long counters() {
-    return (long) gridX * gridY;
+    return steal() ? 4L * gridX * gridY + 2 : (long) gridX * gridY;
   }
 
   /**

@@ -292,6 +292,63 @@ class FlashGpuTest {
     }
   }
 
+  /**
+   * The work-stealing decode kernels (FlashPlan#stealBlocks): B = 9, H = 16, E = 128, 8192 keys are 144 units on one
+   * block per SM, which take unstarted units and then help each other through counters the kernel leaves at zero. On
+   * a caller stream with poisoned outputs, every round must match the reference; a deterministic call runs the fixed
+   * split instead and gives the same bits every time.
+   */
+  @Test
+  void workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits() {
+    FlashDevice device = provider.device(0);
+    CudaContext ctx = device.context();
+    assumeTrue(device.clusters(), "the work-stealing rule is for devices with thread-block clusters");
+    long b = 9, h = 16, lk = 8192, e = 128;
+    FlashPlan plan = FlashPlan.of(b * h, 1, lk, e, ctx.device().multiprocessorCount(),
+        ctx.device().maxSharedMemoryPerBlockOptin(), false, true, false);
+    assumeTrue(plan.steal(), () -> "144 units do not steal on " + ctx.device().multiprocessorCount() + " SMs");
+    long seed = System.nanoTime();
+    System.out.println("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits seed " + seed);
+    Random rnd = new Random(seed);
+    try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx)) {
+      Tensor q = gaussian(arena, DType.BFLOAT16, rnd, b, h, 1, e);
+      Tensor kv = gaussian(arena, DType.BFLOAT16, rnd, b, h, lk, e);
+      Tensor o = Tensor.allocate(arena, DType.BFLOAT16, b, h, 1, e);
+      Tensor lse = Tensor.allocate(arena, DType.FLOAT32, b, h, 1);
+      Tensor first = Tensor.allocate(arena, DType.BFLOAT16, b, h, 1, e);
+      Tensor nan = Tensor.allocate(arena, DType.BFLOAT16, b, h, 1, e);
+      for (long i = 0; i < b * h * e; i++) {
+        nan.set(Double.NaN, i / (h * e), i / e % h, 0, i % e);
+      }
+      var ref = ReferenceAttention.forward(AttentionRequest.create(q, kv, kv, o, lse,
+          AttentionOptions.builder().returnLse(true).build()), DType.FLOAT64);
+      try (DeviceTensor dq = DeviceTensor.upload(ctx, q); DeviceTensor dkv = DeviceTensor.upload(ctx, kv);
+          DeviceTensor dout = DeviceTensor.allocate(ctx, DType.BFLOAT16, b, h, 1, e);
+          DeviceTensor dlse = DeviceTensor.allocate(ctx, DType.FLOAT32, b, h, 1)) {
+        for (boolean deterministic : new boolean[] {false, true}) {
+          AttentionRequest r = AttentionRequest.create(dq.tensor(), dkv.tensor(), dkv.tensor(), dout.tensor(),
+              dlse.tensor(), AttentionOptions.builder().stream(stream.handle()).returnLse(true)
+                  .deterministic(deterministic).build());
+          for (int round = 0; round < 5; round++) {
+            dout.upload(nan);
+            provider.forward(r);
+            stream.synchronize();
+            dout.download(o);
+            dlse.download(lse);
+            assertThat(maxAbsError(o, ref.output())).as("deterministic %s, round %d", deterministic, round)
+                .isLessThan(3e-2);
+            assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
+            if (deterministic && round == 0) {
+              dout.download(first);
+            } else if (deterministic) {
+              assertThat(o.hostSegment().mismatch(first.hostSegment())).as("round %d", round).isEqualTo(-1L);
+            }
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void tenThousandCallsLeakNoDeviceMemory() {
     long seed = System.nanoTime();

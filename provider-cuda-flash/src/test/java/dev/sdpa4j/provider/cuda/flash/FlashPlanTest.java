@@ -163,6 +163,46 @@ class FlashPlanTest {
   }
 
   @Test
+  void oneSplitDecodeGridsStealWorkWhereDeterminismIsNotAskedFor() {
+    // {B, Lk, steal blocks (0: none)} for H = 16, E = 128 on an H100: a wave with idle SMs (B = 7) or a grid over one
+    // wave (B = 9, 12, 32) from STEAL_MIN_KEYS keys; a full wave (B = 8) only from STEAL_LONG_KEYS keys
+    long[][] cases = {{7, 16_384, 112}, {7, 65_536, 112}, {8, 16_384, 0}, {8, 32_767, 0}, {8, 32_768, 128},
+        {8, 65_536, 128}, {9, 16_384, 132}, {9, 8191, 0}, {9, 8192, 132}, {12, 16_384, 132}, {32, 16_384, 132},
+        {16, 4096, 0}};
+    for (long[] c : cases) {
+      FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(p.stealBlocks()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo((int) c[2]);
+      if (c[2] > 0) {
+        assertThat(p.steal()).isTrue();
+        assertThat(p.splits()).isEqualTo(FlashPlan.STEAL_SLOTS);
+        assertThat(p.cluster()).isFalse();
+        assertThat(p.workspace()).isTrue();
+        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2_ws");
+        assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2_ws_pad");
+        // four counters per unit, the next unstarted unit and the blocks finished, within a merge slab
+        assertThat(p.counters()).isEqualTo(4 * c[0] * 16 + 2);
+        assertThat(p.counters() * 4).isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
+        assertThat(p.partialBytes(1, 128)).isEqualTo(FlashPlan.STEAL_SLOTS * c[0] * 16 * 129 * 4);
+      } else {
+        assertThat(p).isEqualTo(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true));
+      }
+    }
+    // deterministic calls, devices without clusters, small grids (splits) and grids of TAIL_WAVES waves never steal
+    assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true).steal()).isFalse();
+    assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, false, false).steal()).isFalse();
+    assertThat(FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
+    assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
+    // the largest stealing grid (just under TAIL_WAVES waves of 16-row units) still fits its counters in a slab
+    FlashPlan widest = FlashPlan.of(4L * H100_SMS - 1, 1, 65_536, 64, H100_SMS, H100_SHARED, false, true, false);
+    assertThat(widest.steal()).isTrue();
+    assertThat(widest.counters() * 4).isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
+    // GQA decode packs a group's query heads as rows: 40 rows are three units per kv head
+    FlashPlan gqa = FlashPlan.of(48, 40, 16_384, 64, H100_SMS, H100_SHARED, false, true, false);
+    assertThat(gqa.stealBlocks()).isEqualTo(H100_SMS);
+    assertThat(gqa.counters()).isEqualTo(4 * 48 * 3 + 2);
+  }
+
+  @Test
   void theSplitWorkspaceHoldsEverySplitsPartialOutputsAndLses() {
     FlashPlan p = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(p.partialBytes(1, 128)).isEqualTo(8L * 16 * 1 * 129 * 4);
