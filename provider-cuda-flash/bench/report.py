@@ -44,7 +44,7 @@ lines = [f"# cuda-flash forward vs PyTorch {m['torch']} SDPA backends", "",
          " in one process at L = 2k-4k)." if m.get("rounds", 2) > 1 else ", one round (one median per column)."),
          f"- data: `{os.path.basename(base)}.json` / `.csv` (this table's run)" + (f"; `cuda-flash-{date}-decode.json` / `.csv` (decode run)" if dsrc else "") + ".",
          "- TFLOP/s = 4·B·H·Lq·Lk·E / time, halved for causal. ratio = ours / torch backend (>1 = ours faster).",
-         "- decode: Lq = 1; K/V of B = 1 fit in the 50 MB L2, so those rows partly measure L2 for every backend.",
+         "- decode: Lq = 1; K/V of B = 1 fit in the 50 MB L2, so those rows partly measure L2 for every backend. K+V read: the floor of a decode call, K and V read once with no attention (264 blocks of 512 threads sweeping 64 KB chunks, the fastest plain read measured on the H100), same process; sdpa4j / read and best torch / read: time over the read's (1.0 = as fast as reading K and V).",
          "- extra MB: device memory our call needs beyond q, k, v, o and the LSE (the fp32 split-KV partials; 0 without splits), so the peak at L = 16k is inputs + output + LSE only.", ""]
 lines += [] if decode_only else ["## Training shapes (B·L = 16k tokens, hidden 2048; E = 256 with 8 heads)", "",
           "| E | H | L | B | dtype | causal | kernel | sdpa4j TFLOP/s | previous kernel (same run) | mma.sync kernel (same run) | torch flash | torch efficient | torch cuDNN | vs flash | vs cuDNN | vs previous | vs mma.sync | extra MB |",
@@ -64,8 +64,8 @@ for r in d["rows"]:
                  f"{f(rf, 2)} | {f(o / cu if cu else None, 2)} | {f(o / bs if bs else None, 2)} | {f(o / mm if mm else None, 2)} | {int(r['sdpa4j_info'].get('workspace_bytes', 0)) / 2**20:.1f} |")
 def decode_table(rows, title, note):
     out = ["", title, ""] + ([note, ""] if note else []) + [
-        "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | vs best torch | vs flash | vs previous | splits (previous) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | K+V read µs | vs best torch | vs flash | vs previous | sdpa4j / read | best torch / read | splits (previous) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ratios = []
     for r in rows:
         if r["kind"] != "decode":
@@ -75,11 +75,14 @@ def decode_table(rows, title, note):
         kv = 2 * r["B"] * r["H"] * r["Lk"] * r["E"] * 2
         ratios.append((best / ms["sdpa4j"], ms["torch-flash"] / ms["sdpa4j"]))
         bms = r.get("base_ms")
+        fms = r.get("floor_ms")   # K and V read once, no attention (bench.py: harness_stream_read)
         out.append(f"| {r['B']} | {r['Lk']} | {r['dtype']} | {ms['sdpa4j']*1e3:.1f} | {kv / (ms['sdpa4j'] * 1e-3) / 1e12:.2f} | "
                    + ("-" if bms is None else f"{bms*1e3:.1f}") + " | "
                    + " | ".join("-" if ms[k] is None else f"{ms[k]*1e3:.1f}" for k in ("torch-flash", "torch-efficient", "torch-cudnn"))
+                   + " | " + ("-" if fms is None else f"{fms*1e3:.1f}")
                    + f" | {best / ms['sdpa4j']:.3f} | {ms['torch-flash'] / ms['sdpa4j']:.2f} | "
                    + ("-" if bms is None else f"{bms / ms['sdpa4j']:.2f}")
+                   + " | " + ("- | -" if fms is None else f"{ms['sdpa4j'] / fms:.3f} | {best / fms:.3f}")
                    + f" | {r['sdpa4j_info'].get('splits', '-')} ({r.get('base_splits', '-')}) |")
     return out, ratios
 
