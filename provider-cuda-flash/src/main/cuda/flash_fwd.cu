@@ -15,6 +15,8 @@
 // Decode (flash-decoding, Lq <= 16 after GQA packing, or a grid too small for the device): flash_decode_* splits the
 // keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below): on sm_90 through
 // distributed shared memory within a thread-block cluster (the _cl kernels), elsewhere through a global workspace.
+// flash_decode_*_ws run a persistent grid whose blocks share each (batch, head)'s key tiles by work stealing (see
+// flash_decode_steal).
 
 #include "flash_common.cuh"
 
