@@ -116,6 +116,18 @@ def main():
     cfgs.append((8, 16, 1, 1, 32768, 128, torch.float16, 0, "pad", None, None))
     cfgs.append((36, 32, 8, 1, 9000, 64, torch.bfloat16, 0, "bhle", None, None))
     cfgs.append((5, 32, 1, 1, 8192, 96, torch.float16, 0, "bhle", None, None))
+    # the v11 rules (FlashPlan.of on sm_90): a grid below a wave that would split steals from STEAL_HELPER_KEYS keys on
+    # one block per SM, the blocks beyond the units helping from the start (B = 2, 3; GQA-packed rows); grids of a
+    # third of a wave or more with at most UNSPLIT_MAX_KEYS keys run one split; one-split grids of head dim 128 just
+    # over a wave take the NARROW traits (B = 9, 10, a padded head dim, GQA packing, two m-blocks)
+    cfgs.append((2, 16, 1, 1, 65536, 128, torch.float16, 0, "bhle", None, None))
+    cfgs.append((3, 16, 1, 1, 65600, 128, torch.bfloat16, 0, "blhe", 0.1, None))
+    cfgs.append((3, 32, 2, 1, 65536, 64, torch.float16, 0, "pad", None, None))
+    cfgs.append((4, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
+    cfgs.append((9, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
+    cfgs.append((10, 16, 1, 1, 3000, 120, torch.bfloat16, 0, "blhe", -0.2, None))
+    cfgs.append((9, 32, 2, 1, 5000, 128, torch.bfloat16, 0, "pad", None, None))
+    cfgs.append((1, 70, 1, 20, 3000, 128, torch.float16, 2, "bhle", None, None))
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)
@@ -137,10 +149,11 @@ def main():
     cfgs.append((2, 36, 1, 300, 8193, 64, torch.bfloat16, 0, "pad", -0.2, None))
     fails = 0
     worst = {}
-    stealing = 0
+    stealing = narrow = 0
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen)
         stealing += bool(info["steal"])
+        narrow += bool(info.get("narrow"))
         key = str(cfg[6]).split(".")[-1]
         worst[key] = max(worst.get(key, 0), oe)
         if not ok:
@@ -187,7 +200,8 @@ def main():
                 fails += 1
                 print("FAIL merge", cfg[:6], cfg[6], "cluster", cl, "compact", compact, "oerr %.2e lerr %.2e" % (oe, le), info)
     dfails, dcases = dropout_checks(gen, rnd)
-    print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout, {stealing} by the work-stealing decode kernels), "
+    print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout, {stealing} by the work-stealing decode kernels, "
+          f"{narrow} by the narrow ones), "
           f"{fails + dfails} failed; worst output error {worst}")
     return fails + dfails
 

@@ -41,6 +41,14 @@ SLAB_BYTES = 64 << 10
 STEAL_SLOTS = 8
 STEAL_MIN_KEYS = 8192
 STEAL_LONG_KEYS = 32768
+# FlashPlan.STEAL_HELPER_KEYS: a grid below a wave that would split steals on one block per SM (helpers from the start)
+STEAL_HELPER_KEYS = 65536
+# FlashPlan.UNSPLIT_MAX_KEYS, UNSPLIT_MIN_WAVES: short grids of at least a third of a wave run one split
+UNSPLIT_MAX_KEYS = 4096
+UNSPLIT_MIN_WAVES = 1 / 3
+# FlashPlan.NARROW, NARROW_MAX_WAVES: head dim 128's 2-warp decode traits for one-split grids just over a wave
+NARROW = (32, 2, 2)
+NARROW_MAX_WAVES = 1.25
 STEAL_WAVE_EFFICIENCY = 0.9
 
 def decode_smem(D, bn, w, st):
@@ -91,7 +99,8 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
-            split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False):
+            split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
+            steal_blocks=None, narrow=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -104,7 +113,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness. sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
-    kernel (the _ws kernels, only where not `deterministic`), True / False forced."""
+    kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
+    narrow: None = FlashPlan's rule for the NARROW decode traits (head dim 128, one split), True / False forced."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -173,7 +183,12 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                 else:
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
-                    if can_cl and splits > 1:
+                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
+                        splits = 1
+                    if can_cl and splits > 1 and steal is None and not deterministic and Lk >= STEAL_HELPER_KEYS \
+                            and blocks * STEAL_SLOTS >= SMS and hasattr(lib, "harness_launch_steal"):
+                        steal, steal_blocks = True, steal_blocks or SMS
+                    elif can_cl and splits > 1:
                         half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
                         if 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
                             splits, plan_cluster = half, True
@@ -186,6 +201,15 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         waves = blocks / SMS
                         full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
                         steal = not full or Lk >= STEAL_LONG_KEYS
+                    if narrow is None:
+                        narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
+                            and SMS < blocks <= NARROW_MAX_WAVES * SMS and 3 * decode_smem(D, *NARROW) <= SMEM_OPTIN \
+                            and hasattr(lib, "harness_launch_narrow")
+        narrow = bool(narrow and split and not steal)
+        if narrow:
+            assert dc == 3 and not compact and splits == 1
+            dbn, dw, dst = NARROW
+            dsmem = decode_smem(D, dbn, dw, dst)
         if split:
             BM, BN, W = 16, dbn, dw
             smem = dsmem
@@ -226,8 +250,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         ws_o = ws_l = None
     p.num_splits = splits
     grid = (cdiv(lq, BM), B * heads, splits)
-    if steal:   # at most one block per SM and one per unit (m-block, batch, head)
-        grid = (min(SMS, B * heads * cdiv(lq, 16)), 1, 1)
+    if steal:   # at most one block per SM (steal_blocks: a bench-only override)
+        grid = (steal_blocks or min(SMS, B * heads * cdiv(lq, 16)), 1, 1)
     rows = B * heads * lq
     keep = (ws_o, ws_l, q, k, v, o, lse)
     pref = ctypes.byref(p)
@@ -262,6 +286,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
         elif steal:
             r = lib.harness_launch_steal(pref, dc, int(bf16), int(compact), grid[0], grid[1], W * 32, smem, st)
+        elif narrow:
+            r = lib.harness_launch_narrow(pref, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif cluster:
             r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
@@ -277,7 +303,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.keep = keep
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

@@ -719,10 +719,12 @@ DEVI void decode_write_block(const FlashParams& p, const DecodeScratch<T>& s, co
   }
 }
 
-// The last block of an (m-block, batch, head) merges the partials of workspace slots [0, nslots) into O and the LSE;
-// every split's LSE and partial of one output group are in flight at once (8 slots a round), merged online
+// The last block of an (m-block, batch, head) merges the partials of workspace slots [0, nslots) into O and the LSE
+// (of the first 32 slots only those whose bit is set in `mask`); every split's LSE and partial of one output group
+// are in flight at once (8 slots a round), merged online
 template <typename T, bool kBf16, bool kEvenD>
-DEVI void decode_merge_slots(const FlashParams& p, const DecodeOut& out, int m0, int E, int nslots, int tid) {
+DEVI void decode_merge_slots(const FlashParams& p, const DecodeOut& out, int m0, int E, int nslots, u32 mask,
+                             int tid) {
   constexpr int kC4 = T::kHeadDim / 4;
   const int rows = min(16, (int)p.seqlen_q - m0);
   for (int c = tid; c < rows * kC4; c += T::kThreads) {
@@ -738,11 +740,11 @@ DEVI void decode_merge_slots(const FlashParams& p, const DecodeOut& out, int m0,
         float l[8];
         float4 v[8];
 #pragma unroll
-        for (int j = 0; j < 8; ++j) l[j] = s0 + j < nslots ? __ldcg(lsrc + (s0 + j) * out.slot_l) : NEG_INF;
-#pragma unroll
         for (int j = 0; j < 8; ++j) {
-          v[j] = s0 + j < nslots ? __ldcg(reinterpret_cast<const float4*>(osrc + (s0 + j) * out.slot_o))
-                                 : make_float4(0.f, 0.f, 0.f, 0.f);
+          const bool live = s0 + j < nslots && ((mask >> ((s0 + j) & 31)) & 1u);
+          l[j] = live ? __ldcg(lsrc + (s0 + j) * out.slot_l) : NEG_INF;
+          v[j] = live ? __ldcg(reinterpret_cast<const float4*>(osrc + (s0 + j) * out.slot_o))
+                      : make_float4(0.f, 0.f, 0.f, 0.f);
         }
         float m2 = mx;
 #pragma unroll
@@ -770,6 +772,12 @@ DEVI void decode_merge_slots(const FlashParams& p, const DecodeOut& out, int m0,
 DEVI u32 atom_add_acq_rel(u32* addr, u32 v) {
   u32 old;
   asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], %2;\n" : "=r"(old) : "l"(addr), "r"(v) : "memory");
+  return old;
+}
+
+DEVI u64 atom_add_acq_rel(u64* addr, u64 v) {
+  u64 old;
+  asm volatile("atom.acq_rel.gpu.global.add.u64 %0, [%1], %2;\n" : "=l"(old) : "l"(addr), "l"(v) : "memory");
   return old;
 }
 
@@ -910,7 +918,7 @@ DEVI void flash_decode(const FlashParams& p) {
     if (tid == 0) *s.sFlag = atom_add_acq_rel(counter, 1u) == (u32)nsplit - 1;
     __syncthreads();
     if (!*s.sFlag) return;
-    decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, nsplit, tid);
+    decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, nsplit, ~0u, tid);
     // leave the counter at zero, so that counters kept by the caller (FlashDevice's per-stream merge slabs) or a
     // graph replay need no memset
     if (tid == 0) *counter = 0u;
@@ -920,19 +928,22 @@ DEVI void flash_decode(const FlashParams& p) {
 // ---- decode with work stealing (the _ws kernels): a persistent grid balanced across the SMs ----
 //
 // With a fixed split, SMs that read memory faster finish early and idle (on an H100 at B=8, H=16, one block per
-// (batch, head), a quarter of the blocks finished 25% before the rest), and a grid just over a wave runs a nearly
-// empty last wave. Here the grid has at most one block per SM. A unit is one (m-block, batch, head); block i starts as
-// the owner of unit i, and a block that finishes takes the next unstarted unit as its owner (a counter) and, once none
-// is left, helps the started unit with the most tiles left per block on it, while one has at least kMinStealTiles
-// left. The warps of every block on a unit take its key tiles one at a time from the unit's counter: the owner's warp
-// w takes tiles w + j W (j < stages) unclaimed, the c-th claim is tile W stages + c, and each claim is made one ring
-// position before its tile is loaded. A block that did all of a unit's tiles writes O and the LSE; otherwise each
-// block that did some writes a partial into one of the unit's num_splits workspace slots (so a unit takes at most
-// num_splits - 1 helpers), and the block that completes the unit's tile count merges them. Which block computes which
-// tile depends on timing, so the output's last bits may vary from call to call (FlashPlan steals only where
-// determinism was not asked for). Counters (u32 in lse_accum, zero before the launch): per unit next (claims), joined
-// (helpers), slots (partials written), done (tiles published); then the next unstarted unit and the blocks finished.
-// The last block to finish returns them all to zero, so counters kept by the caller need no memset.
+// (batch, head), a quarter of the blocks finished 25% before the rest), a grid just over a wave runs a nearly empty
+// last wave, and one below a wave leaves SMs without work. Here the grid has at most one block per SM. A unit is one
+// (m-block, batch, head); block i starts as the owner of unit i, or, where the grid has more blocks than units, as a
+// helper of unit i - units (mod units). A block that finishes takes the next unstarted unit as its owner (a counter)
+// and, once none is left, helps the started unit with the most tiles left per block on it, while one has at least
+// kMinStealTiles left. The warps of every block on a unit take its key tiles one at a time from the unit's counter:
+// the owner's warp w takes tiles w + j W (j < stages) unclaimed, the c-th claim is tile W stages + c, and each claim
+// is made one ring position before its tile is loaded. A block that did all of a unit's tiles writes O and the LSE;
+// otherwise each block that did some writes a partial into its workspace slot (the owner slot 0, the n-th helper
+// admitted slot n, so a unit takes at most num_splits - 1 helpers) and adds its tiles and its slot's bit to the
+// unit's done word in one atomic; the block that completes the tile count merges the slots whose bits it reads. Which
+// block computes which tile depends on timing, so the output's last bits may vary from call to call (FlashPlan steals
+// only where determinism was not asked for). Counters (u32 words in lse_accum, zero before the launch): per unit a
+// 64-bit done word (tiles published in the low half, slots written in the high half), then per unit next (claims)
+// and joined (helpers admitted), then the next unstarted unit and the blocks finished. The last block to finish
+// returns them all to zero, so counters kept by the caller need no memset.
 constexpr int kMinStealTiles = 8;
 
 // a counter other blocks update (no memory clobber: several loads may be in flight before the first use)
@@ -943,11 +954,11 @@ DEVI u32 ld_relaxed(const u32* addr) {
 }
 
 // Warp 0 picks the unit a block joins next: the most tiles left per block working on it, at least kMinStealTiles left
-// and fewer than max_slots - 1 helpers (so that its partials fit the workspace); -1 when none. Every unit's counters
-// are read at once (8 per lane a round).
+// and fewer than max_slots - 1 helpers (so that its partials fit the workspace); -1 when none, else the unit, with
+// the block's workspace slot in `slot` (lane 0's). Every unit's counters are read at once (8 per lane a round).
 template <int W, int S, int BN>
 DEVI int decode_pick_unit(const FlashParams& p, const u32* next, u32* joined, int u_lo, int units, int m_blocks,
-                          int max_slots, int lane) {
+                          int max_slots, int lane, int& slot) {
   constexpr int kScan = 8;
   for (int attempt = 0; attempt < 4; ++attempt) {
     float best = 0.f;
@@ -981,8 +992,9 @@ DEVI int decode_pick_unit(const FlashParams& p, const u32* next, u32* joined, in
       }
     }
     if (victim < 0) return -1;
-    const u32 admitted = lane == 0 ? (atomicAdd(joined + victim, 1u) < (u32)max_slots - 1) : 0u;
-    if (__shfl_sync(0xffffffff, admitted, 0)) return victim;
+    const u32 helpers = lane == 0 ? atomicAdd(joined + victim, 1u) : 0u;
+    slot = (int)helpers + 1;
+    if (__shfl_sync(0xffffffff, helpers < (u32)max_slots - 1, 0)) return victim;
   }
   return -1;
 }
@@ -992,7 +1004,7 @@ DEVI void flash_decode_steal(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
   extern __shared__ __align__(128) unsigned char smem_raw[];
   __shared__ int sTiles[W];
-  __shared__ int sNext;
+  __shared__ int sNext, sSlot;
   const u32 sBase = smem_u32(smem_raw);
   const int tid = threadIdx.x;
   const int warp = tid >> 5;
@@ -1004,11 +1016,10 @@ DEVI void flash_decode_steal(const FlashParams& p) {
   const int m_blocks = ((int)p.seqlen_q + 15) / 16;
   const int units = m_blocks * (int)(p.batch * p.heads);
   const int max_slots = (int)p.num_splits;
-  u32* next = reinterpret_cast<u32*>(p.lse_accum);
+  u64* done = reinterpret_cast<u64*>(p.lse_accum);
+  u32* next = reinterpret_cast<u32*>(done + units);
   u32* joined = next + units;
-  u32* slots = joined + units;
-  u32* done = slots + units;
-  u32* fresh = done + units;
+  u32* fresh = joined + units;
   u32* finished = fresh + 1;
   const float sl2 = fabsf(p.scale_log2);
   const bool negate = p.scale_log2 < 0.f;
@@ -1020,9 +1031,20 @@ DEVI void flash_decode_steal(const FlashParams& p) {
   // units started last have the most left: helpers look at the last two grids' worth
   const int u_lo = max(0, units - 2 * grid);
 
-  // block i starts as the owner of unit i (the grid has at most one block per unit)
+  // block i starts as the owner of unit i, or as a helper of unit i - units (mod units)
   int unit = (int)blockIdx.x;
-  bool owner = true;
+  int slot = 0;
+  bool owner = unit < units;
+  if (!owner) {
+    if (tid == 0) {
+      const u32 helpers = atomicAdd(joined + (unit - units) % units, 1u);
+      sNext = helpers < (u32)max_slots - 1 ? (unit - units) % units : -1;
+      sSlot = (int)helpers + 1;
+    }
+    __syncthreads();
+    unit = sNext;
+    slot = sSlot;
+  }
   bool fresh_left = units > grid;
   while (unit >= 0) {
     const int m_block = unit % m_blocks;
@@ -1099,16 +1121,17 @@ DEVI void flash_decode_steal(const FlashParams& p) {
     if (block_tiles == n_total) {
       decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, -1, tid);
     } else if (block_tiles > 0) {
-      if (tid == 0) *s.sFlag = (int)atomicAdd(slots + unit, 1u);
-      __syncthreads();
-      decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, *s.sFlag, tid);
+      decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, slot, tid);
       __syncthreads();
       if (tid == 0) {
-        const bool last = atom_add_acq_rel(done + unit, (u32)block_tiles) + (u32)block_tiles == (u32)n_total;
-        *s.sFlag = last ? (int)ld_relaxed(slots + unit) : 0;
+        // tiles in the low half, the slot's bit in the high half: the block completing the count reads every slot
+        // written before it (the partials are ordered before each release by the barrier)
+        const u64 add = (1ull << (32 + slot)) + (u64)block_tiles;
+        const u64 now = atom_add_acq_rel(done + unit, add) + add;
+        *s.sFlag = (u32)now == (u32)n_total ? (int)(now >> 32) : 0;
       }
       __syncthreads();
-      if (*s.sFlag > 0) decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, *s.sFlag, tid);
+      if (*s.sFlag) decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, max_slots, (u32)*s.sFlag, tid);
     }
     if (warp == 0) {
       int u = -1;
@@ -1117,14 +1140,19 @@ DEVI void flash_decode_steal(const FlashParams& p) {
         if (u >= units) u = -1;
         fresh_left = u >= 0;
       }
-      if (u < 0) u = -2 - decode_pick_unit<W, S, BN>(p, next, joined, u_lo, units, m_blocks, max_slots, lane);
-      if (lane == 0) sNext = u;
+      int helper_slot = 0;
+      if (u < 0) u = -2 - decode_pick_unit<W, S, BN>(p, next, joined, u_lo, units, m_blocks, max_slots, lane, helper_slot);
+      if (lane == 0) {
+        sNext = u;
+        sSlot = u >= 0 ? 0 : helper_slot;
+      }
     }
     __syncthreads();
     // sNext: a fresh unit to own (>= 0), a unit to help (-2 - unit) or none (-1)
     const int pick = sNext;
     owner = pick >= 0;
     unit = owner ? pick : -2 - pick;
+    slot = sSlot;
     fresh_left = owner;
   }
   // the last block to finish returns every counter to zero (no block reads or claims any more)
@@ -1132,7 +1160,8 @@ DEVI void flash_decode_steal(const FlashParams& p) {
   if (tid == 0) *s.sFlag = atom_add_acq_rel(finished, 1u) == gridDim.x - 1;
   __syncthreads();
   if (*s.sFlag) {
-    for (int i = tid; i < 4 * units + 2; i += T::kThreads) next[i] = 0u;
+    u32* words = reinterpret_cast<u32*>(p.lse_accum);
+    for (int i = tid; i < 4 * units + 2; i += T::kThreads) words[i] = 0u;
   }
 }
 
@@ -1146,11 +1175,13 @@ typedef Traits<192, 128, 64, 8> T192;
 typedef Traits<256, 64, 64, 4> T256;
 // decode: DecodeTraits<head dim, keys per warp tile, warps, stages>, each named n<keys>w<warps>s<stages> in its entry
 // points; FlashPlan.DECODE (devices with >= 128 KB of shared memory per block: sm_80, sm_90) and
-// FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them per head-dim class
+// FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them per head-dim class; FlashPlan.NARROW (n32w2s2) serves
+// one-split grids of head dim 128 just over a wave
 typedef DecodeTraits<32, 64, 4, 3> S32_n64w4s3;
 typedef DecodeTraits<64, 32, 4, 3> S64_n32w4s3;
 typedef DecodeTraits<96, 16, 4, 4> S96_n16w4s4;
 typedef DecodeTraits<128, 32, 4, 2> S128_n32w4s2;
+typedef DecodeTraits<128, 32, 2, 2> S128_n32w2s2;
 typedef DecodeTraits<128, 16, 4, 3> S128_n16w4s3;
 typedef DecodeTraits<192, 16, 4, 2> S192_n16w4s2;
 typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
@@ -1242,6 +1273,9 @@ FLASH_DECODE(64, n32w4s3)
 FLASH_DECODE(96, n16w4s4)
 FLASH_DECODE(128, n32w4s2)
 FLASH_DECODE(128, n16w4s3)
+// FlashPlan.NARROW: a one-split grid just over a wave, three blocks per SM (no split, so no _ws or _cl kernels)
+FLASH_DECODE_ENTRY(flash_decode_f16_d128_n32w2s2, S128_n32w2s2, false)
+FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n32w2s2, S128_n32w2s2, true)
 FLASH_DECODE(192, n16w4s2)
 FLASH_DECODE(256, n16w2s3)
 

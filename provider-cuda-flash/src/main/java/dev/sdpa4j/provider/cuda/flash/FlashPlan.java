@@ -17,10 +17,11 @@ import java.util.Optional;
  *                    later, 2 to {@link #MAX_CLUSTER} splits), which needs no workspace, no counters and no memset
  *                    (KERNEL_NOTES.md, v7)
  * @param stealBlocks blocks of a work-stealing decode launch (the {@code _ws} kernels, a one-dimensional grid; 0 for
- *                    the others): each block starts on one (query block, batch, head) unit, takes the unit's key tiles
- *                    one at a time from a counter, then the next unstarted unit, then helps the unit with the most
- *                    tiles left, so that blocks on SMs that read memory faster do more (KERNEL_NOTES.md, v10); the
- *                    partials of a unit's blocks merge through {@code splits} workspace slots
+ *                    the others): each block starts on one (query block, batch, head) unit, as its owner or, where
+ *                    there are more blocks than units, as a helper; it takes the unit's key tiles one at a time from a
+ *                    counter, then the next unstarted unit, then helps the unit with the most tiles left, so that
+ *                    blocks on SMs that read memory faster do more (KERNEL_NOTES.md, v10, v11); the partials of a
+ *                    unit's blocks merge through {@code splits} workspace slots
  * @param gridX       query blocks
  * @param gridY       batch x heads
  * @param threads     threads per block
@@ -127,6 +128,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final DecodeTraits[] DECODE = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 32, 4, 2), new DecodeTraits(192, 16, 4, 2),
       new DecodeTraits(256, 16, 2, 3)};
+  /**
+   * Decode traits of head dim 128 for a one-split grid just over one wave of the {@link #DECODE} blocks, at most
+   * {@link #NARROW_MAX_WAVES} (on devices with clusters): 2 warps in 64 KB, three resident per SM, so that the grid
+   * runs as one wave without a split to merge. On an H100 (KERNEL_NOTES.md, v11; H=16, fp16, µs): B=9 at Lk=4k 102.2
+   * against 115.9 with the 4-warp blocks (cuDNN 108.5), B=10 113.8 against 126.6 (cuDNN 123.6, PyTorch flash 121.3).
+   */
+  static final DecodeTraits NARROW = new DecodeTraits(128, 32, 2, 2);
+  /** Waves of {@link #DECODE} blocks up to which a one-split decode grid of head dim 128 takes {@link #NARROW}. */
+  static final double NARROW_MAX_WAVES = 1.25;
   /** Decode traits within 96 KB per block, for the others (sm_86, sm_89: 99 KB). */
   static final DecodeTraits[] DECODE_COMPACT = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 16, 4, 3), new DecodeTraits(192, 16, 4, 2),
@@ -176,6 +186,21 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final long STEAL_MIN_KEYS = 8192;
   /** Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster). */
   static final long STEAL_LONG_KEYS = 32768;
+  /**
+   * Keys from which a decode grid below a wave, which would split its keys, steals instead on one block per SM, the
+   * blocks beyond the units starting as helpers (H100, H=16, Lk=64k, µs: B=2 348.7 against 353.2 with 2 cluster
+   * splits, B=3 524.9 against 540.0, B=5 858.6 against 866.7 with 8 workspace splits; KERNEL_NOTES.md, v11), if the
+   * grid has at least one unit for every {@link #STEAL_SLOTS} SMs (B=1 keeps its cluster splits).
+   */
+  static final long STEAL_HELPER_KEYS = 65536;
+  /**
+   * Most keys for which a decode grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave runs one split: shorter splits
+   * lose more to their ring start and merge than the idle SMs cost (H100, H=16, Lk=4k, µs: B=3 38.1 against 40.9 with
+   * splits, B=4 47.4 / 49.1, B=5 59.1 / 64.4; KERNEL_NOTES.md, v11).
+   */
+  static final long UNSPLIT_MAX_KEYS = 4096;
+  /** Waves of decode blocks from which a grid of at most {@link #UNSPLIT_MAX_KEYS} keys runs one split. */
+  static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
 
@@ -231,7 +256,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * below {@link #STEAL_LONG_KEYS} keys. Measured on an H100 (KERNEL_NOTES.md, v10; fp16, H=16, E=128, µs, stealing /
    * one split / cuDNN): B=7 at Lk=16k 307.4 / 313.3 / 303.3 and 64k 1191.5 / 1242.0 / 1193.5; B=8 at 64k 1365.2 /
    * 1373.1 / 1368.9; B=9 at 16k 401.9 / 444.5 / 421.8; B=12 at 16k 522.3 / 532.6 / 549.0; B=32 at 16k 1373.3 / 1390.9
-   * / 1384.7; while B=8 at 16k stays with one split (351.3 / 347.6 / 348.1).
+   * / 1384.7; while B=8 at 16k stays with one split (351.3 / 347.6 / 348.1). A grid below a wave that would split
+   * its keys steals from {@link #STEAL_HELPER_KEYS} keys on one block per SM, its blocks beyond the units starting as
+   * helpers.
+   *
+   * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
+   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split, and a one-split grid of head dim 128 just over a wave
+   * (at most {@link #NARROW_MAX_WAVES}) runs the {@link #NARROW} blocks, three per SM.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic) {
@@ -253,7 +284,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
     int stealBlocks = 0;
-    if (clusters && splits > 1) {
+    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
+      splits = 1;
+    }
+    if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
+      splits = STEAL_SLOTS;
+      stealBlocks = sms;
+    } else if (clusters && splits > 1) {
       int half = numSplits(blocks, keyBlocks, Math.max(1, sms / 2), DECODE_EFFICIENCY);
       if (half >= 2 && half <= MAX_CLUSTER && lk >= CLUSTER_SPLIT_KEYS * half) {
         splits = half;
@@ -272,6 +309,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         splits = STEAL_SLOTS;
         stealBlocks = (int) Math.min(blocks, sms);
       }
+    }
+    if (clusters && splits == 1 && d.headDim() == NARROW.headDim() && blocks > sms
+        && blocks <= NARROW_MAX_WAVES * sms && 3 * NARROW.sharedBytes() <= maxSharedPerBlock) {
+      d = NARROW;
     }
     return new FlashPlan(d.headDim(), true, splits, cluster, stealBlocks, Math.toIntExact(rowBlocks),
         Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name());
@@ -320,8 +361,9 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * Counters (32-bit words, the kernel's {@code lse_accum}): zero before the launch, left at zero by it (see
-   * {@link MergeSlabs}). One merge counter per unit (query block, batch, head); when stealing, four per unit (tiles
-   * claimed, helpers joined, slots taken, tiles done), the next unstarted unit and the blocks finished.
+   * {@link MergeSlabs}). One merge counter per unit (query block, batch, head); when stealing, four per unit (a 64-bit
+   * word of the tiles done and the slots written, tiles claimed, helpers joined), the next unstarted unit and the
+   * blocks finished.
    */
   long counters() {
     return steal() ? 4L * gridX * gridY + 2 : (long) gridX * gridY;

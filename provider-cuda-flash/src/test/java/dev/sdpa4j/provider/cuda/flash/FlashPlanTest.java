@@ -203,6 +203,65 @@ class FlashPlanTest {
   }
 
   @Test
+  void shortGridsRunUnsplitGridsJustOverAWaveRunNarrowBlocksAndLongSmallGridsStealWithHelpers() {
+    // at least a third of a wave with at most UNSPLIT_MAX_KEYS keys: one split (H = 16: B = 3..6); B = 2, longer keys
+    // and devices without clusters keep the split rule
+    for (int b = 3; b <= 6; b++) {
+      FlashPlan p = FlashPlan.of(b * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
+      assertThat(p.splits()).as("B = %d", b).isEqualTo(1);
+      assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
+    }
+    assertThat(FlashPlan.of(2 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).splits()).isGreaterThan(1);
+    assertThat(FlashPlan.of(5 * 16, 1, 4097, 128, H100_SMS, H100_SHARED, false, true).splits()).isGreaterThan(1);
+    assertThat(FlashPlan.of(5 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, false).splits()).isGreaterThan(1);
+
+    // one split just over a wave at head dim 128: the narrow traits, deterministic or not (B = 9 and 10 at H = 16)
+    for (long[] c : new long[][] {{9, 4096}, {10, 4096}, {9, 8191}, {10, 1}}) {
+      for (boolean deterministic : new boolean[] {true, false}) {
+        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic);
+        assertThat(p.traitsName()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo(FlashPlan.NARROW.name());
+        assertThat(p.threads()).isEqualTo(64);
+        assertThat(p.sharedBytes()).isEqualTo(64 * 1024);
+        assertThat(p.splits()).isEqualTo(1);
+        assertThat(p.steal()).isFalse();
+        assertThat(p.workspace()).isFalse();
+        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w2s2");
+        assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w2s2_pad");
+      }
+    }
+    // with more keys, deterministic calls take them; the others steal
+    assertThat(FlashPlan.of(9 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, true).traitsName())
+        .isEqualTo("n32w2s2");
+    assertThat(FlashPlan.of(9 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    // not for one wave (B = 8), 1.33 waves (B = 11), other head dims, devices without clusters, or too little shared
+    // memory for three blocks per SM
+    assertThat(FlashPlan.of(8 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).traitsName()).isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(11 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).traitsName())
+        .isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(9 * 16, 1, 4096, 64, H100_SMS, H100_SHARED, false, true).traitsName())
+        .isEqualTo(FlashPlan.DECODE[1].name());
+    assertThat(FlashPlan.of(9 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, false).traitsName())
+        .isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(9 * 16, 1, 4096, 128, H100_SMS, 163 * 1024, false, true).traitsName())
+        .isEqualTo("n32w4s2");
+
+    // below a wave, from STEAL_HELPER_KEYS keys, without determinism: one block per SM, those beyond the units
+    // starting as helpers
+    for (int b = 2; b <= 6; b++) {
+      FlashPlan p = FlashPlan.of(b * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(p.stealBlocks()).as("B = %d", b).isEqualTo(H100_SMS);
+      assertThat(p.splits()).isEqualTo(FlashPlan.STEAL_SLOTS);
+      assertThat(p.counters()).isEqualTo(4 * b * 16 + 2);
+      assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2_ws");
+    }
+    // B = 1 (16 units: more than STEAL_SLOTS blocks per unit) keeps its cluster splits, as do deterministic calls
+    // and shorter keys
+    assertThat(FlashPlan.of(16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).cluster()).isTrue();
+    assertThat(FlashPlan.of(3 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, true).steal()).isFalse();
+    assertThat(FlashPlan.of(3 * 16, 1, 65_535, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
+  }
+
+  @Test
   void theSplitWorkspaceHoldsEverySplitsPartialOutputsAndLses() {
     FlashPlan p = FlashPlan.of(1 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
     assertThat(p.partialBytes(1, 128)).isEqualTo(8L * 16 * 1 * 129 * 4);
