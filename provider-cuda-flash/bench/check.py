@@ -128,6 +128,11 @@ def main():
     cfgs.append((10, 16, 1, 1, 3000, 120, torch.bfloat16, 0, "blhe", -0.2, None))
     cfgs.append((9, 32, 2, 1, 5000, 128, torch.bfloat16, 0, "pad", None, None))
     cfgs.append((1, 70, 1, 20, 3000, 128, torch.float16, 2, "bhle", None, None))
+    # and one-split grids of head dim 128 just under a wave the SHORT_TILES traits (B = 6, 7; a padded head dim, GQA)
+    cfgs.append((6, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
+    cfgs.append((7, 16, 1, 1, 8192, 128, torch.bfloat16, 0, "blhe", 0.3, None))
+    cfgs.append((7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None))
+    cfgs.append((6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None))
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)
@@ -153,7 +158,7 @@ def main():
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen)
         stealing += bool(info["steal"])
-        narrow += bool(info.get("narrow"))
+        narrow += bool(info.get("narrow") or info.get("short_tiles"))
         key = str(cfg[6]).split(".")[-1]
         worst[key] = max(worst.get(key, 0), oe)
         if not ok:
@@ -201,7 +206,7 @@ def main():
                 print("FAIL merge", cfg[:6], cfg[6], "cluster", cl, "compact", compact, "oerr %.2e lerr %.2e" % (oe, le), info)
     dfails, dcases = dropout_checks(gen, rnd)
     print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout, {stealing} by the work-stealing decode kernels, "
-          f"{narrow} by the narrow ones), "
+          f"{narrow} by the narrow or short-tile ones), "
           f"{fails + dfails} failed; worst output error {worst}")
     return fails + dfails
 

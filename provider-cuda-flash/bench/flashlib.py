@@ -49,6 +49,9 @@ UNSPLIT_MIN_WAVES = 1 / 3
 # FlashPlan.NARROW, NARROW_MAX_WAVES: head dim 128's 2-warp decode traits for one-split grids just over a wave
 NARROW = (32, 2, 2)
 NARROW_MAX_WAVES = 1.25
+# FlashPlan.SHORT_TILES and its bounds: head dim 128's 16-key decode traits, one split, for grids just under a wave
+SHORT_TILES = (16, 4, 2)
+SHORT_TILES_MIN_WAVES, SHORT_TILES_MAX_WAVES, SHORT_TILES_MAX_KEYS = 0.7, 0.9, 8192
 STEAL_WAVE_EFFICIENCY = 0.9
 
 def decode_smem(D, bn, w, st):
@@ -100,7 +103,7 @@ def sm90_smem(D, bn, stages):
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
             split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
-            steal_blocks=None, narrow=None):
+            steal_blocks=None, narrow=None, short_tiles=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -114,7 +117,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness. sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
-    narrow: None = FlashPlan's rule for the NARROW decode traits (head dim 128, one split), True / False forced."""
+    narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
+    split), True / False forced."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -185,7 +189,13 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = False
                     if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
-                    if can_cl and splits > 1 and steal is None and not deterministic and Lk >= STEAL_HELPER_KEYS \
+                    if short_tiles is None:
+                        short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
+                            and SHORT_TILES_MIN_WAVES * SMS <= blocks < SHORT_TILES_MAX_WAVES * SMS \
+                            and hasattr(lib, "harness_launch_d128")
+                    if short_tiles:
+                        splits, steal, narrow = 1, False, False
+                    elif can_cl and splits > 1 and steal is None and not deterministic and Lk >= STEAL_HELPER_KEYS \
                             and blocks * STEAL_SLOTS >= SMS and hasattr(lib, "harness_launch_steal"):
                         steal, steal_blocks = True, steal_blocks or SMS
                     elif can_cl and splits > 1:
@@ -204,11 +214,12 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     if narrow is None:
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
                             and SMS < blocks <= NARROW_MAX_WAVES * SMS and 3 * decode_smem(D, *NARROW) <= SMEM_OPTIN \
-                            and hasattr(lib, "harness_launch_narrow")
-        narrow = bool(narrow and split and not steal)
-        if narrow:
+                            and hasattr(lib, "harness_launch_d128")
+        short_tiles = bool(short_tiles and split)
+        narrow = bool(narrow and split and not steal and not short_tiles)
+        if narrow or short_tiles:
             assert dc == 3 and not compact and splits == 1
-            dbn, dw, dst = NARROW
+            dbn, dw, dst = NARROW if narrow else SHORT_TILES
             dsmem = decode_smem(D, dbn, dw, dst)
         if split:
             BM, BN, W = 16, dbn, dw
@@ -286,8 +297,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
         elif steal:
             r = lib.harness_launch_steal(pref, dc, int(bf16), int(compact), grid[0], grid[1], W * 32, smem, st)
-        elif narrow:
-            r = lib.harness_launch_narrow(pref, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
+        elif narrow or short_tiles:
+            r = lib.harness_launch_d128(pref, 0 if narrow else 1, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif cluster:
             r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
@@ -303,7 +314,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.keep = keep
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, short_tiles=short_tiles,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

@@ -104,12 +104,16 @@ extern "C" int harness_launch_compact(const FlashParams* p, int dclass, int bf16
   return launch(k, p, gx, gy, gz, threads, smem, stream);
 }
 
-// the FlashPlan.NARROW decode kernel (head dim 128, 2 warps, one split)
-extern "C" int harness_launch_narrow(const FlashParams* p, int bf16, int gx, int gy, int gz, int threads, int smem,
-                                     void* stream) {
-  static const Kernel kNarrow[4] = {flash_decode_f16_d128_n32w2s2, flash_decode_bf16_d128_n32w2s2,
-                                    flash_decode_f16_d128_n32w2s2_pad, flash_decode_bf16_d128_n32w2s2_pad};
-  return launch(kNarrow[(p->head_dim == 128 ? 0 : 2) + (bf16 ? 1 : 0)], p, gx, gy, gz, threads, smem, stream);
+// the one-split decode kernels of head dim 128 chosen by grid size: traits 0 = FlashPlan.NARROW (n32w2s2),
+// 1 = FlashPlan.SHORT_TILES (n16w4s2)
+extern "C" int harness_launch_d128(const FlashParams* p, int traits, int bf16, int gx, int gy, int gz, int threads,
+                                   int smem, void* stream) {
+  static const Kernel kD128[2][4] = {
+      {flash_decode_f16_d128_n32w2s2, flash_decode_bf16_d128_n32w2s2, flash_decode_f16_d128_n32w2s2_pad,
+       flash_decode_bf16_d128_n32w2s2_pad},
+      {flash_decode_f16_d128_n16w4s2, flash_decode_bf16_d128_n16w4s2, flash_decode_f16_d128_n16w4s2_pad,
+       flash_decode_bf16_d128_n16w4s2_pad}};
+  return launch(kD128[traits][(p->head_dim == 128 ? 0 : 2) + (bf16 ? 1 : 0)], p, gx, gy, gz, threads, smem, stream);
 }
 
 // the split workspace's layout (flashlib.prepare): 2 = v8, partial outputs then partial LSEs in o_accum, lse_accum the
@@ -184,14 +188,15 @@ static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4
                             {128, 128, 64, 4, 32, 4, 2}, {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 2, 3}};
 static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
 static const Cfg kNarrow128 = {128, 128, 64, 4, 32, 2, 2};
+static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
 // splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact 1: FlashPlan.DECODE_COMPACT's
-// traits; 2: FlashPlan.NARROW, head dim 128); steal > 0: the work-stealing decode kernel on that many blocks (more
+// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, head dim 128); steal > 0: the work-stealing decode kernel on that many blocks (more
 // than the units: helpers from the start), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
                 int cluster = 0, int steal = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
-  const Cfg& c = compact == 2 ? kNarrow128 : compact && dc == 3 ? kCompact128 : kCfg[dc];
+  const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
   size_t nq = (size_t)B * H * Lq * E, nk = (size_t)B * Hk * Lk * E;
   std::vector<unsigned short> hq(nq), hk(nk);
@@ -231,7 +236,7 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   }
   if (steal) CK((cudaError_t)harness_launch_steal(&p, dc, bf16, compact, steal, 1, threads, smem, 0));
   else if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));
-  else if (compact == 2) CK((cudaError_t)harness_launch_narrow(&p, bf16, gx, B * H, splits, threads, smem, 0));
+  else if (compact >= 2) CK((cudaError_t)harness_launch_d128(&p, compact - 2, bf16, gx, B * H, splits, threads, smem, 0));
   else if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
@@ -286,9 +291,12 @@ int main(int argc, char** argv) {
   // more blocks than units (helpers from the start), GQA packing with two m-blocks
   run(2, 16, 1, 1, 9000, 128, 0, 0, 0, 1, 0, 0, 132);
   run(1, 8, 2, 20, 3000, 128, 1, 1, 1, 1, 0, 0, 40);
-  // the narrow decode kernels (FlashPlan.NARROW): a grid just over a wave, padded head dims, two m-blocks
+  // the one-split head-dim-128 decode kernels (FlashPlan.NARROW, SHORT_TILES): a grid just over a wave and one just
+  // under, padded head dims, two m-blocks
   run(9, 16, 1, 1, 4096, 128, 0, 0, 0, 1, 2);
   run(2, 4, 1, 20, 3000, 112, 1, 1, 1, 1, 2);
+  run(7, 16, 1, 1, 4096, 128, 0, 0, 1, 1, 3);
+  run(2, 4, 1, 20, 3000, 104, 1, 0, 0, 1, 3);
   printf("sanitize harness done\n");
   return 0;
 }

@@ -137,6 +137,20 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final DecodeTraits NARROW = new DecodeTraits(128, 32, 2, 2);
   /** Waves of {@link #DECODE} blocks up to which a one-split decode grid of head dim 128 takes {@link #NARROW}. */
   static final double NARROW_MAX_WAVES = 1.25;
+  /**
+   * Decode traits of head dim 128 for a grid of {@link #SHORT_TILES_MIN_WAVES} to {@link #SHORT_TILES_MAX_WAVES} of a
+   * wave with at most {@link #SHORT_TILES_MAX_KEYS} keys (on devices with clusters), which runs one split on them:
+   * 16-key warp tiles in a 2-stage ring, 64 KB. On an H100 (KERNEL_NOTES.md, v11; H=16, µs, fp16): B=6 at Lk=4k 70.6
+   * against 74.2 with the 32-key tiles (cuDNN 70.5), B=7 80.2 against 83.0 (cuDNN 80.7), B=7 at 8k 154.3 against
+   * 157.5 stealing (cuDNN 154.8).
+   */
+  static final DecodeTraits SHORT_TILES = new DecodeTraits(128, 16, 4, 2);
+  /** Waves of decode blocks from which a grid of head dim 128 takes {@link #SHORT_TILES}. */
+  static final double SHORT_TILES_MIN_WAVES = 0.7;
+  /** Waves of decode blocks below which a grid of head dim 128 takes {@link #SHORT_TILES}. */
+  static final double SHORT_TILES_MAX_WAVES = 0.9;
+  /** Most keys for which a grid of head dim 128 takes {@link #SHORT_TILES}. */
+  static final long SHORT_TILES_MAX_KEYS = 8192;
   /** Decode traits within 96 KB per block, for the others (sm_86, sm_89: 99 KB). */
   static final DecodeTraits[] DECODE_COMPACT = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 16, 4, 3), new DecodeTraits(192, 16, 4, 2),
@@ -261,8 +275,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * helpers.
    *
    * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
-   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split, and a one-split grid of head dim 128 just over a wave
-   * (at most {@link #NARROW_MAX_WAVES}) runs the {@link #NARROW} blocks, three per SM.
+   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split; at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES}
+   * to {@link #SHORT_TILES_MAX_WAVES} of a wave with at most {@link #SHORT_TILES_MAX_KEYS} keys runs one split of the
+   * {@link #SHORT_TILES} blocks, and a one-split grid just over a wave (at most {@link #NARROW_MAX_WAVES}) runs the
+   * {@link #NARROW} blocks, three per SM.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic) {
@@ -286,6 +302,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int stealBlocks = 0;
     if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
+    }
+    if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
+        && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms) {
+      return new FlashPlan(SHORT_TILES.headDim(), true, 1, false, 0, Math.toIntExact(rowBlocks),
+          Math.toIntExact(batchHeads), SHORT_TILES.threads(), SHORT_TILES.sharedBytes(), SHORT_TILES.name());
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
       splits = STEAL_SLOTS;

@@ -351,29 +351,32 @@ class FlashGpuTest {
 
   /**
    * The decode plans of KERNEL_NOTES.md v11 through the provider, each against the float64 reference with poisoned
-   * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9, 4096 keys; the same
-   * bits every round), and a grid below a wave that steals on one block per SM, the blocks beyond its 32 units
-   * helping from the start (B = 2, 65536 keys, not deterministic).
+   * outputs on a caller's stream: one-split grids just over a wave on the narrow blocks (B = 9, 4096 keys) and just
+   * under it on the short-tile blocks (B = 7, 8192 keys), the same bits every round, and a grid below a wave that
+   * steals on one block per SM, the blocks beyond its 32 units helping from the start (B = 2, 65536 keys, not
+   * deterministic).
    */
   @Test
-  void narrowDecodeBlocksAndStealingWithHelpersMatchTheReference() {
+  void narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference() {
     FlashDevice device = provider.device(0);
     CudaContext ctx = device.context();
     assumeTrue(device.clusters(), "these decode rules are for devices with thread-block clusters");
     int sms = ctx.device().multiprocessorCount();
     long seed = System.nanoTime();
-    System.out.println("narrowDecodeBlocksAndStealingWithHelpersMatchTheReference seed " + seed);
+    System.out.println("narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference seed " + seed);
     Random rnd = new Random(seed);
     long h = 16, e = 128;
     // {B, Lk, deterministic (1 / 0)}
-    for (long[] c : new long[][] {{9, 4096, 1}, {2, 65_536, 0}}) {
+    for (long[] c : new long[][] {{9, 4096, 1}, {7, 8192, 1}, {2, 65_536, 0}}) {
       long b = c[0], lk = c[1];
       boolean deterministic = c[2] == 1;
       DType dtype = deterministic ? DType.FLOAT16 : DType.BFLOAT16;
       FlashPlan plan = FlashPlan.of(b * h, 1, lk, e, sms, ctx.device().maxSharedMemoryPerBlockOptin(), false, true,
           deterministic);
       if (deterministic) {
-        assumeTrue(plan.traitsName().equals(FlashPlan.NARROW.name()), () -> "B = 9 is not narrow on " + sms + " SMs");
+        String traits = b == 9 ? FlashPlan.NARROW.name() : FlashPlan.SHORT_TILES.name();
+        assumeTrue(plan.traitsName().equals(traits), () -> "B = " + b + " does not take " + traits + " on " + sms
+            + " SMs");
       } else {
         assumeTrue(plan.stealBlocks() > b * h, () -> "B = 2 does not steal with helpers on " + sms + " SMs");
       }

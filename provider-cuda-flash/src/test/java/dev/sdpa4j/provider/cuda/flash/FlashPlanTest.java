@@ -203,10 +203,10 @@ class FlashPlanTest {
   }
 
   @Test
-  void shortGridsRunUnsplitGridsJustOverAWaveRunNarrowBlocksAndLongSmallGridsStealWithHelpers() {
-    // at least a third of a wave with at most UNSPLIT_MAX_KEYS keys: one split (H = 16: B = 3..6); B = 2, longer keys
+  void shortGridsRunUnsplitGridsNearAWaveRunSmallerBlocksAndLongSmallGridsStealWithHelpers() {
+    // at least a third of a wave with at most UNSPLIT_MAX_KEYS keys: one split (H = 16: B = 3..5); B = 2, longer keys
     // and devices without clusters keep the split rule
-    for (int b = 3; b <= 6; b++) {
+    for (int b = 3; b <= 5; b++) {
       FlashPlan p = FlashPlan.of(b * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true);
       assertThat(p.splits()).as("B = %d", b).isEqualTo(1);
       assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w4s2");
@@ -214,6 +214,29 @@ class FlashPlanTest {
     assertThat(FlashPlan.of(2 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).splits()).isGreaterThan(1);
     assertThat(FlashPlan.of(5 * 16, 1, 4097, 128, H100_SMS, H100_SHARED, false, true).splits()).isGreaterThan(1);
     assertThat(FlashPlan.of(5 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, false).splits()).isGreaterThan(1);
+
+    // 0.7 to 0.9 waves at head dim 128 with at most SHORT_TILES_MAX_KEYS keys: one split of the short-tile blocks,
+    // deterministic or not, instead of splits (B = 6 at 8k keys) or stealing (B = 7 at 8k keys)
+    for (long[] c : new long[][] {{6, 4096}, {7, 4096}, {6, 8192}, {7, 8192}, {7, 1}}) {
+      for (boolean deterministic : new boolean[] {true, false}) {
+        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic);
+        assertThat(p.traitsName()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo(FlashPlan.SHORT_TILES.name());
+        assertThat(p.threads()).isEqualTo(128);
+        assertThat(p.sharedBytes()).isEqualTo(64 * 1024);
+        assertThat(p.splits()).isEqualTo(1);
+        assertThat(p.steal()).isFalse();
+        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n16w4s2");
+        assertThat(p.kernel(DType.BFLOAT16, 104, false)).isEqualTo("flash_decode_bf16_d128_n16w4s2_pad");
+      }
+    }
+    // not for 0.6 or 0.97 waves (B = 5, 8), more keys, other head dims or devices without clusters
+    assertThat(FlashPlan.of(5 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).traitsName()).isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(8 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).traitsName()).isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(7 * 16, 1, 8193, 128, H100_SMS, H100_SHARED, false, true).traitsName()).isEqualTo("n32w4s2");
+    assertThat(FlashPlan.of(7 * 16, 1, 4096, 64, H100_SMS, H100_SHARED, false, true).traitsName())
+        .isEqualTo(FlashPlan.DECODE[1].name());
+    assertThat(FlashPlan.of(7 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, false).traitsName())
+        .isEqualTo("n32w4s2");
 
     // one split just over a wave at head dim 128: the narrow traits, deterministic or not (B = 9 and 10 at H = 16)
     for (long[] c : new long[][] {{9, 4096}, {10, 4096}, {9, 8191}, {10, 1}}) {
