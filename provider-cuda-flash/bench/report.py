@@ -62,10 +62,19 @@ for r in d["rows"]:
     kern = "wgmma" if r["sdpa4j_info"].get("sm90", "None") != "None" else "mma.sync"
     lines.append(f"| {r['E']} | {r['H']} | {r['Lq']} | {r['B']} | {r['dtype']} | {int(r['causal'])} | {kern} | {f(o)} | {f(bs)} | {f(mm)} | {f(fl)} | {f(ef)} | {f(cu)} | "
                  f"{f(rf, 2)} | {f(o / cu if cu else None, 2)} | {f(o / bs if bs else None, 2)} | {f(o / mm if mm else None, 2)} | {int(r['sdpa4j_info'].get('workspace_bytes', 0)) / 2**20:.1f} |")
+def decode_plan(info):
+    """FlashPlan's choice in words: the kernel family and its grid (bench.json keeps prepare's info as strings)."""
+    on = lambda k: info.get(k) in (True, "True")
+    if on("steal"):
+        return f"stealing, {info['grid'].strip('()').split(',')[0]} blocks"
+    traits = "narrow blocks, " if on("narrow") else "short tiles, " if on("short_tiles") else ""
+    splits = int(info.get("splits", 1))
+    return traits + ("one split" if splits == 1 else f"{splits} splits" + (" (cluster)" if on("cluster") else ""))
+
 def decode_table(rows, title, note):
     out = ["", title, ""] + ([note, ""] if note else []) + [
-        "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | K+V read µs | vs best torch | vs flash | vs previous | sdpa4j / read | best torch / read | splits (previous) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | K+V read µs | vs best torch | vs flash | vs previous | sdpa4j / read | best torch / read | splits (previous) | plan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ratios = []
     for r in rows:
         if r["kind"] != "decode":
@@ -83,7 +92,7 @@ def decode_table(rows, title, note):
                    + f" | {best / ms['sdpa4j']:.3f} | {ms['torch-flash'] / ms['sdpa4j']:.2f} | "
                    + ("-" if bms is None else f"{bms / ms['sdpa4j']:.2f}")
                    + " | " + ("- | -" if fms is None else f"{ms['sdpa4j'] / fms:.3f} | {best / fms:.3f}")
-                   + f" | {r['sdpa4j_info'].get('splits', '-')} ({r.get('base_splits', '-')}) |")
+                   + f" | {r['sdpa4j_info'].get('splits', '-')} ({r.get('base_splits', '-')}) | {decode_plan(r['sdpa4j_info'])} |")
     return out, ratios
 
 t, dec = decode_table(decode_rows, "## Decode shapes (Lq = 1, H = 16, E = 128)", dnote)
