@@ -218,16 +218,7 @@ class FlashPlanTest {
     // 0.7 to 0.9 waves at head dim 128 with at most SHORT_TILES_MAX_KEYS keys: one split of the short-tile blocks,
     // deterministic or not, instead of splits (B = 6 at 8k keys) or stealing (B = 7 at 8k keys)
     for (long[] c : new long[][] {{6, 4096}, {7, 4096}, {6, 8192}, {7, 8192}, {7, 1}}) {
-      for (boolean deterministic : new boolean[] {true, false}) {
-        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic);
-        assertThat(p.traitsName()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo(FlashPlan.SHORT_TILES.name());
-        assertThat(p.threads()).isEqualTo(128);
-        assertThat(p.sharedBytes()).isEqualTo(64 * 1024);
-        assertThat(p.splits()).isEqualTo(1);
-        assertThat(p.steal()).isFalse();
-        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n16w4s2");
-        assertThat(p.kernel(DType.BFLOAT16, 104, false)).isEqualTo("flash_decode_bf16_d128_n16w4s2_pad");
-      }
+      assertOneSplitOf(FlashPlan.SHORT_TILES, c[0], c[1]);
     }
     // not for 0.6 or 0.97 waves (B = 5, 8), more keys, other head dims or devices without clusters
     assertThat(FlashPlan.of(5 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true).traitsName()).isEqualTo("n32w4s2");
@@ -240,17 +231,7 @@ class FlashPlanTest {
 
     // one split just over a wave at head dim 128: the narrow traits, deterministic or not (B = 9 and 10 at H = 16)
     for (long[] c : new long[][] {{9, 4096}, {10, 4096}, {9, 8191}, {10, 1}}) {
-      for (boolean deterministic : new boolean[] {true, false}) {
-        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic);
-        assertThat(p.traitsName()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo(FlashPlan.NARROW.name());
-        assertThat(p.threads()).isEqualTo(64);
-        assertThat(p.sharedBytes()).isEqualTo(64 * 1024);
-        assertThat(p.splits()).isEqualTo(1);
-        assertThat(p.steal()).isFalse();
-        assertThat(p.workspace()).isFalse();
-        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_n32w2s2");
-        assertThat(p.kernel(DType.BFLOAT16, 120, false)).isEqualTo("flash_decode_bf16_d128_n32w2s2_pad");
-      }
+      assertOneSplitOf(FlashPlan.NARROW, c[0], c[1]);
     }
     // with more keys, deterministic calls take them; the others steal
     assertThat(FlashPlan.of(9 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, true).traitsName())
@@ -282,6 +263,21 @@ class FlashPlanTest {
     assertThat(FlashPlan.of(16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).cluster()).isTrue();
     assertThat(FlashPlan.of(3 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, true).steal()).isFalse();
     assertThat(FlashPlan.of(3 * 16, 1, 65_535, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
+  }
+
+  /** B x 16 heads of head dim 128 with {@code lk} keys run one split of {@code traits} (64 KB), deterministic or not. */
+  private static void assertOneSplitOf(FlashPlan.DecodeTraits traits, long b, long lk) {
+    for (boolean deterministic : new boolean[] {true, false}) {
+      FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, deterministic);
+      assertThat(p.traitsName()).as("B = %d, Lk = %d", b, lk).isEqualTo(traits.name());
+      assertThat(p.threads()).isEqualTo(traits.warps() * 32);
+      assertThat(p.sharedBytes()).isEqualTo(64 * 1024);
+      assertThat(p.splits()).isEqualTo(1);
+      assertThat(p.steal()).isFalse();
+      assertThat(p.workspace()).isFalse();
+      assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_" + traits.name());
+      assertThat(p.kernel(DType.BFLOAT16, 104, false)).isEqualTo("flash_decode_bf16_d128_" + traits.name() + "_pad");
+    }
   }
 
   @Test
