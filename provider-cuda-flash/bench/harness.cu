@@ -191,8 +191,8 @@ static const Cfg kNarrow128 = {128, 128, 64, 4, 32, 2, 2};
 static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
 // splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact 1: FlashPlan.DECODE_COMPACT's
-// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, head dim 128); steal > 0: the work-stealing decode kernel on that many blocks (more
-// than the units: helpers from the start), its 8 slots and counters
+// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, head dim 128); steal > 0: the work-stealing decode kernel on
+// that many blocks (those beyond the units start as helpers), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
                 int cluster = 0, int steal = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;

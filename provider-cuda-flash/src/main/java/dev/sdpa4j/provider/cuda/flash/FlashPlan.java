@@ -305,8 +305,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
         && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms) {
-      return new FlashPlan(SHORT_TILES.headDim(), true, 1, false, 0, Math.toIntExact(rowBlocks),
-          Math.toIntExact(batchHeads), SHORT_TILES.threads(), SHORT_TILES.sharedBytes(), SHORT_TILES.name());
+      return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads);
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
       splits = STEAL_SLOTS;
@@ -335,6 +334,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         && blocks <= NARROW_MAX_WAVES * sms && 3 * NARROW.sharedBytes() <= maxSharedPerBlock) {
       d = NARROW;
     }
+    return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
+  }
+
+  /** A decode-kernel plan on traits {@code d}: {@code rowBlocks} x {@code batchHeads} units. */
+  private static FlashPlan decode(DecodeTraits d, int splits, boolean cluster, int stealBlocks, long rowBlocks,
+      long batchHeads) {
     return new FlashPlan(d.headDim(), true, splits, cluster, stealBlocks, Math.toIntExact(rowBlocks),
         Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name());
   }
