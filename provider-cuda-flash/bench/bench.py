@@ -155,7 +155,7 @@ def main():
                         continue
                     shapes.append((16384 // L, H, L, L, E, dt, causal, "train"))
     for B in (int(b) for b in os.environ.get("BENCH_DECODE_BATCHES", "1,8,64").split(",")):
-        for Lk in (4096, 16384, 65536):
+        for Lk in (int(n) for n in os.environ.get("BENCH_DECODE_KEYS", "4096,16384,65536").split(",")):
             for dt in dts:
                 shapes.append((B, 16, 1, Lk, 128, dt, False, "decode"))
     for s in shapes:

@@ -33,7 +33,7 @@ def make(B, H, L, E, dtype, layout, gen):
     t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
     return t[..., :E]
 
-def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None):
+def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None, paced=None):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -44,7 +44,7 @@ def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, st
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
     run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact,
-                  cluster=cluster, steal=steal)
+                  cluster=cluster, steal=steal, paced=paced)
     run()
     torch.cuda.synchronize()
     if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
@@ -108,9 +108,23 @@ def main():
     cfgs.append((34, 16, 1, 1, 4100, 64, torch.float16, 0, "bhle", None, None))
     cfgs.append((34, 32, 2, 1, 8200, 64, torch.bfloat16, 0, "blhe", 0.2, None))
     cfgs.append((34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None))   # tail splits through the workspace
+    # the v12 paced plans (FlashPlan.of on sm_90, head dim 128, at most one wave): one split (B = 6, 8; a padded head
+    # dim), workspace splits (B = 1-4; GQA-packed rows, causal bottom-right with one query, a length inside a tile),
+    # the long-split pace (B = 5 at 64k); each call twice, the same bits both times
+    paced = [(6, 16, 1, 1, 16384, 128, torch.float16, 0, "bhle", None, None),
+             (8, 16, 1, 1, 4100, 120, torch.float16, 0, "bhle", -0.1, None),
+             (2, 16, 1, 1, 16384, 128, torch.bfloat16, 0, "blhe", 0.2, None),
+             (3, 16, 1, 1, 8200, 128, torch.float16, 0, "pad", None, None),
+             (3, 32, 2, 1, 16384, 128, torch.bfloat16, 0, "bhle", None, None),
+             (4, 16, 1, 1, 16384, 128, torch.float16, 2, "bhle", None, None),
+             (1, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "bhle", None, None),
+             (5, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "blhe", None, None)]
+    # the rules of devices where FlashPlan does not pace (paced=False below)
+    unpaced = []
     # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
     # TAIL_WAVES waves from STEAL_MIN_KEYS keys (B = 7, 9, GQA-packed rows, a padded head dim), a full wave from
     # STEAL_LONG_KEYS keys
+    rules, cfgs = cfgs, unpaced
     cfgs.append((7, 16, 1, 1, 8192, 128, torch.float16, 0, "bhle", None, None))
     cfgs.append((9, 16, 1, 1, 8200, 128, torch.bfloat16, 0, "blhe", -0.1, None))
     cfgs.append((8, 16, 1, 1, 32768, 128, torch.float16, 0, "pad", None, None))
@@ -133,6 +147,7 @@ def main():
     cfgs.append((7, 16, 1, 1, 8192, 128, torch.bfloat16, 0, "blhe", 0.3, None))
     cfgs.append((7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None))
     cfgs.append((6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None))
+    cfgs = rules + unpaced
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)
@@ -154,11 +169,13 @@ def main():
     cfgs.append((2, 36, 1, 300, 8193, 64, torch.bfloat16, 0, "pad", -0.2, None))
     fails = 0
     worst = {}
-    stealing = narrow = 0
+    stealing = narrow = npaced = 0
+    unpaced_set = set(unpaced)
     for cfg in cfgs:
-        ok, oe, le, info = one(cfg, gen)
+        ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
+        npaced += bool(info["pace_ps"])
         key = str(cfg[6]).split(".")[-1]
         worst[key] = max(worst.get(key, 0), oe)
         if not ok:
@@ -204,9 +221,16 @@ def main():
             if not ok or info["cluster"] != cl:
                 fails += 1
                 print("FAIL merge", cfg[:6], cfg[6], "cluster", cl, "compact", compact, "oerr %.2e lerr %.2e" % (oe, le), info)
+    for cfg in paced:
+        cfgs.append(cfg)
+        ok, oe, le, info = one(cfg, gen, replays=2)
+        npaced += bool(info["pace_ps"])
+        if not ok or (CLUSTERS and cfg[5] > 96 and not info["pace_ps"]):
+            fails += 1
+            print("FAIL paced", cfg[:6], cfg[6], "oerr %.2e lerr %.2e" % (oe, le), info)
     dfails, dcases = dropout_checks(gen, rnd)
     print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout, {stealing} by the work-stealing decode kernels, "
-          f"{narrow} by the narrow or short-tile ones), "
+          f"{narrow} by the narrow or short-tile ones, {npaced} paced), "
           f"{fails + dfails} failed; worst output error {worst}")
     return fails + dfails
 

@@ -10,7 +10,8 @@ class FlashParams(ctypes.Structure):
         "k_row_stride v_batch_stride v_head_stride v_row_stride o_batch_stride o_head_stride o_row_stride "
         "lse_batch_stride lse_head_stride lse_row_stride batch heads kv_group seqlen_q seqlen_k head_dim causal "
         "causal_offset num_splits").split()] + [("scale", ctypes.c_float), ("scale_log2", ctypes.c_float)] + [
-        (n, ctypes.c_int64) for n in "seed offset dropout_threshold".split()] + [("keep_scale", ctypes.c_float), ("pad_", ctypes.c_float)]
+        (n, ctypes.c_int64) for n in "seed offset dropout_threshold".split()] + [("keep_scale", ctypes.c_float), ("pad_", ctypes.c_float),
+        ("decode_pace_ps", ctypes.c_int64)]
 
 # head dim class -> (D, BM, BN, warps), decode traits (keys per warp tile, warps, stages); same tables as the .cu and
 # FlashPlan.java (MAIN, DECODE)
@@ -53,9 +54,46 @@ NARROW_MAX_WAVES = 1.25
 SHORT_TILES = (16, 4, 2)
 SHORT_TILES_MIN_WAVES, SHORT_TILES_MAX_WAVES, SHORT_TILES_MAX_KEYS = 0.7, 0.9, 8192
 STEAL_WAVE_EFFICIENCY = 0.9
+# FlashPlan's fair-share pacing (paced plans): head dim, fewest keys per split, fractions of the DRAM peak (splits of
+# fewer / at least PACE_LONG_SPLIT_KEYS keys), K + V bytes at least PACE_MIN_L2_MULTIPLE x the L2, at least
+# PACE_MIN_WAVES of a wave, the least bandwidth that paces
+PACE_HEAD_DIM = 128
+PACE_MIN_SPLIT_KEYS = 4096
+PACE_FRACTION, PACE_FRACTION_LONG, PACE_LONG_SPLIT_KEYS = 0.934, 0.941, 32768
+PACE_MIN_L2_MULTIPLE = 2
+PACE_MIN_WAVES = 0.5
+MIN_PACE_BANDWIDTH = 1e11
 
-def decode_smem(D, bn, w, st):
-    return w * st * 2 * bn * D * 2
+def _driver_attribute(attr):
+    cu = ctypes.CDLL("libcuda.so.1")
+    v = ctypes.c_int()
+    assert cu.cuDeviceGetAttribute(ctypes.byref(v), attr, torch.cuda.current_device()) == 0
+    return v.value
+
+# CudaDevice.memoryBandwidth (2 x memory clock x bus width, bytes/s) and l2CacheBytes, as the provider reads them
+BANDWIDTH = 2 * _driver_attribute(36) * 1000 * _driver_attribute(37) // 8   # CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE (kHz), _BUS_WIDTH
+L2_BYTES = _driver_attribute(38)   # CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE
+
+def pace_ps(grid_blocks, lk_per_split, e, dc, bandwidth=None):
+    """FlashPlan's pace: picoseconds between a warp's key tiles for a paced grid of `grid_blocks` blocks."""
+    bandwidth = BANDWIDTH if bandwidth is None else bandwidth
+    fraction = PACE_FRACTION_LONG if lk_per_split >= PACE_LONG_SPLIT_KEYS else PACE_FRACTION
+    bn, w, _ = DECODE[dc]
+    return round(2 * bn * e * 2 * w * grid_blocks * 1e12 / (fraction * bandwidth))
+
+def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None):
+    """FlashPlan.of's paced plans: (splits, decode_pace_ps) for a decode grid of `blocks` (batch x heads x row blocks),
+    or None where it does not pace."""
+    sms = SMS if sms is None else sms
+    bandwidth = BANDWIDTH if bandwidth is None else bandwidth
+    l2 = L2_BYTES if l2 is None else l2
+    if not CLUSTERS or compact or TRAITS[dc][0] != PACE_HEAD_DIM or bandwidth < MIN_PACE_BANDWIDTH or row_blocks != 1 \
+            or blocks > sms:
+        return None
+    splits = max(1, min(sms // blocks, lk // PACE_MIN_SPLIT_KEYS))
+    if blocks * splits < PACE_MIN_WAVES * sms or blocks * lk * e * 4 < PACE_MIN_L2_MULTIPLE * l2:
+        return None
+    return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, dc, bandwidth)
 
 
 def dclass(e):
@@ -103,7 +141,7 @@ def sm90_smem(D, bn, stages):
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
             split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
-            steal_blocks=None, narrow=None, short_tiles=None):
+            steal_blocks=None, narrow=None, short_tiles=None, paced=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -118,7 +156,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
-    split), True / False forced."""
+    split), True / False forced. paced: None = FlashPlan's fair-share pacing rule (its splits and pace), False = never,
+    True = the rule's pace for the grid as planned (with force_splits: that split count)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -171,6 +210,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             compact = True
             dbn, dw, dst = DECODE_COMPACT[dc]
         dsmem = decode_smem(D, dbn, dw, dst)
+        pace = 0
         if force_splits is not None:
             split, splits = force_splits > 0, max(1, force_splits)
         else:
@@ -184,6 +224,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
+                elif paced is not False and pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact) is not None:
+                    splits, pace = pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact)
+                    steal = narrow = short_tiles = False
                 else:
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
@@ -215,6 +258,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
                             and SMS < blocks <= NARROW_MAX_WAVES * SMS and 3 * decode_smem(D, *NARROW) <= SMEM_OPTIN \
                             and hasattr(lib, "harness_launch_d128")
+        if paced and split and not pace:
+            pace = pace_ps(B * heads * cdiv(lq, 16) * splits, cdiv(Lk, splits), E, dc)
         short_tiles = bool(short_tiles and split)
         narrow = bool(narrow and split and not steal and not short_tiles)
         if narrow or short_tiles:
@@ -260,6 +305,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     else:
         ws_o = ws_l = None
     p.num_splits = splits
+    p.decode_pace_ps = pace if split and not legacy else 0
     grid = (cdiv(lq, BM), B * heads, splits)
     if steal:   # at most one block per SM (steal_blocks: a bench-only override)
         grid = (steal_blocks or min(SMS, B * heads * cdiv(lq, 16)), 1, 1)
@@ -315,6 +361,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
     run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, short_tiles=short_tiles,
+                    pace_ps=p.decode_pace_ps,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

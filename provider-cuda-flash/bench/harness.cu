@@ -194,7 +194,7 @@ static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
 // traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, head dim 128); steal > 0: the work-stealing decode kernel on
 // that many blocks (those beyond the units start as helpers), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
-                int cluster = 0, int steal = 0) {
+                int cluster = 0, int steal = 0, long long pace_ps = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
@@ -218,6 +218,7 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   p.batch = B; p.heads = H; p.kv_group = G; p.seqlen_q = Lq; p.seqlen_k = Lk; p.head_dim = E;
   p.causal = causal; p.causal_offset = br ? Lk - Lq : 0; p.num_splits = splits > 0 ? splits : 1;
   p.scale = 1.f / sqrtf((float)E); p.scale_log2 = p.scale * 1.4426950408889634f;
+  p.decode_pace_ps = pace_ps;
   int split = splits > 0;
   int BM = split ? 16 : c.BM;
   int threads = (split ? c.DW : c.W) * 32;
@@ -240,8 +241,8 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   else if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
-  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d steal=%d\n", B, H,
-         G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal);
+  printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d steal=%d "
+         "pace=%lld\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal, pace_ps);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
 // argument "decode": the decode shapes only (the decode kernels' own sanitizer pass)
@@ -297,6 +298,12 @@ int main(int argc, char** argv) {
   run(2, 4, 1, 20, 3000, 112, 1, 1, 1, 1, 2);
   run(7, 16, 1, 1, 4096, 128, 0, 0, 1, 1, 3);
   run(2, 4, 1, 20, 3000, 104, 1, 0, 0, 1, 3);
+  // fair-share pacing (FlashPlan's paced plans): one split, workspace splits, a cluster, two m-blocks with the causal
+  // mask and a padded head dim
+  run(6, 16, 1, 1, 4096, 128, 0, 0, 0, 1, 0, 0, 0, 2000000);
+  run(2, 16, 1, 1, 5000, 128, 0, 0, 1, 4, 0, 0, 0, 1000000);
+  run(2, 16, 1, 1, 5000, 128, 0, 0, 0, 4, 0, 1, 0, 1000000);
+  run(1, 4, 1, 20, 3000, 120, 1, 1, 1, 2, 0, 0, 0, 500000);
   printf("sanitize harness done\n");
   return 0;
 }

@@ -68,6 +68,7 @@ def decode_plan(info):
     if on("steal"):
         return f"stealing, {info['grid'].strip('()').split(',')[0]} blocks"
     traits = "narrow blocks, " if on("narrow") else "short tiles, " if on("short_tiles") else ""
+    traits = "paced, " if int(info.get("pace_ps", 0) or 0) else traits
     splits = int(info.get("splits", 1))
     return traits + ("one split" if splits == 1 else f"{splits} splits" + (" (cluster)" if on("cluster") else ""))
 

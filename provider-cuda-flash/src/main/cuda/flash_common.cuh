@@ -34,6 +34,8 @@ struct FlashParams {
   i64 dropout_threshold;        // t: floor(p * 2^32) (WORD, compared unsigned) or min(255, round(p * 256)) (BYTE)
   float keep_scale;             // 1 / (1 - p) (WORD) or 256 / (256 - t) (BYTE)
   u32 dropout_bytes;            // dev.sdpa4j.DropoutResolution: 0 WORD (one Philox call per 4 keys), 1 BYTE (per 16)
+  i64 decode_pace_ps;           // decode kernels: 0, or picoseconds between a warp's key tiles (fair-share pacing, see
+                                // flash_decode in flash_fwd.cu)
 };
 
 #define DEVI __device__ __forceinline__

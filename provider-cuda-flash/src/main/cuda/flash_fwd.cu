@@ -781,9 +781,22 @@ DEVI u64 atom_add_acq_rel(u64* addr, u64 v) {
   return old;
 }
 
+// Nanoseconds of the device's global timer.
+DEVI u64 global_ns() {
+  u64 t;
+  asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+  return t;
+}
+
 // kCluster: the blocks of one (m-block, batch, head) form a thread-block cluster along z (cluster size = num_splits,
 // at most 16) and merge through distributed shared memory: no workspace, no counters, no second pass over global
 // memory. Otherwise the splits merge through the fp32 workspace and the counters (the last block merges).
+//
+// Fair-share pacing (p.decode_pace_ps > 0: FlashPlan's paced plans, a grid of at most one wave): a warp does not load
+// its i-th key tile before i x decode_pace_ps after it started, the pace at which every block of the grid together
+// reads K and V at the device's sustained DRAM bandwidth. Left free, blocks on SMs that read faster run ahead and the
+// grid ends on its slowest blocks; paced, they yield that bandwidth to the slow ones and the blocks end together
+// (KERNEL_NOTES.md, v12). A warp that falls behind loads without waiting.
 template <typename T, bool kBf16, bool kEvenD, bool kCluster = false>
 DEVI void flash_decode(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
@@ -840,7 +853,13 @@ DEVI void flash_decode(const FlashParams& p) {
   const LdsmAddr<KS, BN> aK(sW, (lane & 7) + (lane >> 4) * 8, ((lane >> 3) & 1) * 8);
   const LdsmAddr<KS, BN> aV(sW + T::kTileBytes, (lane & 7) + ((lane >> 3) & 1) * 8, (lane >> 4) * 8);
 
+  const u64 pace = (u64)p.decode_pace_ps;
+  const u64 t0 = pace ? global_ns() : 0;
   for (int i = 0; i < my_tiles; ++i) {
+    if (pace) {
+      const u64 due = t0 + (u64)i * pace / 1000u;
+      while (global_ns() < due) __nanosleep(64);
+    }
     // every lane has finished reading tile i - 1's stage, which the load of tile i + S - 1 overwrites
     __syncwarp();
     if (i + S - 1 < my_tiles) load_kv(i + S - 1);

@@ -13,9 +13,13 @@ import java.util.Objects;
  * @param totalMemoryBytes             device memory in bytes
  * @param multiprocessorCount          number of SMs
  * @param maxSharedMemoryPerBlockOptin the largest dynamic shared memory a block may opt in to, in bytes
+ * @param memoryBandwidth              peak DRAM bandwidth in bytes per second: twice the memory clock times the bus
+ *                                     width (0 where the driver reports neither)
+ * @param l2CacheBytes                 size of the L2 cache in bytes
  */
 public record CudaDevice(int ordinal, String name, ComputeCapability computeCapability, long totalMemoryBytes,
-                         int multiprocessorCount, int maxSharedMemoryPerBlockOptin) {
+                         int multiprocessorCount, int maxSharedMemoryPerBlockOptin, long memoryBandwidth,
+                         long l2CacheBytes) {
   public CudaDevice {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(computeCapability, "computeCapability");
@@ -26,9 +30,10 @@ public record CudaDevice(int ordinal, String name, ComputeCapability computeCapa
     return Device.cuda(ordinal);
   }
 
-  /** One line for {@code sdpa4j info}: compute capability, SMs, memory. */
+  /** One line for {@code sdpa4j info}: compute capability, SMs, memory and its peak bandwidth. */
   public String describe() {
     return "compute capability " + computeCapability + ", " + multiprocessorCount + " SMs, "
-        + (totalMemoryBytes >> 20) + " MiB, driver " + CudaDriver.driverVersionString();
+        + (totalMemoryBytes >> 20) + " MiB at " + memoryBandwidth / 1_000_000_000L + " GB/s, driver "
+        + CudaDriver.driverVersionString();
   }
 }

@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 class CudaDriverTest {
 
   private static CudaDevice device(int major, int minor) {
-    return new CudaDevice(0, "test", new ComputeCapability(major, minor), 1L << 30, 10, 100_000);
+    return new CudaDevice(0, "test", new ComputeCapability(major, minor), 1L << 30, 10, 100_000, 1_000_000_000_000L,
+        40L << 20);
   }
 
   @Test

@@ -11,6 +11,7 @@ import dev.sdpa4j.DropoutSeed;
 import dev.sdpa4j.Storage;
 import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaContext;
+import dev.sdpa4j.cuda.CudaDevice;
 import dev.sdpa4j.cuda.CudaMemoryPool;
 import dev.sdpa4j.cuda.CudaStream;
 import dev.sdpa4j.cuda.DeviceMemory;
@@ -52,7 +53,7 @@ final class FlashDevice {
   private static final double LOG2E = 1.4426950408889634;
   private static final int COPY_THREADS = 256;
   /** sizeof(FlashParams) in flash_fwd.cu. */
-  static final int FWD_PARAMS_BYTES = 288;
+  static final int FWD_PARAMS_BYTES = 296;
   /** sizeof(BwdParams) in flash_bwd.cu. */
   static final int BWD_PARAMS_BYTES = 408;
   /** Bytes of scratch memory the provider's pool keeps reserved between calls. */
@@ -347,8 +348,10 @@ final class FlashDevice {
     }
     long lk = s.keyLength();
     long e = s.headDim();
-    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, context.device().multiprocessorCount(),
-        context.device().maxSharedMemoryPerBlockOptin(), dropout, clusters(), r.options().deterministic());
+    CudaDevice device = context.device();
+    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, device.multiprocessorCount(),
+        device.maxSharedMemoryPerBlockOptin(), dropout, clusters(), r.options().deterministic(),
+        new FlashPlan.Dram(device.memoryBandwidth(), device.l2CacheBytes()));
     long oAccum = 0;
     long lseAccum = 0;
     DeviceMemory borrowed = null;
@@ -386,6 +389,7 @@ final class FlashDevice {
     p.putLong(plan.splits());
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E));
     putDropout(p, r);
+    p.putLong(plan.pacePicos());
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lk, dropout);
     if (hopper.isPresent()) {

@@ -27,9 +27,22 @@ import java.util.Optional;
  * @param threads     threads per block
  * @param sharedBytes dynamic shared memory per block
  * @param traitsName  the decode traits' name in the kernel's ({@link DecodeTraits#name()}); empty for the main kernel
+ * @param pacePicos   0, or for a paced decode grid the picoseconds between a warp's key tiles (the kernel's
+ *                    {@code decode_pace_ps}): the grid's blocks together then read K and V at a set fraction of the
+ *                    device's DRAM bandwidth, each its fair share, so that no block runs ahead of the others
  */
 record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int stealBlocks, int gridX, int gridY,
-    int threads, int sharedBytes, String traitsName) {
+    int threads, int sharedBytes, String traitsName, long pacePicos) {
+
+  /**
+   * What FlashPlan knows of the device's memory: its peak DRAM bandwidth and L2 size ({@link #UNKNOWN}: never pace).
+   *
+   * @param bandwidth peak DRAM bandwidth in bytes per second
+   * @param l2Bytes   L2 cache size in bytes
+   */
+  record Dram(long bandwidth, long l2Bytes) {
+    static final Dram UNKNOWN = new Dram(0, 0);
+  }
 
   /**
    * Tile shape of one main-kernel specialisation; {@code flash_fwd.cu} declares the same table.
@@ -217,6 +230,35 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
+  /** The head dim whose decode grids are paced (the only one measured). */
+  static final int PACE_HEAD_DIM = 128;
+  /**
+   * Fewest keys per split of a paced grid: a paced grid splits its keys as far as one wave of blocks allows, but not
+   * below this (H100, B=4, Lk=4k: two paced splits of 2048 keys 49.5 µs against 47.3 for one).
+   */
+  static final long PACE_MIN_SPLIT_KEYS = 4096;
+  /**
+   * Fraction of the peak DRAM bandwidth ({@link Dram#bandwidth}) at which a paced grid reads, for splits of fewer than
+   * {@link #PACE_LONG_SPLIT_KEYS} keys: the H100's sustained read rate, measured at 0.934 of its 3.35 TB/s peak; 3%
+   * slower pacing costs 3%, 3% faster pacing lets the fast blocks run ahead again (KERNEL_NOTES.md, v12).
+   */
+  static final double PACE_FRACTION = 0.934;
+  /** The same for splits of at least {@link #PACE_LONG_SPLIT_KEYS} keys, which start and end less often. */
+  static final double PACE_FRACTION_LONG = 0.941;
+  /** Keys per split from which a paced grid reads at {@link #PACE_FRACTION_LONG}. */
+  static final long PACE_LONG_SPLIT_KEYS = 32768;
+  /**
+   * K and V must take at least this many times the L2 for a grid to be paced: a grid whose K and V come partly from
+   * the L2 reads faster than DRAM (H100, B=1, Lk=4k, 34 MB: 14.0 µs paced against 10.9).
+   */
+  static final int PACE_MIN_L2_MULTIPLE = 2;
+  /**
+   * Fewest waves (blocks per SM) of a paced grid: below, each block would need more than one SM reads alone (H100,
+   * B=3, Lk=16k, 48 blocks: 142.2 µs paced against 139.2).
+   */
+  static final double PACE_MIN_WAVES = 0.5;
+  /** Least bandwidth (bytes per second) that paces: a device that reports less is not paced. */
+  static final long PACE_MIN_BANDWIDTH = 100_000_000_000L;
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -282,6 +324,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic) {
+    return of(batchHeads, lq, lk, e, sms, maxSharedPerBlock, dropout, clusters, deterministic, Dram.UNKNOWN);
+  }
+
+  /**
+   * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean)}, on a device whose memory is
+   * {@code dram}: on a device with clusters (measured on an H100 only), a head-dim-128 decode grid of one row block
+   * per (batch, head) that fits one wave is paced (see {@link #paced}), whether deterministic or not, before every
+   * other decode rule.
+   */
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
+      boolean clusters, boolean deterministic, Dram dram) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
     boolean useSplit = !dropout && lq <= DECODE_ROWS;
@@ -291,11 +344,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     if (!useSplit) {
       return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
-          Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "");
+          Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0);
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
     long blocks = batchHeads * rowBlocks;
+    if (clusters && d == DECODE[c]) {
+      Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, dram);
+      if (paced.isPresent()) {
+        return paced.get();
+      }
+    }
     long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
     int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
@@ -341,7 +400,39 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   private static FlashPlan decode(DecodeTraits d, int splits, boolean cluster, int stealBlocks, long rowBlocks,
       long batchHeads) {
     return new FlashPlan(d.headDim(), true, splits, cluster, stealBlocks, Math.toIntExact(rowBlocks),
-        Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name());
+        Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name(), 0);
+  }
+
+  /**
+   * The paced plan of a decode grid, if it takes one: head dim {@link #PACE_HEAD_DIM} on traits {@code d}, one row
+   * block per (batch, head), at most one block per SM. It splits the keys as far as one wave allows while each split
+   * keeps {@link #PACE_MIN_SPLIT_KEYS} keys, merging through the workspace, if that gives at least
+   * {@link #PACE_MIN_WAVES} of a wave and K and V take at least {@link #PACE_MIN_L2_MULTIPLE} times the L2; each warp
+   * then loads one key tile per {@link #pacePicos}, so that the grid reads K and V at {@link #PACE_FRACTION} (or
+   * {@link #PACE_FRACTION_LONG}) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md,
+   * v12; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1,
+   * B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6.
+   */
+  private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
+      Dram dram) {
+    if (d.headDim() != PACE_HEAD_DIM || rowBlocks != 1 || batchHeads > sms || dram.bandwidth() < PACE_MIN_BANDWIDTH) {
+      return Optional.empty();
+    }
+    int splits = (int) Math.max(1, Math.min(sms / batchHeads, lk / PACE_MIN_SPLIT_KEYS));
+    long gridBlocks = batchHeads * splits;
+    if (gridBlocks < PACE_MIN_WAVES * sms || batchHeads * lk * e * 4 < PACE_MIN_L2_MULTIPLE * dram.l2Bytes()) {
+      return Optional.empty();
+    }
+    double fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
+    long warpTileBytes = 2L * d.blockN() * e * 2;  // K and V
+    long pace = Math.round(warpTileBytes * d.warps() * gridBlocks * 1e12 / (fraction * dram.bandwidth()));
+    return Optional.of(new FlashPlan(d.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads), d.threads(),
+        d.sharedBytes(), d.name(), pace));
+  }
+
+  /** Whether this is a paced decode launch ({@link #pacePicos} > 0). */
+  boolean paced() {
+    return pacePicos > 0;
   }
 
   /**

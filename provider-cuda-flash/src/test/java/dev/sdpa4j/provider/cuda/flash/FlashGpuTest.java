@@ -198,8 +198,7 @@ class FlashGpuTest {
     System.out.println("decodeMergeSlabsServeTwoStreamsAndTwoThreadsApart seed " + seed);
     Random rnd = new Random(seed);
     CudaContext ctx = provider.device(0).context();
-    assertThat(FlashPlan.of(16, 1, 4096, 128, ctx.device().multiprocessorCount(),
-        ctx.device().maxSharedMemoryPerBlockOptin(), false, true).workspace()).isTrue();
+    assertThat(devicePlan(ctx, 16, 4096, 128, true).workspace()).isTrue();
     int sets = 4;
     try (Arena arena = Arena.ofShared(); CudaStream s1 = CudaStream.create(ctx); CudaStream s2 = CudaStream.create(ctx)) {
       Tensor[] q = new Tensor[sets];
@@ -304,8 +303,7 @@ class FlashGpuTest {
     CudaContext ctx = device.context();
     assumeTrue(device.clusters(), "the work-stealing rule is for devices with thread-block clusters");
     long b = 9, h = 16, lk = 8192, e = 128;
-    FlashPlan plan = FlashPlan.of(b * h, 1, lk, e, ctx.device().multiprocessorCount(),
-        ctx.device().maxSharedMemoryPerBlockOptin(), false, true, false);
+    FlashPlan plan = devicePlan(ctx, b * h, lk, e, false);
     assumeTrue(plan.steal(), () -> "144 units do not steal on " + ctx.device().multiprocessorCount() + " SMs");
     long seed = System.nanoTime();
     System.out.println("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits seed " + seed);
@@ -314,37 +312,67 @@ class FlashGpuTest {
 
   /**
    * The decode plans of KERNEL_NOTES.md v11 through the provider, each against the float64 reference with poisoned
-   * outputs on a caller's stream: one-split grids just over a wave on the narrow blocks (B = 9, 4096 keys) and just
-   * under it on the short-tile blocks (B = 7, 8192 keys), the same bits every round, and a grid below a wave that
-   * steals on one block per SM, the blocks beyond its 32 units helping from the start (B = 2, 65536 keys, not
-   * deterministic).
+   * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9, 4096 keys) and one
+   * just under it on the short-tile blocks (B = 7, 1024 keys: K and V too small to pace), the same bits every round,
+   * and a grid below a wave that steals on one block per SM, the blocks beyond its 32 units helping from the start
+   * (B = 2, head dim 64, 65536 keys, not deterministic).
    */
   @Test
   void narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference() {
     FlashDevice device = provider.device(0);
     CudaContext ctx = device.context();
     assumeTrue(device.clusters(), "these decode rules are for devices with thread-block clusters");
-    int sms = ctx.device().multiprocessorCount();
     long seed = System.nanoTime();
     System.out.println("narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference seed " + seed);
     Random rnd = new Random(seed);
-    long h = 16, e = 128;
-    // {B, Lk, deterministic (1 / 0)}
-    for (long[] c : new long[][] {{9, 4096, 1}, {7, 8192, 1}, {2, 65_536, 0}}) {
-      long b = c[0], lk = c[1];
-      boolean deterministic = c[2] == 1;
+    long h = 16;
+    // {B, Lk, E, deterministic (1 / 0)}
+    for (long[] c : new long[][] {{9, 4096, 128, 1}, {7, 1024, 128, 1}, {2, 65_536, 64, 0}}) {
+      long b = c[0], lk = c[1], e = c[2];
+      boolean deterministic = c[3] == 1;
       DType dtype = deterministic ? DType.FLOAT16 : DType.BFLOAT16;
-      FlashPlan plan = FlashPlan.of(b * h, 1, lk, e, sms, ctx.device().maxSharedMemoryPerBlockOptin(), false, true,
-          deterministic);
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, deterministic);
       if (deterministic) {
         String traits = b == 9 ? FlashPlan.NARROW.name() : FlashPlan.SHORT_TILES.name();
-        assumeTrue(plan.traitsName().equals(traits), () -> "B = " + b + " does not take " + traits + " on " + sms
-            + " SMs");
+        assumeTrue(plan.traitsName().equals(traits), () -> "B = " + b + " does not take " + traits + " here");
       } else {
-        assumeTrue(plan.stealBlocks() > b * h, () -> "B = 2 does not steal with helpers on " + sms + " SMs");
+        assumeTrue(plan.stealBlocks() > b * h, () -> "B = 2 does not steal with helpers here");
       }
       decodeRoundsMatchTheReference(ctx, rnd, dtype, b, h, lk, e, deterministic ? 4e-3 : 3e-2, 4, deterministic);
     }
+  }
+
+  /**
+   * Paced decode plans (KERNEL_NOTES.md v12) through the provider against the float64 reference with poisoned outputs
+   * on a caller's stream, deterministic calls keeping their bits: one split per (batch, head) (B = 6, 16384 keys), four
+   * splits merged through the workspace (B = 2), and two splits of a length that ends inside a tile (B = 3, 8200
+   * keys).
+   */
+  @Test
+  void pacedDecodePlansMatchTheReference() {
+    FlashDevice device = provider.device(0);
+    CudaContext ctx = device.context();
+    assumeTrue(device.clusters(), "decode grids are paced on devices with thread-block clusters");
+    long seed = System.nanoTime();
+    System.out.println("pacedDecodePlansMatchTheReference seed " + seed);
+    Random rnd = new Random(seed);
+    long h = 16, e = 128;
+    // {B, Lk, splits}
+    for (long[] c : new long[][] {{6, 16_384, 1}, {2, 16_384, 4}, {3, 8200, 2}}) {
+      long b = c[0], lk = c[1];
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
+      assumeTrue(plan.paced() && plan.splits() == c[2], () -> "B = " + b + " is not paced in " + c[2]
+          + " splits here: " + plan);
+      decodeRoundsMatchTheReference(ctx, rnd, b == 6 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e,
+          b == 6 ? 3e-2 : 4e-3, 3, true, false);
+    }
+  }
+
+  /** The provider's plan on this device for a decode call of {@code batchHeads} units. */
+  private static FlashPlan devicePlan(CudaContext ctx, long batchHeads, long lk, long e, boolean deterministic) {
+    var d = ctx.device();
+    return FlashPlan.of(batchHeads, 1, lk, e, d.multiprocessorCount(), d.maxSharedMemoryPerBlockOptin(), false, true,
+        deterministic, new FlashPlan.Dram(d.memoryBandwidth(), d.l2CacheBytes()));
   }
 
   /**

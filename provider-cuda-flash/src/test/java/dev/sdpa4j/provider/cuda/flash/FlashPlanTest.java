@@ -9,6 +9,8 @@ class FlashPlanTest {
   private static final int H100_SMS = 132;
   /** cudaDevAttrMaxSharedMemoryPerBlockOptin of sm_90 and of sm_86 / sm_89. */
   private static final int H100_SHARED = 232_448;
+  /** An H100 SXM's memory: 2 x 2619 MHz x 5120 bits, 50 MiB of L2. */
+  private static final FlashPlan.Dram H100_DRAM = new FlashPlan.Dram(3_352_320_000_000L, 50L << 20);
   private static final int SM86_SHARED = 101_376;
 
   @Test
@@ -266,6 +268,57 @@ class FlashPlanTest {
   }
 
   /** B x 16 heads of head dim 128 with {@code lk} keys run one split of {@code traits} (64 KB), deterministic or not. */
+  @Test
+  void decodeGridsOfAtMostOneWavePaceTheirWarpsToAShareOfTheDramBandwidth() {
+    // {B (H = 16), Lk, splits}: as many splits as one wave of blocks allows, each of at least PACE_MIN_SPLIT_KEYS keys
+    long[][] paced = {{5, 4096, 1}, {8, 4096, 1}, {6, 16_384, 1}, {8, 65_536, 1}, {2, 16_384, 4}, {3, 16_384, 2},
+        {3, 8192, 2}, {4, 32_768, 2}, {2, 65_536, 4}, {1, 32_768, 8}, {1, 65_536, 8}};
+    for (long[] c : paced) {
+      for (boolean deterministic : new boolean[] {true, false}) {
+        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic, H100_DRAM);
+        assertThat(p.paced()).as("B = %d, Lk = %d", c[0], c[1]).isTrue();
+        assertThat(p.splits()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo((int) c[2]);
+        assertThat(p.cluster() || p.steal()).isFalse();
+        assertThat(p.workspace()).isEqualTo(c[2] > 1);
+        assertThat(p.kernel(DType.BFLOAT16, 128, false)).isEqualTo("flash_decode_bf16_d128_n32w4s2");
+        // every warp of the grid loads one tile of K and V per pace: together the fraction of the peak bandwidth
+        double fraction = c[1] / c[2] >= FlashPlan.PACE_LONG_SPLIT_KEYS ? FlashPlan.PACE_FRACTION_LONG
+            : FlashPlan.PACE_FRACTION;
+        double gridBytesPerPace = c[0] * 16 * c[2] * 4 * (2.0 * 32 * 128 * 2);
+        assertThat(gridBytesPerPace * 1e12 / p.pacePicos()).isCloseTo(fraction * H100_DRAM.bandwidth(),
+            org.assertj.core.data.Percentage.withPercentage(1e-4));
+      }
+    }
+    // a head dim of the class (E = 120) reads fewer bytes per tile, so its warps wait less between tiles
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 120, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).pacePicos())
+        .isCloseTo(Math.round(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM)
+            .pacePicos() * 120 / 128.0), org.assertj.core.data.Offset.offset(1L));
+    // GQA decode packs a group's queries into one row block: still one block per (batch, kv head)
+    assertThat(FlashPlan.of(6 * 16, 4, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+        .isTrue();
+    // not paced: K and V within twice the L2 (B = 1 at 4k, B = 2 at 4k), under half a wave of blocks (B = 4 at 4k:
+    // splits stop at PACE_MIN_SPLIT_KEYS keys; B = 1 at 16k), more than a wave (B = 9), two row blocks, other head
+    // dims, the compact traits, devices without clusters, an unknown or too slow memory, dropout
+    long[][] unpaced = {{1, 4096}, {2, 4096}, {4, 4096}, {1, 16_384}, {9, 16_384}};
+    for (long[] c : unpaced) {
+      assertThat(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+          .as("B = %d, Lk = %d", c[0], c[1]).isFalse();
+    }
+    assertThat(FlashPlan.of(6 * 16, 20, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+        .isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+        .isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, 99 * 1024, false, true, true, H100_DRAM).paced())
+        .isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, false, true, H100_DRAM).paced())
+        .isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true).paced()).isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true,
+        new FlashPlan.Dram(FlashPlan.PACE_MIN_BANDWIDTH - 1, 50L << 20)).paced()).isFalse();
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, true, true, true, H100_DRAM).split())
+        .isFalse();
+  }
+
   private static void assertOneSplitOf(FlashPlan.DecodeTraits traits, long b, long lk) {
     for (boolean deterministic : new boolean[] {true, false}) {
       FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, deterministic);
