@@ -74,6 +74,9 @@ def _driver_attribute(attr):
 BANDWIDTH = 2 * _driver_attribute(36) * 1000 * _driver_attribute(37) // 8   # CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE (kHz), _BUS_WIDTH
 L2_BYTES = _driver_attribute(38)   # CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE
 
+def decode_smem(D, bn, w, st):
+    return w * st * 2 * bn * D * 2
+
 def pace_ps(grid_blocks, lk_per_split, e, dc, bandwidth=None):
     """FlashPlan's pace: picoseconds between a warp's key tiles for a paced grid of `grid_blocks` blocks."""
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
