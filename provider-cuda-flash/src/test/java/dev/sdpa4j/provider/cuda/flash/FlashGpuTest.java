@@ -299,15 +299,12 @@ class FlashGpuTest {
    */
   @Test
   void workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits() {
-    FlashDevice device = provider.device(0);
-    CudaContext ctx = device.context();
-    assumeTrue(device.clusters(), "the work-stealing rule is for devices with thread-block clusters");
+    CudaContext ctx = clusterContext("the work-stealing rule is for devices with thread-block clusters");
     long b = 9, h = 16, lk = 8192, e = 128;
     FlashPlan plan = devicePlan(ctx, b * h, lk, e, false);
     assumeTrue(plan.steal(), () -> "144 units do not steal on " + ctx.device().multiprocessorCount() + " SMs");
-    long seed = System.nanoTime();
-    System.out.println("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits seed " + seed);
-    decodeRoundsMatchTheReference(ctx, new Random(seed), DType.BFLOAT16, b, h, lk, e, 3e-2, 5, false, true);
+    decodeRoundsMatchTheReference(ctx, seeded("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits"),
+        DType.BFLOAT16, b, h, lk, e, 3e-2, 5, false, true);
   }
 
   /**
@@ -319,12 +316,8 @@ class FlashGpuTest {
    */
   @Test
   void narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference() {
-    FlashDevice device = provider.device(0);
-    CudaContext ctx = device.context();
-    assumeTrue(device.clusters(), "these decode rules are for devices with thread-block clusters");
-    long seed = System.nanoTime();
-    System.out.println("narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference seed " + seed);
-    Random rnd = new Random(seed);
+    CudaContext ctx = clusterContext("these decode rules are for devices with thread-block clusters");
+    Random rnd = seeded("narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference");
     long h = 16;
     // {B, Lk, E, deterministic (1 / 0)}
     for (long[] c : new long[][] {{9, 4096, 128, 1}, {7, 1024, 128, 1}, {2, 65_536, 64, 0}}) {
@@ -350,12 +343,8 @@ class FlashGpuTest {
    */
   @Test
   void pacedDecodePlansMatchTheReference() {
-    FlashDevice device = provider.device(0);
-    CudaContext ctx = device.context();
-    assumeTrue(device.clusters(), "decode grids are paced on devices with thread-block clusters");
-    long seed = System.nanoTime();
-    System.out.println("pacedDecodePlansMatchTheReference seed " + seed);
-    Random rnd = new Random(seed);
+    CudaContext ctx = clusterContext("decode grids are paced on devices with thread-block clusters");
+    Random rnd = seeded("pacedDecodePlansMatchTheReference");
     long h = 16, e = 128;
     // {B, Lk, splits}
     for (long[] c : new long[][] {{6, 16_384, 1}, {2, 16_384, 4}, {3, 8200, 2}}) {
@@ -366,6 +355,20 @@ class FlashGpuTest {
       decodeRoundsMatchTheReference(ctx, rnd, b == 6 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e,
           b == 6 ? 3e-2 : 4e-3, 3, true, false);
     }
+  }
+
+  /** Device 0's context; the test is skipped ({@code why}) where the device has no thread-block clusters. */
+  private CudaContext clusterContext(String why) {
+    FlashDevice device = provider.device(0);
+    assumeTrue(device.clusters(), why);
+    return device.context();
+  }
+
+  /** A generator seeded from the clock, its seed printed under {@code test}'s name for a rerun. */
+  private static Random seeded(String test) {
+    long seed = System.nanoTime();
+    System.out.println(test + " seed " + seed);
+    return new Random(seed);
   }
 
   /** The provider's plan on this device for a decode call of {@code batchHeads} units. */
