@@ -16,7 +16,8 @@
 // keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below): on sm_90 through
 // distributed shared memory within a thread-block cluster (the _cl kernels), elsewhere through a global workspace.
 // flash_decode_*_ws run a persistent grid whose blocks share each (batch, head)'s key tiles by work stealing (see
-// flash_decode_steal).
+// flash_decode_steal). A grid of at most one wave may be paced (decode_pace_ps): each warp loads its key tiles at a
+// set rate, so that every block reads its share of the DRAM bandwidth (see flash_decode).
 
 #include "flash_common.cuh"
 
