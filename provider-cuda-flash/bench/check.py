@@ -119,35 +119,36 @@ def main():
              (4, 16, 1, 1, 16384, 128, torch.float16, 2, "bhle", None, None),
              (1, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "bhle", None, None),
              (5, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "blhe", None, None)]
-    # the rules of devices where FlashPlan does not pace (paced=False below)
-    unpaced = []
-    # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
-    # TAIL_WAVES waves from STEAL_MIN_KEYS keys (B = 7, 9, GQA-packed rows, a padded head dim), a full wave from
-    # STEAL_LONG_KEYS keys
-    rules, cfgs = cfgs, unpaced
-    cfgs.append((7, 16, 1, 1, 8192, 128, torch.float16, 0, "bhle", None, None))
-    cfgs.append((9, 16, 1, 1, 8200, 128, torch.bfloat16, 0, "blhe", -0.1, None))
-    cfgs.append((8, 16, 1, 1, 32768, 128, torch.float16, 0, "pad", None, None))
-    cfgs.append((36, 32, 8, 1, 9000, 64, torch.bfloat16, 0, "bhle", None, None))
-    cfgs.append((5, 32, 1, 1, 8192, 96, torch.float16, 0, "bhle", None, None))
-    # the v11 rules (FlashPlan.of on sm_90): a grid below a wave that would split steals from STEAL_HELPER_KEYS keys on
-    # one block per SM, the blocks beyond the units helping from the start (B = 2, 3; GQA-packed rows); grids of a
-    # third of a wave or more with at most UNSPLIT_MAX_KEYS keys run one split; one-split grids of head dim 128 just
-    # over a wave take the NARROW traits (B = 9, 10, a padded head dim, GQA packing, two m-blocks)
-    cfgs.append((2, 16, 1, 1, 65536, 128, torch.float16, 0, "bhle", None, None))
-    cfgs.append((3, 16, 1, 1, 65600, 128, torch.bfloat16, 0, "blhe", 0.1, None))
-    cfgs.append((3, 32, 2, 1, 65536, 64, torch.float16, 0, "pad", None, None))
-    cfgs.append((4, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
-    cfgs.append((9, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
-    cfgs.append((10, 16, 1, 1, 3000, 120, torch.bfloat16, 0, "blhe", -0.2, None))
-    cfgs.append((9, 32, 2, 1, 5000, 128, torch.bfloat16, 0, "pad", None, None))
-    cfgs.append((1, 70, 1, 20, 3000, 128, torch.float16, 2, "bhle", None, None))
-    # and one-split grids of head dim 128 just under a wave the SHORT_TILES traits (B = 6, 7; a padded head dim, GQA)
-    cfgs.append((6, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None))
-    cfgs.append((7, 16, 1, 1, 8192, 128, torch.bfloat16, 0, "blhe", 0.3, None))
-    cfgs.append((7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None))
-    cfgs.append((6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None))
-    cfgs = rules + unpaced
+    # the rules of devices where FlashPlan does not pace (run with paced=False below)
+    unpaced = [
+        # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
+        # TAIL_WAVES waves from STEAL_MIN_KEYS keys (B = 7, 9, GQA-packed rows, a padded head dim), a full wave from
+        # STEAL_LONG_KEYS keys
+        (7, 16, 1, 1, 8192, 128, torch.float16, 0, "bhle", None, None),
+        (9, 16, 1, 1, 8200, 128, torch.bfloat16, 0, "blhe", -0.1, None),
+        (8, 16, 1, 1, 32768, 128, torch.float16, 0, "pad", None, None),
+        (36, 32, 8, 1, 9000, 64, torch.bfloat16, 0, "bhle", None, None),
+        (5, 32, 1, 1, 8192, 96, torch.float16, 0, "bhle", None, None),
+        # the v11 rules (FlashPlan.of on sm_90): a grid below a wave that would split steals from STEAL_HELPER_KEYS
+        # keys on one block per SM, the blocks beyond the units helping from the start (B = 2, 3; GQA-packed rows);
+        # grids of a third of a wave or more with at most UNSPLIT_MAX_KEYS keys run one split; one-split grids of head
+        # dim 128 just over a wave take the NARROW traits (B = 9, 10, a padded head dim, GQA packing, two m-blocks)
+        (2, 16, 1, 1, 65536, 128, torch.float16, 0, "bhle", None, None),
+        (3, 16, 1, 1, 65600, 128, torch.bfloat16, 0, "blhe", 0.1, None),
+        (3, 32, 2, 1, 65536, 64, torch.float16, 0, "pad", None, None),
+        (4, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
+        (9, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
+        (10, 16, 1, 1, 3000, 120, torch.bfloat16, 0, "blhe", -0.2, None),
+        (9, 32, 2, 1, 5000, 128, torch.bfloat16, 0, "pad", None, None),
+        (1, 70, 1, 20, 3000, 128, torch.float16, 2, "bhle", None, None),
+        # and one-split grids of head dim 128 just under a wave the SHORT_TILES traits (B = 6, 7; a padded head dim,
+        # GQA)
+        (6, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
+        (7, 16, 1, 1, 8192, 128, torch.bfloat16, 0, "blhe", 0.3, None),
+        (7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None),
+        (6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None)
+    ]
+    cfgs += unpaced
     # random
     for _ in range(60):
         E = 8 * rnd.randint(1, 32)

@@ -64,10 +64,11 @@ PACE_MIN_L2_MULTIPLE = 2
 PACE_MIN_WAVES = 0.5
 MIN_PACE_BANDWIDTH = 1e11
 
+_CUDA_DRIVER = ctypes.CDLL("libcuda.so.1")
+
 def _driver_attribute(attr):
-    cu = ctypes.CDLL("libcuda.so.1")
     v = ctypes.c_int()
-    assert cu.cuDeviceGetAttribute(ctypes.byref(v), attr, torch.cuda.current_device()) == 0
+    assert _CUDA_DRIVER.cuDeviceGetAttribute(ctypes.byref(v), attr, torch.cuda.current_device()) == 0
     return v.value
 
 # CudaDevice.memoryBandwidth (2 x memory clock x bus width, bytes/s) and l2CacheBytes, as the provider reads them
@@ -227,8 +228,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
-                elif paced is not False and pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact) is not None:
-                    splits, pace = pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact)
+                elif paced is not False and (paced_plan := pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact)):
+                    splits, pace = paced_plan
                     steal = narrow = short_tiles = False
                 else:
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
