@@ -58,11 +58,12 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
     row["sdpa4j_extra_bytes"] = torch.cuda.max_memory_allocated() - base
     ours = {"sdpa4j": run}
     if BASE_LIB is not None:
-        # the committed kernel with the v7 decode rules (half a wave of cluster splits, a memset per workspace call), or
-        # with BENCH_BASE_RULES=v8 this flashlib's rules without pacing (the plans of a kernel before v12)
+        # the committed kernel with the v7 decode rules (half a wave of cluster splits, a memset per workspace call),
+        # with BENCH_BASE_RULES=v8 this flashlib's rules without pacing (the plans of a kernel before v12), or with v12
+        # its rules pacing grids of at most one wave (v12's plans)
         base_rules = os.environ.get("BENCH_BASE_RULES", "v7")
         ours["base"] = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB, rules=base_rules,
-                               paced=None if base_rules == "v7" else False)
+                               paced=False if base_rules == "v8" else None)
         row["base_splits"] = ours["base"].info["splits"]
     if run.info.get("sm90") is not None:
         # the Hopper wgmma kernel runs: the mma.sync main kernel on the same inputs is its same-run baseline ("mma")

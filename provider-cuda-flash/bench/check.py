@@ -110,7 +110,9 @@ def main():
     cfgs.append((34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None))   # tail splits through the workspace
     # the v12 paced plans (FlashPlan.of on sm_90, head dim 128, at most one wave): one split (B = 6, 8; a padded head
     # dim), workspace splits (B = 1-4; GQA-packed rows, causal bottom-right with one query, a length inside a tile),
-    # the long-split pace (B = 5 at 64k); each call twice, the same bits both times
+    # the long-split pace (B = 5 at 64k); the v13 ones of more than a wave, one split on the NARROW blocks up to two
+    # waves (B = 9-12; a padded head dim, GQA-packed rows) and the SLIM ones beyond (B = 18, 28; a padded head dim);
+    # each call twice, the same bits both times
     paced = [(6, 16, 1, 1, 16384, 128, torch.float16, 0, "bhle", None, None),
              (8, 16, 1, 1, 4100, 120, torch.float16, 0, "bhle", -0.1, None),
              (2, 16, 1, 1, 16384, 128, torch.bfloat16, 0, "blhe", 0.2, None),
@@ -118,7 +120,12 @@ def main():
              (3, 32, 2, 1, 16384, 128, torch.bfloat16, 0, "bhle", None, None),
              (4, 16, 1, 1, 16384, 128, torch.float16, 2, "bhle", None, None),
              (1, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "bhle", None, None),
-             (5, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "blhe", None, None)]
+             (5, 16, 1, 1, 65536, 128, torch.bfloat16, 0, "blhe", None, None),
+             (9, 16, 1, 1, 4100, 128, torch.float16, 0, "bhle", None, None),
+             (10, 16, 1, 1, 8192, 120, torch.bfloat16, 0, "blhe", 0.2, None),
+             (12, 32, 2, 1, 4096, 128, torch.float16, 2, "bhle", None, None),
+             (18, 16, 1, 1, 2050, 128, torch.bfloat16, 0, "pad", None, None),
+             (28, 16, 1, 1, 4096, 104, torch.float16, 0, "bhle", -0.2, None)]
     # the rules of devices where FlashPlan does not pace (run with paced=False below)
     unpaced = [
         # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to

@@ -63,6 +63,13 @@ PACE_FRACTION, PACE_FRACTION_LONG, PACE_LONG_SPLIT_KEYS = 0.934, 0.941, 32768
 PACE_MIN_L2_MULTIPLE = 2
 PACE_MIN_WAVES = 0.5
 MIN_PACE_BANDWIDTH = 1e11
+# FlashPlan.SLIM and the paced grids of more than a wave (K + V at most PACE_WIDE_MAX_BYTES): one split on NARROW
+# blocks up to PACE_NARROW_MAX_WAVES waves, on SLIM ones up to SLIM_BLOCKS_PER_SM waves, where NARROW_BLOCKS_PER_SM
+# (SLIM_BLOCKS_PER_SM) of them fit the shared memory
+SLIM = (16, 2, 2)
+PACE_NARROW_MAX_WAVES = 2
+NARROW_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM = 3, 4
+PACE_WIDE_MAX_BYTES = 2_000_000_000
 
 _CUDA_DRIVER = ctypes.CDLL("libcuda.so.1")
 
@@ -78,26 +85,36 @@ L2_BYTES = _driver_attribute(38)   # CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
 
-def pace_ps(grid_blocks, lk_per_split, e, dc, bandwidth=None):
-    """FlashPlan's pace: picoseconds between a warp's key tiles for a paced grid of `grid_blocks` blocks."""
+def pace_ps(grid_blocks, lk_per_split, e, traits, bandwidth=None):
+    """FlashPlan's pace: picoseconds between a warp's key tiles for a paced grid of `grid_blocks` blocks of decode
+    `traits` (keys per warp tile, warps, stages)."""
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
     fraction = PACE_FRACTION_LONG if lk_per_split >= PACE_LONG_SPLIT_KEYS else PACE_FRACTION
-    bn, w, _ = DECODE[dc]
+    bn, w, _ = traits
     return round(2 * bn * e * 2 * w * grid_blocks * 1e12 / (fraction * bandwidth))
 
-def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None):
-    """FlashPlan.of's paced plans: (splits, decode_pace_ps) for a decode grid of `blocks` (batch x heads x row blocks),
-    or None where it does not pace."""
+def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None, one_wave=False):
+    """FlashPlan.of's paced plans: (splits, decode_pace_ps, traits) for a decode grid of `blocks` (batch x heads x row
+    blocks), traits None (FlashPlan.DECODE's), "narrow" or "slim"; or None where it does not pace. one_wave: v12's
+    rule (grids of at most one wave only)."""
     sms = SMS if sms is None else sms
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
     l2 = L2_BYTES if l2 is None else l2
     if not CLUSTERS or compact or TRAITS[dc][0] != PACE_HEAD_DIM or bandwidth < MIN_PACE_BANDWIDTH or row_blocks != 1 \
-            or blocks > sms:
+            or blocks * lk * e * 4 < PACE_MIN_L2_MULTIPLE * l2:
         return None
-    splits = max(1, min(sms // blocks, lk // PACE_MIN_SPLIT_KEYS))
-    if blocks * splits < PACE_MIN_WAVES * sms or blocks * lk * e * 4 < PACE_MIN_L2_MULTIPLE * l2:
+    if blocks <= sms:
+        splits = max(1, min(sms // blocks, lk // PACE_MIN_SPLIT_KEYS))
+        if blocks * splits < PACE_MIN_WAVES * sms:
+            return None
+        return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, DECODE[dc], bandwidth), None
+    if one_wave or blocks > SLIM_BLOCKS_PER_SM * sms or blocks * lk * e * 4 > PACE_WIDE_MAX_BYTES:
         return None
-    return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, dc, bandwidth)
+    kind, traits, per_sm = ("narrow", NARROW, NARROW_BLOCKS_PER_SM) if blocks <= PACE_NARROW_MAX_WAVES * sms \
+        else ("slim", SLIM, SLIM_BLOCKS_PER_SM)
+    if per_sm * decode_smem(PACE_HEAD_DIM, *traits) > SMEM_OPTIN:
+        return None
+    return 1, pace_ps(blocks, lk, e, traits, bandwidth), kind
 
 
 def dclass(e):
@@ -145,7 +162,7 @@ def sm90_smem(D, bn, stages):
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
             split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
-            steal_blocks=None, narrow=None, short_tiles=None, paced=None):
+            steal_blocks=None, narrow=None, short_tiles=None, paced=None, slim=False):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -156,12 +173,14 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     cluster: None = FlashPlan's rule, True / False forced (the counter path when False). rules: "v8" = FlashPlan.of
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split), "v7" = the committed v7 rules (half a wave of
-    splits wherever clusters merge, a memset on every workspace call) for a baseline harness. sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
+    grids of at most one wave (v12's plans, for a baseline harness of that kernel). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
-    split), True / False forced. paced: None = FlashPlan's fair-share pacing rule (its splits and pace), False = never,
-    True = the rule's pace for the grid as planned (with force_splits: that split count)."""
+    split), True / False forced; slim=True forces FlashPlan.SLIM (one split; the paced rule also picks it). paced: None
+    = FlashPlan's fair-share pacing rule (its splits, traits and pace), False = never, True = the rule's pace for the
+    grid as planned (with force_splits: that split count)."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -228,9 +247,11 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
-                elif paced is not False and (paced_plan := pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact)):
-                    splits, pace = paced_plan
-                    steal = narrow = short_tiles = False
+                elif paced is not False and (paced_plan := pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact,
+                                                                     one_wave=rules == "v12")):
+                    splits, pace, kind = paced_plan
+                    steal = short_tiles = False
+                    narrow, slim = kind == "narrow", kind == "slim"
                 else:
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
@@ -262,14 +283,15 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
                             and SMS < blocks <= NARROW_MAX_WAVES * SMS and 3 * decode_smem(D, *NARROW) <= SMEM_OPTIN \
                             and hasattr(lib, "harness_launch_d128")
-        if paced and split and not pace:
-            pace = pace_ps(B * heads * cdiv(lq, 16) * splits, cdiv(Lk, splits), E, dc)
         short_tiles = bool(short_tiles and split)
         narrow = bool(narrow and split and not steal and not short_tiles)
-        if narrow or short_tiles:
+        slim = bool(slim and split and not steal and not short_tiles and not narrow)
+        if narrow or short_tiles or slim:
             assert dc == 3 and not compact and splits == 1
-            dbn, dw, dst = NARROW if narrow else SHORT_TILES
+            dbn, dw, dst = NARROW if narrow else SHORT_TILES if short_tiles else SLIM
             dsmem = decode_smem(D, dbn, dw, dst)
+        if paced and split and not pace:
+            pace = pace_ps(B * heads * cdiv(lq, 16) * splits, cdiv(Lk, splits), E, (dbn, dw, dst))
         if split:
             BM, BN, W = 16, dbn, dw
             smem = dsmem
@@ -347,8 +369,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             r = lib.harness_variant(pref, dc, variant, grid[0], grid[1], W * 32, smem, st)
         elif steal:
             r = lib.harness_launch_steal(pref, dc, int(bf16), int(compact), grid[0], grid[1], W * 32, smem, st)
-        elif narrow or short_tiles:
-            r = lib.harness_launch_d128(pref, 0 if narrow else 1, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
+        elif narrow or short_tiles or slim:
+            r = lib.harness_launch_d128(pref, 0 if narrow else 1 if short_tiles else 2, int(bf16), grid[0], grid[1],
+                                        grid[2], W * 32, smem, st)
         elif cluster:
             r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
@@ -364,7 +387,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.keep = keep
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, short_tiles=short_tiles,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, short_tiles=short_tiles, slim=slim,
                     pace_ps=p.decode_pace_ps,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)

@@ -105,14 +105,16 @@ extern "C" int harness_launch_compact(const FlashParams* p, int dclass, int bf16
 }
 
 // the one-split decode kernels of head dim 128 chosen by grid size: traits 0 = FlashPlan.NARROW (n32w2s2),
-// 1 = FlashPlan.SHORT_TILES (n16w4s2)
+// 1 = FlashPlan.SHORT_TILES (n16w4s2), 2 = FlashPlan.SLIM (n16w2s2)
 extern "C" int harness_launch_d128(const FlashParams* p, int traits, int bf16, int gx, int gy, int gz, int threads,
                                    int smem, void* stream) {
-  static const Kernel kD128[2][4] = {
+  static const Kernel kD128[3][4] = {
       {flash_decode_f16_d128_n32w2s2, flash_decode_bf16_d128_n32w2s2, flash_decode_f16_d128_n32w2s2_pad,
        flash_decode_bf16_d128_n32w2s2_pad},
       {flash_decode_f16_d128_n16w4s2, flash_decode_bf16_d128_n16w4s2, flash_decode_f16_d128_n16w4s2_pad,
-       flash_decode_bf16_d128_n16w4s2_pad}};
+       flash_decode_bf16_d128_n16w4s2_pad},
+      {flash_decode_f16_d128_n16w2s2, flash_decode_bf16_d128_n16w2s2, flash_decode_f16_d128_n16w2s2_pad,
+       flash_decode_bf16_d128_n16w2s2_pad}};
   return launch(kD128[traits][(p->head_dim == 128 ? 0 : 2) + (bf16 ? 1 : 0)], p, gx, gy, gz, threads, smem, stream);
 }
 
@@ -189,14 +191,16 @@ static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4
 static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
 static const Cfg kNarrow128 = {128, 128, 64, 4, 32, 2, 2};
 static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
+static const Cfg kSlim128 = {128, 128, 64, 4, 16, 2, 2};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
 // splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact 1: FlashPlan.DECODE_COMPACT's
-// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, head dim 128); steal > 0: the work-stealing decode kernel on
-// that many blocks (those beyond the units start as helpers), its 8 slots and counters
+// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, 4: FlashPlan.SLIM, head dim 128); steal > 0: the
+// work-stealing decode kernel on that many blocks (those beyond the units start as helpers), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
                 int cluster = 0, int steal = 0, long long pace_ps = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
-  const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact && dc == 3 ? kCompact128 : kCfg[dc];
+  const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact == 4 ? kSlim128
+                 : compact && dc == 3 ? kCompact128 : kCfg[dc];
   int Hk = H / G;
   size_t nq = (size_t)B * H * Lq * E, nk = (size_t)B * Hk * Lk * E;
   std::vector<unsigned short> hq(nq), hk(nk);
@@ -304,6 +308,11 @@ int main(int argc, char** argv) {
   run(2, 16, 1, 1, 5000, 128, 0, 0, 1, 4, 0, 0, 0, 1000000);
   run(2, 16, 1, 1, 5000, 128, 0, 0, 0, 4, 0, 1, 0, 1000000);
   run(1, 4, 1, 20, 3000, 120, 1, 1, 1, 2, 0, 0, 0, 500000);
+  // paced grids of more than a wave: the narrow and slim blocks, ragged, a padded head dim, two splits of each
+  run(9, 16, 1, 1, 4100, 128, 0, 0, 0, 1, 2, 0, 0, 1500000);
+  run(18, 16, 1, 1, 2050, 128, 0, 0, 1, 1, 4, 0, 0, 1500000);
+  run(2, 4, 1, 20, 3000, 112, 1, 1, 0, 2, 2, 0, 0, 400000);
+  run(2, 4, 1, 20, 3000, 104, 1, 0, 1, 2, 4, 0, 0, 400000);
   printf("sanitize harness done\n");
   return 0;
 }

@@ -16,8 +16,8 @@
 // keys across blocks (blockIdx.z) and merges the splits in the same launch (see flash_decode below): on sm_90 through
 // distributed shared memory within a thread-block cluster (the _cl kernels), elsewhere through a global workspace.
 // flash_decode_*_ws run a persistent grid whose blocks share each (batch, head)'s key tiles by work stealing (see
-// flash_decode_steal). A grid of at most one wave may be paced (decode_pace_ps): each warp loads its key tiles at a
-// set rate, so that every block reads its share of the DRAM bandwidth (see flash_decode).
+// flash_decode_steal). A grid whose blocks are all resident at once may be paced (decode_pace_ps): each warp loads its
+// key tiles at a set rate, so that every block reads its share of the DRAM bandwidth (see flash_decode).
 
 #include "flash_common.cuh"
 
@@ -793,7 +793,7 @@ DEVI u64 global_ns() {
 // at most 16) and merge through distributed shared memory: no workspace, no counters, no second pass over global
 // memory. Otherwise the splits merge through the fp32 workspace and the counters (the last block merges).
 //
-// Fair-share pacing (p.decode_pace_ps > 0: FlashPlan's paced plans, a grid of at most one wave): a warp does not load
+// Fair-share pacing (p.decode_pace_ps > 0: FlashPlan's paced plans, grids resident at once): a warp does not load
 // its i-th key tile before i x decode_pace_ps after it started, the pace at which every block of the grid together
 // reads K and V at the device's sustained DRAM bandwidth. Left free, blocks on SMs that read faster run ahead and the
 // grid ends on its slowest blocks; paced, they yield that bandwidth to the slow ones and the blocks end together
@@ -1196,13 +1196,15 @@ typedef Traits<256, 64, 64, 4> T256;
 // decode: DecodeTraits<head dim, keys per warp tile, warps, stages>, each named n<keys>w<warps>s<stages> in its entry
 // points; FlashPlan.DECODE (devices with >= 128 KB of shared memory per block: sm_80, sm_90) and
 // FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them per head-dim class; FlashPlan.NARROW (n32w2s2) and
-// FlashPlan.SHORT_TILES (n16w4s2) serve one-split grids of head dim 128 just over and just under a wave
+// FlashPlan.SHORT_TILES (n16w4s2) serve one-split grids of head dim 128 just over and just under a wave, and
+// FlashPlan.SLIM (n16w2s2, four resident per SM) paced one-split grids of two to four waves
 typedef DecodeTraits<32, 64, 4, 3> S32_n64w4s3;
 typedef DecodeTraits<64, 32, 4, 3> S64_n32w4s3;
 typedef DecodeTraits<96, 16, 4, 4> S96_n16w4s4;
 typedef DecodeTraits<128, 32, 4, 2> S128_n32w4s2;
 typedef DecodeTraits<128, 32, 2, 2> S128_n32w2s2;
 typedef DecodeTraits<128, 16, 4, 2> S128_n16w4s2;
+typedef DecodeTraits<128, 16, 2, 2> S128_n16w2s2;
 typedef DecodeTraits<128, 16, 4, 3> S128_n16w4s3;
 typedef DecodeTraits<192, 16, 4, 2> S192_n16w4s2;
 typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
@@ -1294,12 +1296,15 @@ FLASH_DECODE(64, n32w4s3)
 FLASH_DECODE(96, n16w4s4)
 FLASH_DECODE(128, n32w4s2)
 FLASH_DECODE(128, n16w4s3)
-// FlashPlan.NARROW (a one-split grid just over a wave, three blocks per SM) and FlashPlan.SHORT_TILES (a one-split
-// grid of 0.7 to 0.9 waves): no split, so no _ws or _cl kernels
+// FlashPlan.NARROW (a one-split grid just over a wave, three blocks per SM), FlashPlan.SHORT_TILES (a one-split
+// grid of 0.7 to 0.9 waves) and FlashPlan.SLIM (a paced one-split grid, four blocks per SM): no split, so no _ws or
+// _cl kernels
 FLASH_DECODE_ENTRY(flash_decode_f16_d128_n32w2s2, S128_n32w2s2, false)
 FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n32w2s2, S128_n32w2s2, true)
 FLASH_DECODE_ENTRY(flash_decode_f16_d128_n16w4s2, S128_n16w4s2, false)
 FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n16w4s2, S128_n16w4s2, true)
+FLASH_DECODE_ENTRY(flash_decode_f16_d128_n16w2s2, S128_n16w2s2, false)
+FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n16w2s2, S128_n16w2s2, true)
 FLASH_DECODE(192, n16w4s2)
 FLASH_DECODE(256, n16w2s3)
 

@@ -164,6 +164,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double SHORT_TILES_MAX_WAVES = 0.9;
   /** Most keys for which a grid of head dim 128 takes {@link #SHORT_TILES}. */
   static final long SHORT_TILES_MAX_KEYS = 8192;
+  /**
+   * Decode traits of head dim 128 for a paced one-split grid of {@link #PACE_NARROW_MAX_WAVES} to
+   * {@link #SLIM_BLOCKS_PER_SM} waves: 2 warps of 16-key tiles in a 2-stage ring, 32 KB, four resident per SM (its
+   * 173 registers a thread allow eight warps per SM), so that the grid runs as one wave. On an H100 (KERNEL_NOTES.md,
+   * v13; H=16, fp16, µs, paced on these / paced on {@link #NARROW} / unpaced rules / the best of PyTorch's backends):
+   * B=20 at Lk=4k 220.8 / 229.1 / 225.3 / 236.0, B=28 at 4k 303.2 / - / 314.0 / 312.9, B=20 at 8k 435.0 / 445.3 /
+   * 451.9 / 468.4.
+   */
+  static final DecodeTraits SLIM = new DecodeTraits(128, 16, 2, 2);
   /** Decode traits within 96 KB per block, for the others (sm_86, sm_89: 99 KB). */
   static final DecodeTraits[] DECODE_COMPACT = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 16, 4, 3), new DecodeTraits(192, 16, 4, 2),
@@ -259,6 +268,24 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double PACE_MIN_WAVES = 0.5;
   /** Least bandwidth (bytes per second) that paces: a device that reports less is not paced. */
   static final long PACE_MIN_BANDWIDTH = 100_000_000_000L;
+  /**
+   * Waves (of one block per SM) up to which a paced grid of more than a wave runs on the {@link #NARROW} blocks, one
+   * split, three per SM; above, on the {@link #SLIM} ones (H100, H=16, fp16, Lk=4k, µs, narrow / slim: B=16 174.4 /
+   * 176.2, B=18 198.4 / 198.0, B=20 229.1 / 220.8).
+   */
+  static final double PACE_NARROW_MAX_WAVES = 2;
+  /**
+   * Most bytes of K and V of a paced grid of more than a wave: with more, its hundreds of blocks each streaming their
+   * own head lost to the unpaced rules' work stealing (H100, H=16, fp16 / bf16, µs, paced / unpaced: B=28 at Lk=16k,
+   * 3.8 GB, 1242.0 / 1205.8 and 1260.2 / 1202.5; B=12 at 32k, 3.2 GB, 1037.9 / 1027.3 and 1061.3 / 1028.2; B=32 at
+   * 8k, 2.1 GB, 704.1 / 696.0), with less it won or tied (B=10 at 16k, 1.3 GB, 433.9 / 439.2; B=28 at 8k, 1.9 GB,
+   * 621.9 / 617.5 and 607.5 / 616.2; KERNEL_NOTES.md, v13).
+   */
+  static final long PACE_WIDE_MAX_BYTES = 2_000_000_000L;
+  /** Blocks of {@link #NARROW} resident per SM when a paced grid runs on them (64 KB each). */
+  static final int NARROW_BLOCKS_PER_SM = 3;
+  /** Blocks of {@link #SLIM} resident per SM when a paced grid runs on them (32 KB each). */
+  static final int SLIM_BLOCKS_PER_SM = 4;
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -330,8 +357,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean)}, on a device whose memory is
    * {@code dram}: on a device with clusters (measured on an H100 only), a head-dim-128 decode grid of one row block
-   * per (batch, head) that fits one wave is paced (see {@link #paced}), whether deterministic or not, before every
-   * other decode rule.
+   * per (batch, head) whose blocks are all resident at once is paced (see {@link #paced}), whether
+   * deterministic or not, before every other decode rule.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic, Dram dram) {
@@ -350,7 +377,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
     long blocks = batchHeads * rowBlocks;
     if (clusters && d == DECODE[c]) {
-      Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, dram);
+      Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, maxSharedPerBlock, dram);
       if (paced.isPresent()) {
         return paced.get();
       }
@@ -390,7 +417,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       }
     }
     if (clusters && splits == 1 && d.headDim() == NARROW.headDim() && blocks > sms
-        && blocks <= NARROW_MAX_WAVES * sms && 3 * NARROW.sharedBytes() <= maxSharedPerBlock) {
+        && blocks <= NARROW_MAX_WAVES * sms && NARROW_BLOCKS_PER_SM * NARROW.sharedBytes() <= maxSharedPerBlock) {
       d = NARROW;
     }
     return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
@@ -404,30 +431,45 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   }
 
   /**
-   * The paced plan of a decode grid, if it takes one: head dim {@link #PACE_HEAD_DIM} on traits {@code d}, one row
-   * block per (batch, head), at most one block per SM. It splits the keys as far as one wave allows while each split
+   * The paced plan of a decode grid, if it takes one: head dim {@link #PACE_HEAD_DIM}, one row block per (batch,
+   * head), K and V at least {@link #PACE_MIN_L2_MULTIPLE} times the L2, every block resident at once. A grid of at most
+   * one wave runs on traits {@code d}, one block per SM, and splits its keys as far as one wave allows while each split
    * keeps {@link #PACE_MIN_SPLIT_KEYS} keys, merging through the workspace, if that gives at least
-   * {@link #PACE_MIN_WAVES} of a wave and K and V take at least {@link #PACE_MIN_L2_MULTIPLE} times the L2; each warp
-   * then loads one key tile per {@link #pacePicos}, so that the grid reads K and V at {@link #PACE_FRACTION} (or
-   * {@link #PACE_FRACTION_LONG}) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md,
-   * v12; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1,
-   * B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6.
+   * {@link #PACE_MIN_WAVES} of a wave; a larger one with at most {@link #PACE_WIDE_MAX_BYTES} of K and V runs one split
+   * on the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, on the {@link #SLIM} ones up to
+   * {@link #SLIM_BLOCKS_PER_SM}, where they fit the SM's shared memory. Each warp then loads one key tile per {@link #pacePicos}, so that the grid reads K and V
+   * at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}) of the peak bandwidth, every block at the same rate. On
+   * an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6
+   * at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k
+   * 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
-      Dram dram) {
-    if (d.headDim() != PACE_HEAD_DIM || rowBlocks != 1 || batchHeads > sms || dram.bandwidth() < PACE_MIN_BANDWIDTH) {
+      int maxSharedPerBlock, Dram dram) {
+    if (d.headDim() != PACE_HEAD_DIM || rowBlocks != 1 || dram.bandwidth() < PACE_MIN_BANDWIDTH
+        || batchHeads * lk * e * 4 < PACE_MIN_L2_MULTIPLE * dram.l2Bytes()) {
       return Optional.empty();
     }
-    int splits = (int) Math.max(1, Math.min(sms / batchHeads, lk / PACE_MIN_SPLIT_KEYS));
-    long gridBlocks = batchHeads * splits;
-    if (gridBlocks < PACE_MIN_WAVES * sms || batchHeads * lk * e * 4 < PACE_MIN_L2_MULTIPLE * dram.l2Bytes()) {
+    DecodeTraits traits = d;
+    int splits = 1;
+    if (batchHeads <= sms) {
+      splits = (int) Math.max(1, Math.min(sms / batchHeads, lk / PACE_MIN_SPLIT_KEYS));
+      if (batchHeads * splits < PACE_MIN_WAVES * sms) {
+        return Optional.empty();
+      }
+    } else if (batchHeads <= (long) SLIM_BLOCKS_PER_SM * sms && batchHeads * lk * e * 4 <= PACE_WIDE_MAX_BYTES) {
+      boolean narrow = batchHeads <= PACE_NARROW_MAX_WAVES * sms;
+      traits = narrow ? NARROW : SLIM;
+      if ((narrow ? NARROW_BLOCKS_PER_SM : SLIM_BLOCKS_PER_SM) * traits.sharedBytes() > maxSharedPerBlock) {
+        return Optional.empty();
+      }
+    } else {
       return Optional.empty();
     }
     double fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
-    long warpTileBytes = 2L * d.blockN() * e * 2;  // K and V
-    long pace = Math.round(warpTileBytes * d.warps() * gridBlocks * 1e12 / (fraction * dram.bandwidth()));
-    return Optional.of(new FlashPlan(d.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads), d.threads(),
-        d.sharedBytes(), d.name(), pace));
+    long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
+    long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
+    return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),
+        traits.threads(), traits.sharedBytes(), traits.name(), pace));
   }
 
   /** Whether this is a paced decode launch ({@link #pacePicos} > 0). */

@@ -292,15 +292,15 @@ class FlashGpuTest {
   }
 
   /**
-   * The work-stealing decode kernels (FlashPlan#stealBlocks): B = 9, H = 16, E = 128, 8192 keys are 144 units on one
-   * block per SM, which take unstarted units and then help each other through counters the kernel leaves at zero. On
-   * a caller stream with poisoned outputs, every round must match the reference; a deterministic call runs one fixed
-   * split instead (on the narrow blocks, FlashPlan#NARROW) and gives the same bits every time.
+   * The work-stealing decode kernels (FlashPlan#stealBlocks): B = 9, H = 16, E = 64 (a head dim that is not paced),
+   * 8192 keys are 144 units on one block per SM, which take unstarted units and then help each other through counters
+   * the kernel leaves at zero. On a caller stream with poisoned outputs, every round must match the reference; a
+   * deterministic call runs one fixed split instead and gives the same bits every time.
    */
   @Test
   void workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits() {
     CudaContext ctx = clusterContext("the work-stealing rule is for devices with thread-block clusters");
-    long b = 9, h = 16, lk = 8192, e = 128;
+    long b = 9, h = 16, lk = 8192, e = 64;
     FlashPlan plan = devicePlan(ctx, b * h, lk, e, false);
     assumeTrue(plan.steal(), () -> "144 units do not steal on " + ctx.device().multiprocessorCount() + " SMs");
     decodeRoundsMatchTheReference(ctx, seeded("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits"),
@@ -309,8 +309,8 @@ class FlashGpuTest {
 
   /**
    * The decode plans of KERNEL_NOTES.md v11 through the provider, each against the float64 reference with poisoned
-   * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9, 4096 keys) and one
-   * just under it on the short-tile blocks (B = 7, 1024 keys: K and V too small to pace), the same bits every round,
+   * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9) and one just under it
+   * on the short-tile blocks (B = 7), both of 1024 keys (K and V too small to pace), the same bits every round,
    * and a grid below a wave that steals on one block per SM, the blocks beyond its 32 units helping from the start
    * (B = 2, head dim 64, 65536 keys, not deterministic).
    */
@@ -320,7 +320,7 @@ class FlashGpuTest {
     Random rnd = seeded("narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference");
     long h = 16;
     // {B, Lk, E, deterministic (1 / 0)}
-    for (long[] c : new long[][] {{9, 4096, 128, 1}, {7, 1024, 128, 1}, {2, 65_536, 64, 0}}) {
+    for (long[] c : new long[][] {{9, 1024, 128, 1}, {7, 1024, 128, 1}, {2, 65_536, 64, 0}}) {
       long b = c[0], lk = c[1], e = c[2];
       boolean deterministic = c[3] == 1;
       DType dtype = deterministic ? DType.FLOAT16 : DType.BFLOAT16;
@@ -336,10 +336,11 @@ class FlashGpuTest {
   }
 
   /**
-   * Paced decode plans (KERNEL_NOTES.md v12) through the provider against the float64 reference with poisoned outputs
-   * on a caller's stream, deterministic calls keeping their bits: one split per (batch, head) (B = 6, 16384 keys), four
-   * splits merged through the workspace (B = 2), and two splits of a length that ends inside a tile (B = 3, 8200
-   * keys).
+   * Paced decode plans (KERNEL_NOTES.md v12, v13) through the provider against the float64 reference with poisoned
+   * outputs on a caller's stream, deterministic calls keeping their bits: one split per (batch, head) (B = 6, 16384
+   * keys), four splits merged through the workspace (B = 2), two splits of a length that ends inside a tile (B = 3,
+   * 8200 keys), and grids of more than a wave, resident at once, on the narrow blocks (B = 9, 4096 keys) and the slim
+   * ones (B = 18, 2050 keys).
    */
   @Test
   void pacedDecodePlansMatchTheReference() {
@@ -347,13 +348,15 @@ class FlashGpuTest {
     Random rnd = seeded("pacedDecodePlansMatchTheReference");
     long h = 16, e = 128;
     // {B, Lk, splits}
-    for (long[] c : new long[][] {{6, 16_384, 1}, {2, 16_384, 4}, {3, 8200, 2}}) {
+    for (long[] c : new long[][] {{6, 16_384, 1}, {2, 16_384, 4}, {3, 8200, 2}, {9, 4096, 1}, {18, 2050, 1}}) {
       long b = c[0], lk = c[1];
       FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
-      assumeTrue(plan.paced() && plan.splits() == c[2], () -> "B = " + b + " is not paced in " + c[2]
-          + " splits here: " + plan);
-      decodeRoundsMatchTheReference(ctx, rnd, b == 6 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e,
-          b == 6 ? 3e-2 : 4e-3, 3, true, false);
+      String traits = b == 9 ? FlashPlan.NARROW.name() : b == 18 ? FlashPlan.SLIM.name() : FlashPlan.DECODE[3].name();
+      assumeTrue(plan.paced() && plan.splits() == c[2] && plan.traitsName().equals(traits), () -> "B = " + b
+          + " is not paced in " + c[2] + " splits on " + traits + " here: " + plan);
+      boolean bf16 = b == 6 || b == 18;
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
+          3, true, false);
     }
   }
 

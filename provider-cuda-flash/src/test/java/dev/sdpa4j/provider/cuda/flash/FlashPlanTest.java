@@ -269,7 +269,7 @@ class FlashPlanTest {
 
   /** B x 16 heads of head dim 128 with {@code lk} keys run one split of {@code traits} (64 KB), deterministic or not. */
   @Test
-  void decodeGridsOfAtMostOneWavePaceTheirWarpsToAShareOfTheDramBandwidth() {
+  void decodeGridsResidentAtOncePaceTheirWarpsToAShareOfTheDramBandwidth() {
     // {B (H = 16), Lk, splits}: as many splits as one wave of blocks allows, each of at least PACE_MIN_SPLIT_KEYS keys
     long[][] paced = {{5, 4096, 1}, {8, 4096, 1}, {6, 16_384, 1}, {8, 65_536, 1}, {2, 16_384, 4}, {3, 16_384, 2},
         {3, 8192, 2}, {4, 32_768, 2}, {2, 65_536, 4}, {1, 32_768, 8}, {1, 65_536, 8}};
@@ -289,6 +289,26 @@ class FlashPlanTest {
             org.assertj.core.data.Percentage.withPercentage(1e-4));
       }
     }
+    // {B (H = 16), Lk}: more than a wave with at most PACE_WIDE_MAX_BYTES of K and V, one split on blocks resident at
+    // once: NARROW (three per SM) up to two waves, SLIM (four per SM) up to four
+    long[][] residentGrids = {{9, 4096}, {10, 16_384}, {16, 4096}, {12, 16_384}, {17, 4096}, {28, 8192}, {33, 4096}};
+    for (long[] c : residentGrids) {
+      FlashPlan.DecodeTraits traits = c[0] <= 16 ? FlashPlan.NARROW : FlashPlan.SLIM;
+      for (boolean deterministic : new boolean[] {true, false}) {
+        FlashPlan p = FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, deterministic, H100_DRAM);
+        assertThat(p.paced()).as("B = %d, Lk = %d", c[0], c[1]).isTrue();
+        assertThat(p.traitsName()).as("B = %d, Lk = %d", c[0], c[1]).isEqualTo(traits.name());
+        assertThat(p.splits()).isEqualTo(1);
+        assertThat(p.cluster() || p.steal() || p.workspace()).isFalse();
+        assertThat(p.threads()).isEqualTo(64);
+        assertThat(p.sharedBytes()).isEqualTo(traits.sharedBytes());
+        assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_" + traits.name());
+        double gridBytesPerPace = c[0] * 16 * 2 * (2.0 * traits.blockN() * 128 * 2);
+        assertThat(gridBytesPerPace * 1e12 / p.pacePicos()).isCloseTo(FlashPlan.PACE_FRACTION * H100_DRAM.bandwidth(),
+            org.assertj.core.data.Percentage.withPercentage(1e-4));
+      }
+    }
+    assertThat(FlashPlan.SLIM.sharedBytes()).isEqualTo(32 * 1024);
     // a head dim of the class (E = 120) reads fewer bytes per tile, so its warps wait less between tiles
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 120, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).pacePicos())
         .isCloseTo(Math.round(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM)
@@ -296,10 +316,13 @@ class FlashPlanTest {
     // GQA decode packs a group's queries into one row block: still one block per (batch, kv head)
     assertThat(FlashPlan.of(6 * 16, 4, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
         .isTrue();
-    // not paced: K and V within twice the L2 (B = 1 at 4k, B = 2 at 4k), under half a wave of blocks (B = 4 at 4k:
-    // splits stop at PACE_MIN_SPLIT_KEYS keys; B = 1 at 16k), more than a wave (B = 9), two row blocks, other head
-    // dims, the compact traits, devices without clusters, an unknown or too slow memory, dropout
-    long[][] unpaced = {{1, 4096}, {2, 4096}, {4, 4096}, {1, 16_384}, {9, 16_384}};
+    // not paced: K and V within twice the L2 (B = 1 at 4k, B = 2 at 4k, B = 9 at 1k), under half a wave of blocks
+    // (B = 4 at 4k: splits stop at PACE_MIN_SPLIT_KEYS keys; B = 1 at 16k), more than a wave with more than
+    // PACE_WIDE_MAX_BYTES of K and V (B = 9 at 32k, B = 16 at 16k, B = 32 at 8k), more than four waves (B = 34, 64),
+    // two row blocks, other head dims, the compact traits, devices without clusters, an unknown or too slow memory,
+    // dropout
+    long[][] unpaced = {{1, 4096}, {2, 4096}, {9, 1024}, {4, 4096}, {1, 16_384}, {9, 32_768}, {16, 16_384},
+        {32, 8192}, {34, 4096}, {64, 4096}};
     for (long[] c : unpaced) {
       assertThat(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
           .as("B = %d, Lk = %d", c[0], c[1]).isFalse();
@@ -309,6 +332,9 @@ class FlashPlanTest {
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
         .isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, 99 * 1024, false, true, true, H100_DRAM).paced())
+        .isFalse();
+    // nor up to two waves where three narrow blocks would not fit the SM's shared memory
+    assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, 3 * 64 * 1024 - 1, false, true, true, H100_DRAM).paced())
         .isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, false, true, H100_DRAM).paced())
         .isFalse();
