@@ -276,12 +276,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double PACE_NARROW_MAX_WAVES = 2;
   /**
    * Most bytes of K and V of a paced grid of more than a wave: with more, its hundreds of blocks each streaming their
-   * own head lost to the unpaced rules' work stealing (H100, H=16, fp16 / bf16, µs, paced / unpaced: B=28 at Lk=16k,
-   * 3.8 GB, 1242.0 / 1205.8 and 1260.2 / 1202.5; B=12 at 32k, 3.2 GB, 1037.9 / 1027.3 and 1061.3 / 1028.2; B=32 at
-   * 8k, 2.1 GB, 704.1 / 696.0), with less it won or tied (B=10 at 16k, 1.3 GB, 433.9 / 439.2; B=28 at 8k, 1.9 GB,
-   * 621.9 / 617.5 and 607.5 / 616.2; KERNEL_NOTES.md, v13).
+   * own head lost to the unpaced rules' work stealing or varied with where the buffers lay (H100, H=16, µs, paced /
+   * unpaced: B=28 at Lk=16k, 3.8 GB, 1242.0 / 1205.8 and 1260.2 / 1202.5; B=12 at 32k, 3.2 GB, 1037.9 / 1027.3 and
+   * 1061.3 / 1028.2; B=32 at 8k, 2.1 GB, 704.1 / 696.0; B=28 at 8k, 1.9 GB, fp16 621.9 / 617.5 and 638.1 / 618.3 in
+   * two runs, bf16 607.5 / 616.2 and 605.9 / 616.4), with less it won (B=10 at 16k, 1.3 GB, 434.4 / 439.9; B=20 at
+   * 8k, 1.3 GB, 436.7 / 452.5; KERNEL_NOTES.md, v13).
    */
-  static final long PACE_WIDE_MAX_BYTES = 2_000_000_000L;
+  static final long PACE_WIDE_MAX_BYTES = 1_500_000_000L;
   /** Blocks of {@link #NARROW} resident per SM when a paced grid runs on them (64 KB each). */
   static final int NARROW_BLOCKS_PER_SM = 3;
   /** Blocks of {@link #SLIM} resident per SM when a paced grid runs on them (32 KB each). */

@@ -291,7 +291,7 @@ class FlashPlanTest {
     }
     // {B (H = 16), Lk}: more than a wave with at most PACE_WIDE_MAX_BYTES of K and V, one split on blocks resident at
     // once: NARROW (three per SM) up to two waves, SLIM (four per SM) up to four
-    long[][] residentGrids = {{9, 4096}, {10, 16_384}, {16, 4096}, {12, 16_384}, {17, 4096}, {28, 8192}, {33, 4096}};
+    long[][] residentGrids = {{9, 4096}, {10, 16_384}, {16, 8192}, {17, 4096}, {20, 8192}, {28, 4096}, {33, 4096}};
     for (long[] c : residentGrids) {
       FlashPlan.DecodeTraits traits = c[0] <= 16 ? FlashPlan.NARROW : FlashPlan.SLIM;
       for (boolean deterministic : new boolean[] {true, false}) {
@@ -318,11 +318,11 @@ class FlashPlanTest {
         .isTrue();
     // not paced: K and V within twice the L2 (B = 1 at 4k, B = 2 at 4k, B = 9 at 1k), under half a wave of blocks
     // (B = 4 at 4k: splits stop at PACE_MIN_SPLIT_KEYS keys; B = 1 at 16k), more than a wave with more than
-    // PACE_WIDE_MAX_BYTES of K and V (B = 9 at 32k, B = 16 at 16k, B = 32 at 8k), more than four waves (B = 34, 64),
+    // PACE_WIDE_MAX_BYTES of K and V (B = 9 at 32k, B = 12 at 16k, B = 28 at 8k), more than four waves (B = 34, 64),
     // two row blocks, other head dims, the compact traits, devices without clusters, an unknown or too slow memory,
     // dropout
-    long[][] unpaced = {{1, 4096}, {2, 4096}, {9, 1024}, {4, 4096}, {1, 16_384}, {9, 32_768}, {16, 16_384},
-        {32, 8192}, {34, 4096}, {64, 4096}};
+    long[][] unpaced = {{1, 4096}, {2, 4096}, {9, 1024}, {4, 4096}, {1, 16_384}, {9, 32_768}, {12, 16_384},
+        {28, 8192}, {34, 4096}, {64, 4096}};
     for (long[] c : unpaced) {
       assertThat(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
           .as("B = %d, Lk = %d", c[0], c[1]).isFalse();
