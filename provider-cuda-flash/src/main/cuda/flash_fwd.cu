@@ -797,7 +797,7 @@ DEVI u64 global_ns() {
 // its i-th key tile before i x decode_pace_ps after it started, the pace at which every block of the grid together
 // reads K and V at the device's sustained DRAM bandwidth. Left free, blocks on SMs that read faster run ahead and the
 // grid ends on its slowest blocks; paced, they yield that bandwidth to the slow ones and the blocks end together
-// (KERNEL_NOTES.md, v12). A warp that falls behind loads without waiting.
+// (KERNEL_NOTES.md, v12, v13). A warp that falls behind loads without waiting.
 template <typename T, bool kBf16, bool kEvenD, bool kCluster = false>
 DEVI void flash_decode(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
