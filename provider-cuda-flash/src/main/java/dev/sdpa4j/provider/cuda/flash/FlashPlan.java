@@ -438,11 +438,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * keeps {@link #PACE_MIN_SPLIT_KEYS} keys, merging through the workspace, if that gives at least
    * {@link #PACE_MIN_WAVES} of a wave; a larger one with at most {@link #PACE_WIDE_MAX_BYTES} of K and V runs one split
    * on the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, on the {@link #SLIM} ones up to
-   * {@link #SLIM_BLOCKS_PER_SM}, where they fit the SM's shared memory. Each warp then loads one key tile per {@link #pacePicos}, so that the grid reads K and V
-   * at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}) of the peak bandwidth, every block at the same rate. On
-   * an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6
-   * at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k
-   * 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
+   * {@link #SLIM_BLOCKS_PER_SM}, where they fit the SM's shared memory. Each warp then loads one key tile per
+   * {@link #pacePicos}, so that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}) of
+   * the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
+   * unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 /
+   * 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
       int maxSharedPerBlock, Dram dram) {
