@@ -973,6 +973,14 @@ DEVI u32 ld_relaxed(const u32* addr) {
   return v;
 }
 
+// One thread admits its block as a helper of unit u: true while the unit has fewer than max_slots - 1 helpers (so
+// that its partials fit the workspace), the block's workspace slot in `slot` (the owner's is 0, helpers' 1 on).
+DEVI bool decode_join(u32* joined, int u, int max_slots, int& slot) {
+  const u32 helpers = atomicAdd(joined + u, 1u);
+  slot = (int)helpers + 1;
+  return helpers < (u32)max_slots - 1;
+}
+
 // Warp 0 picks the unit a block joins next: the most tiles left per block working on it, at least kMinStealTiles left
 // and fewer than max_slots - 1 helpers (so that its partials fit the workspace); -1 when none, else the unit, with
 // the block's workspace slot in `slot` (lane 0's). Every unit's counters are read at once (8 per lane a round).
@@ -1012,9 +1020,8 @@ DEVI int decode_pick_unit(const FlashParams& p, const u32* next, u32* joined, in
       }
     }
     if (victim < 0) return -1;
-    const u32 helpers = lane == 0 ? atomicAdd(joined + victim, 1u) : 0u;
-    slot = (int)helpers + 1;
-    if (__shfl_sync(0xffffffff, helpers < (u32)max_slots - 1, 0)) return victim;
+    const bool admitted = lane == 0 && decode_join(joined, victim, max_slots, slot);
+    if (__shfl_sync(0xffffffff, admitted, 0)) return victim;
   }
   return -1;
 }
@@ -1057,9 +1064,8 @@ DEVI void flash_decode_steal(const FlashParams& p) {
   bool owner = unit < units;
   if (!owner) {
     if (tid == 0) {
-      const u32 helpers = atomicAdd(joined + (unit - units) % units, 1u);
-      sNext = helpers < (u32)max_slots - 1 ? (unit - units) % units : -1;
-      sSlot = (int)helpers + 1;
+      const int u = (unit - units) % units;
+      sNext = decode_join(joined, u, max_slots, sSlot) ? u : -1;
     }
     __syncthreads();
     unit = sNext;
