@@ -281,7 +281,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         steal = not full or Lk >= STEAL_LONG_KEYS
                     if narrow is None:
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
-                            and SMS < blocks <= NARROW_MAX_WAVES * SMS and 3 * decode_smem(D, *NARROW) <= SMEM_OPTIN \
+                            and SMS < blocks <= NARROW_MAX_WAVES * SMS \
+                            and NARROW_BLOCKS_PER_SM * decode_smem(D, *NARROW) <= SMEM_OPTIN \
                             and hasattr(lib, "harness_launch_d128")
         short_tiles = bool(short_tiles and split)
         narrow = bool(narrow and split and not steal and not short_tiles)
