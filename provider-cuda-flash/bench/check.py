@@ -33,7 +33,8 @@ def make(B, H, L, E, dtype, layout, gen):
     t = torch.randn(B, H, L, E + 8, dtype=dtype, device="cuda", generator=gen)
     return t[..., :E]
 
-def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None, paced=None):
+def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None, paced=None,
+        deterministic=False):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -44,7 +45,7 @@ def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, st
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
     run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact,
-                  cluster=cluster, steal=steal, paced=paced)
+                  cluster=cluster, steal=steal, paced=paced, deterministic=deterministic)
     run()
     torch.cuda.synchronize()
     if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
@@ -107,7 +108,18 @@ def main():
         cfgs.append((1, 16, 2, 1, Lk, 128, torch.bfloat16, 2, "blhe", None, None))
     cfgs.append((34, 16, 1, 1, 4100, 64, torch.float16, 0, "bhle", None, None))
     cfgs.append((34, 32, 2, 1, 8200, 64, torch.bfloat16, 0, "blhe", 0.2, None))
-    cfgs.append((34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None))   # tail splits through the workspace
+    # grids of TAIL_WAVES waves steal from STEAL_LONG_KEYS keys (v14; head dim 32: on two blocks per SM), or with
+    # determinism split their tail through the workspace (the `deterministic` list below)
+    tail_long = (34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None)
+    cfgs.append(tail_long)
+    # the v14 rules: head dim 128 over four waves steals on one block per SM (GQA-packed rows, a padded head dim);
+    # head dim 256 counts two 2-warp blocks per SM in a wave (B = 1: 32 workspace splits; B = 8: 4 splits, not one)
+    # and steals on them (B = 4 at 64k: helpers from the start); head dim 64 steals on two blocks per SM
+    cfgs.append((33, 32, 2, 1, 32768, 120, torch.bfloat16, 0, "pad", None, None))
+    cfgs.append((1, 8, 1, 1, 4096, 256, torch.float16, 0, "bhle", None, None))
+    cfgs.append((8, 8, 1, 1, 4100, 256, torch.bfloat16, 0, "blhe", -0.2, None))
+    cfgs.append((4, 8, 1, 1, 65536, 256, torch.bfloat16, 0, "bhle", None, None))
+    cfgs.append((16, 32, 4, 1, 16384, 64, torch.float16, 0, "pad", None, None))
     # the v12 paced plans (FlashPlan.of on sm_90, head dim 128, at most one wave): one split (B = 6, 8; a padded head
     # dim), workspace splits (B = 1-4; GQA-packed rows, causal bottom-right with one query, a length inside a tile),
     # the long-split pace (B = 5 at 64k); the v13 ones of more than a wave, one split on the NARROW blocks up to two
@@ -200,6 +212,12 @@ def main():
         if not ok:
             fails += 1
             print("FAIL compact", cfg[:6], cfg[6], "oerr %.2e lerr %.2e" % (oe, le), info)
+    # deterministic calls never steal: a long grid of TAIL_WAVES waves splits its tail through the workspace
+    ok, oe, le, info = one(tail_long, gen, deterministic=True)
+    cfgs.append(tail_long)
+    if not ok or info["steal"] or int(info["splits"]) != 8:
+        fails += 1
+        print("FAIL deterministic tail", tail_long[:6], "oerr %.2e lerr %.2e" % (oe, le), info)
     # replays of one prepared call: counters reset by the per-call memset, and by the kernel alone (graph replays)
     for zc in (True, False):
         for cfg in ((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),

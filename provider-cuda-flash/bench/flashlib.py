@@ -54,6 +54,15 @@ NARROW_MAX_WAVES = 1.25
 SHORT_TILES = (16, 4, 2)
 SHORT_TILES_MIN_WAVES, SHORT_TILES_MAX_WAVES, SHORT_TILES_MAX_KEYS = 0.7, 0.9, 8192
 STEAL_WAVE_EFFICIENCY = 0.9
+# FlashPlan.WAVE_WARPS, residentBlocks, waveBlocks: a wave of the decode rules is 4 warps per SM, at most the blocks
+# resident at once (two 96 KB blocks per SM on an H100, one of head dim 128's 128 KB); stealing grids fill the latter
+WAVE_WARPS = 4
+
+def resident_blocks(smem):
+    return SMS * max(1, SMEM_OPTIN // smem)
+
+def wave_blocks(smem, warps):
+    return min(resident_blocks(smem), SMS * max(1, WAVE_WARPS // warps))
 # FlashPlan's fair-share pacing (paced plans): head dim, fewest keys per split, fractions of the DRAM peak (splits of
 # fewer / at least PACE_LONG_SPLIT_KEYS keys), K + V bytes at least PACE_MIN_L2_MULTIPLE x the L2, at least
 # PACE_MIN_WAVES of a wave, the least bandwidth that paces
@@ -253,9 +262,14 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     steal = short_tiles = False
                     narrow, slim = kind == "narrow", kind == "slim"
                 else:
-                    splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
+                    # rules "v13": the plans before waves counted warps (one block per SM for every head dim, tail
+                    # splits at any length, half-wave clusters for every traits), for a baseline harness
+                    v13 = rules == "v13"
+                    resident = SMS if v13 else resident_blocks(dsmem)
+                    wave = SMS if v13 else wave_blocks(dsmem, dw)
+                    splits = num_splits(blocks, kblocks, wave * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
-                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
+                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * wave:
                         splits = 1
                     if short_tiles is None:
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
@@ -265,20 +279,23 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         splits, steal, narrow = 1, False, False
                     elif can_cl and splits > 1 and steal is None and not deterministic and Lk >= STEAL_HELPER_KEYS \
                             and blocks * STEAL_SLOTS >= SMS and hasattr(lib, "harness_launch_steal"):
-                        steal, steal_blocks = True, steal_blocks or SMS
+                        steal, steal_blocks = True, steal_blocks or resident
                     elif can_cl and splits > 1:
                         half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
-                        if 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
+                        if resident == SMS and 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
                             splits, plan_cluster = half, True
-                    elif can_cl and blocks >= TAIL_WAVES * SMS:
+                    elif can_cl and blocks >= TAIL_WAVES * wave and (deterministic or Lk < STEAL_LONG_KEYS or v13
+                                                                     or steal is False):
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
                     elif can_cl and steal is None and not deterministic and Lk >= STEAL_MIN_KEYS \
                             and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule
-                        waves = blocks / SMS
-                        full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
+                        waves = blocks / wave
+                        full = blocks <= wave and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
                         steal = not full or Lk >= STEAL_LONG_KEYS
+                        if steal:
+                            steal_blocks = steal_blocks or min(blocks, resident)
                     if narrow is None:
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
                             and SMS < blocks <= NARROW_MAX_WAVES * SMS \

@@ -31,7 +31,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@link dev.sdpa4j.AttentionOptions#deterministic()} a separate dQ kernel sums the key tiles in a fixed order
  * (the same bits every run, slower). Forward results are bit-reproducible, except decode calls whose blocks share the
  * keys by work stealing (compute capability 9.0: grids of 0.8 to 4 waves of blocks, one per 16 query rows, from 8192
- * keys, and smaller grids from 65536 keys, where they are not paced; see {@code FlashPlan}), whose last bits may vary
+ * keys, larger grids from 32768 keys and smaller ones from 65536 keys, where they are not paced; see
+ * {@code FlashPlan}), whose last bits may vary
  * from call to call; with deterministic() they run a fixed split. Paced decode calls (compute capability 9.0, head dim
  * 128, a grid of at most one wave: each warp loads its key tiles at a set rate, so that every block reads its share of
  * the DRAM bandwidth and none runs ahead) are bit-reproducible. Workspace: fp32 rowsum(dO o O) (4 bytes per query row) and, outside deterministic mode, the fp32 dQ

@@ -220,7 +220,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * than one split).
    */
   static final long STEAL_MIN_KEYS = 8192;
-  /** Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster). */
+  /**
+   * Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster), and from which
+   * a grid of {@link #TAIL_WAVES} waves or more steals rather than splitting its tail where determinism is not asked
+   * for (H100, H=16, E=128, fp16, µs, stealing / tail splits / cuDNN: B=33 at 64k 5636.8 / 5666.2 / 5640.2, at 32k
+   * 2821.4 / 2835.0 / 2823.3, B=64 at 64k 10895.9 / 10962.8 / 11112.0; at 16k the tail splits stay ahead, B=33
+   * 1413.0 / 1418.4; KERNEL_NOTES.md, v14).
+   */
   static final long STEAL_LONG_KEYS = 32768;
   /**
    * Keys from which a decode grid below a wave, which would split its keys, steals instead on one block per SM, the
@@ -239,6 +245,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
+  /**
+   * Warps per SM in one wave of the decode rules (the split counts, the waves of the one-split, tail and stealing
+   * rules): the rules were measured with one 4-warp block of head dim 128 per SM, and a block of 2 warps (head dim 256)
+   * reads at about half that rate, so a wave takes two of them per SM where two fit (see {@link #waveBlocks}). On an
+   * H100 (KERNEL_NOTES.md, v14; H=8, E=256, fp16, µs, two per SM / one per SM / the best of PyTorch's backends): B=8 at
+   * Lk=4k 4 splits 94.2 / one split 137.0 / 96.0, B=1 at 64k 32 splits 183.9 / 8 cluster splits 270.0 / 193.8.
+   */
+  static final int WAVE_WARPS = 4;
   /** The head dim whose decode grids are paced (the only one measured). */
   static final int PACE_HEAD_DIM = 128;
   /**
@@ -325,7 +339,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * in the same process): B=1 at Lk = 4k / 16k / 64k: 8 workspace splits 11.1 / 49.7 µs, 4 cluster splits 178.8 µs
    * (cuDNN 12.3 / 51.5 / 180.8); B=8: one split (any split 1-40% slower); B=64: 2 / 8 cluster splits 690.3 / 2726.8 µs
    * at 4k / 16k, 8 workspace splits 10969.6 µs at 64k, against 692.6 / 2779.6 / 11127.2 with one split (cuDNN 703.0 /
-   * 2789.8 / 11131.3).
+   * 2789.8 / 11131.3). Waves count {@link #waveBlocks}, and only traits of one block per SM merge half a wave of
+   * splits in clusters: the 96 KB blocks of the other head dims, two per SM on an H100, ran slower in such clusters
+   * than with workspace splits (KERNEL_NOTES.md, v14; fp16, µs: H=32, E=64, B=1 at Lk=16k 2 cluster splits 49.8, 4
+   * workspace splits 48.9; H=8, E=256, B=2 at 64k 4 cluster splits 546.0, 8 workspace splits 359.9; B=4 at 16k 2
+   * cluster splits 273.0, 4 workspace splits 181.7).
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters) {
@@ -341,8 +359,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * one split / cuDNN): B=7 at Lk=16k 307.4 / 313.3 / 303.3 and 64k 1191.5 / 1242.0 / 1193.5; B=8 at 64k 1365.2 /
    * 1373.1 / 1368.9; B=9 at 16k 401.9 / 444.5 / 421.8; B=12 at 16k 522.3 / 532.6 / 549.0; B=32 at 16k 1373.3 / 1390.9
    * / 1384.7; while B=8 at 16k stays with one split (351.3 / 347.6 / 348.1). A grid below a wave that would split
-   * its keys steals from {@link #STEAL_HELPER_KEYS} keys on one block per SM, its blocks beyond the units starting as
-   * helpers.
+   * its keys steals from {@link #STEAL_HELPER_KEYS} keys, its blocks beyond the units starting as helpers, and a grid
+   * of {@link #TAIL_WAVES} waves or more from {@link #STEAL_LONG_KEYS} keys. A stealing grid has as many blocks as are
+   * resident at once ({@link #residentBlocks}), at most one per unit: on an H100 one per SM at head dim 128, two at the
+   * others (KERNEL_NOTES.md, v14; fp16, µs, two per SM / one per SM / the best of PyTorch's backends: H=32, E=64, B=8
+   * at Lk=16k 350.3 / 363.6 / 346.2, B=64 at 64k 10962.3 / 11213.9 / 11097.2; H=8, E=256, B=16 at 64k 2738.0 / 3922.2 /
+   * 2760.0).
    *
    * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
    * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split; at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES}
@@ -384,10 +406,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       }
     }
     long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
-    int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
+    int resident = residentBlocks(d, sms, maxSharedPerBlock);
+    int wave = waveBlocks(d, sms, maxSharedPerBlock);
+    int splits = numSplits(blocks, keyBlocks, wave, DECODE_EFFICIENCY);
     boolean cluster = false;
     int stealBlocks = 0;
-    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
+    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * wave) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
@@ -396,25 +420,25 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
       splits = STEAL_SLOTS;
-      stealBlocks = sms;
+      stealBlocks = resident;
     } else if (clusters && splits > 1) {
       int half = numSplits(blocks, keyBlocks, Math.max(1, sms / 2), DECODE_EFFICIENCY);
-      if (half >= 2 && half <= MAX_CLUSTER && lk >= CLUSTER_SPLIT_KEYS * half) {
+      if (resident == sms && half >= 2 && half <= MAX_CLUSTER && lk >= CLUSTER_SPLIT_KEYS * half) {
         splits = half;
         cluster = true;
       }
-    } else if (clusters && blocks >= (long) TAIL_WAVES * sms) {
+    } else if (clusters && blocks >= (long) TAIL_WAVES * wave && (deterministic || lk < STEAL_LONG_KEYS)) {
       int tail = (int) Math.min(Math.min(MAX_CLUSTER, lk / TAIL_SPLIT_KEYS), keyBlocks);
       if (tail >= 2) {
         splits = tail;
         cluster = ceilDiv(lk, tail) <= TAIL_CLUSTER_KEYS;
       }
     } else if (clusters && !deterministic && lk >= STEAL_MIN_KEYS) {
-      double waves = (double) blocks / sms;
-      boolean fullWave = blocks <= sms && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
+      double waves = (double) blocks / wave;
+      boolean fullWave = blocks <= wave && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
       if (!fullWave || lk >= STEAL_LONG_KEYS) {
         splits = STEAL_SLOTS;
-        stealBlocks = (int) Math.min(blocks, sms);
+        stealBlocks = (int) Math.min(blocks, resident);
       }
     }
     if (clusters && splits == 1 && d.headDim() == NARROW.headDim() && blocks > sms
@@ -422,6 +446,24 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       d = NARROW;
     }
     return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
+  }
+
+  /**
+   * Blocks of decode traits {@code d} resident per device at once, as their shared memory allows ({@code
+   * maxSharedPerBlock}, the opt-in maximum, stands for the SM's): on an H100 one of head dim 128 (128 KB) per SM, two
+   * of every other head dim (96 KB).
+   */
+  static int residentBlocks(DecodeTraits d, int sms, int maxSharedPerBlock) {
+    return sms * Math.max(1, maxSharedPerBlock / d.sharedBytes());
+  }
+
+  /**
+   * Blocks of decode traits {@code d} in one wave of the decode rules: {@link #WAVE_WARPS} warps per SM, as one
+   * 4-warp block of head dim 128 runs, at most the {@link #residentBlocks}. On an H100 a wave of the 2-warp blocks of
+   * head dim 256 is two per SM; the 4-warp blocks of the other head dims count one per SM, as those of head dim 128.
+   */
+  static int waveBlocks(DecodeTraits d, int sms, int maxSharedPerBlock) {
+    return Math.min(residentBlocks(d, sms, maxSharedPerBlock), sms * Math.max(1, WAVE_WARPS / d.warps()));
   }
 
   /** A decode-kernel plan on traits {@code d}: {@code rowBlocks} x {@code batchHeads} units. */

@@ -293,8 +293,8 @@ class FlashGpuTest {
 
   /**
    * The work-stealing decode kernels (FlashPlan#stealBlocks): B = 9, H = 16, E = 64 (a head dim that is not paced),
-   * 8192 keys are 144 units on one block per SM, which take unstarted units and then help each other through counters
-   * the kernel leaves at zero. On a caller stream with poisoned outputs, every round must match the reference; a
+   * 8192 keys are 144 units, each starting on its own block (two fit per SM at head dim 64), which then help each
+   * other through counters the kernel leaves at zero. On a caller stream with poisoned outputs, every round must match the reference; a
    * deterministic call runs one fixed split instead and gives the same bits every time.
    */
   @Test
@@ -311,8 +311,8 @@ class FlashGpuTest {
    * The decode plans of KERNEL_NOTES.md v11 through the provider, each against the float64 reference with poisoned
    * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9) and one just under it
    * on the short-tile blocks (B = 7), both of 1024 keys (K and V too small to pace), the same bits every round,
-   * and a grid below a wave that steals on one block per SM, the blocks beyond its 32 units helping from the start
-   * (B = 2, head dim 64, 65536 keys, not deterministic).
+   * and a grid below a wave that steals on every block resident at once (two per SM at head dim 64), the blocks
+   * beyond its 32 units helping from the start (B = 2, head dim 64, 65536 keys, not deterministic).
    */
   @Test
   void narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference() {

@@ -189,19 +189,75 @@ class FlashPlanTest {
         assertThat(p).isEqualTo(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true));
       }
     }
-    // deterministic calls, devices without clusters, small grids (splits) and grids of TAIL_WAVES waves never steal
+    // deterministic calls, devices without clusters, small grids (splits) and grids of TAIL_WAVES waves below
+    // STEAL_LONG_KEYS keys never steal
     assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true).steal()).isFalse();
     assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, false, false).steal()).isFalse();
     assertThat(FlashPlan.of(1 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
-    assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
-    // the largest stealing grid (just under TAIL_WAVES waves of 16-row units) still fits its counters in a slab
-    FlashPlan widest = FlashPlan.of(4L * H100_SMS - 1, 1, 65_536, 64, H100_SMS, H100_SHARED, false, true, false);
-    assertThat(widest.steal()).isTrue();
-    assertThat(widest.counters() * 4).isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
-    // GQA decode packs a group's query heads as rows: 40 rows are three units per kv head
+    assertThat(FlashPlan.of(64 * 16, 1, 32_767, 128, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
+    // from STEAL_LONG_KEYS keys a grid of TAIL_WAVES waves or more steals instead of splitting its tail (B = 33, 64),
+    // one block per SM; deterministic calls keep the tail splits; its counters still fit a slab
+    for (long b : new long[] {33, 64}) {
+      for (long lk : new long[] {32_768, 65_536}) {
+        FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, false);
+        assertThat(p.stealBlocks()).as("B = %d, Lk = %d", b, lk).isEqualTo(H100_SMS);
+        assertThat(p.counters() * 4).isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
+        FlashPlan fixed = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, true);
+        assertThat(fixed.steal()).isFalse();
+        assertThat(fixed.splits()).isEqualTo(FlashPlan.MAX_CLUSTER);
+      }
+    }
+    assertThat(FlashPlan.of(33 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, false).cluster()).isTrue();
+    // GQA decode packs a group's query heads as rows: 40 rows are three units per kv head, 144 units, each on its
+    // own block (two per SM fit at head dim 64)
     FlashPlan gqa = FlashPlan.of(48, 40, 16_384, 64, H100_SMS, H100_SHARED, false, true, false);
-    assertThat(gqa.stealBlocks()).isEqualTo(H100_SMS);
+    assertThat(gqa.stealBlocks()).isEqualTo(144);
     assertThat(gqa.counters()).isEqualTo(4 * 48 * 3 + 2);
+  }
+
+  @Test
+  void decodeWavesCountFourWarpsPerSmAndStealingGridsFillTheResidentBlocks() {
+    // on an H100 the 128 KB blocks of head dim 128 run one per SM, the 96 KB ones of the other head dims two; a wave is
+    // WAVE_WARPS warps per SM: one 4-warp block, two of the 2-warp blocks of head dim 256
+    for (int c = 0; c < FlashPlan.DECODE.length; c++) {
+      FlashPlan.DecodeTraits d = FlashPlan.DECODE[c];
+      int perSm = d.headDim() == 128 ? 1 : 2;
+      assertThat(FlashPlan.residentBlocks(d, H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
+          .isEqualTo(perSm * H100_SMS);
+      assertThat(FlashPlan.waveBlocks(d, H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
+          .isEqualTo((d.warps() == 2 ? 2 : 1) * H100_SMS);
+    }
+    // where one block fills the SM's shared memory (sm_80's 163 KB), a wave is one block per SM at every head dim
+    assertThat(FlashPlan.waveBlocks(FlashPlan.DECODE[5], 108, 166_912)).isEqualTo(108);
+    assertThat(FlashPlan.residentBlocks(FlashPlan.DECODE[1], 108, 166_912)).isEqualTo(108);
+    // the measured plans (KERNEL_NOTES.md, v14), not deterministic: {B, Lk, splits, cluster (1 / 0), steal blocks}
+    // H = 8, E = 256: splits for a wave of two blocks per SM (B = 8 at 4k: 4 splits, not one), no half-wave
+    // clusters (B = 1 and 2 at 64k, B = 4 at 16k), stealing on two blocks per SM
+    long[][] e256 = {{1, 4096, 32, 0, 0}, {1, 65_536, 32, 0, 0}, {2, 16_384, 16, 0, 0}, {2, 65_536, 16, 0, 0},
+        {4, 16_384, 8, 0, 0}, {4, 65_536, 8, 0, 264}, {8, 4096, 4, 0, 0}, {8, 65_536, 8, 0, 264},
+        {16, 4096, 1, 0, 0}, {16, 65_536, 8, 0, 264}, {32, 65_536, 8, 0, 256}, {64, 4096, 1, 0, 0},
+        {64, 16_384, 8, 0, 264}};
+    assertDecodePlans(8, 256, e256);
+    // H = 32, E = 64: waves of one block per SM as at head dim 128, but no half-wave clusters (B = 1 at 16k: 4
+    // workspace splits) and stealing on two blocks per SM, also beyond TAIL_WAVES waves from STEAL_LONG_KEYS keys
+    long[][] e64 = {{1, 4096, 4, 0, 0}, {1, 16_384, 4, 0, 0}, {1, 65_536, 8, 0, 264}, {2, 4096, 1, 0, 0},
+        {8, 16_384, 8, 0, 256}, {16, 65_536, 8, 0, 264}, {32, 16_384, 8, 1, 0}, {32, 65_536, 8, 0, 264},
+        {64, 4096, 2, 1, 0}};
+    assertDecodePlans(32, 64, e64);
+    // head dim 128 keeps its half-wave clusters and one-block-per-SM stealing (B = 1 at 64k: 4 cluster splits)
+    long[][] e128 = {{1, 65_536, 4, 1, 0}, {2, 65_536, 8, 0, 132}, {16, 16_384, 8, 0, 132}, {33, 16_384, 8, 1, 0}};
+    assertDecodePlans(16, 128, e128);
+  }
+
+  private static void assertDecodePlans(long h, long e, long[][] cases) {
+    for (long[] c : cases) {
+      FlashPlan p = FlashPlan.of(c[0] * h, 1, c[1], e, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(p.splits()).as("E = %d, B = %d, Lk = %d: %s", e, c[0], c[1], p).isEqualTo((int) c[2]);
+      assertThat(p.cluster()).as("E = %d, B = %d, Lk = %d: %s", e, c[0], c[1], p).isEqualTo(c[3] == 1);
+      assertThat(p.stealBlocks()).as("E = %d, B = %d, Lk = %d: %s", e, c[0], c[1], p).isEqualTo((int) c[4]);
+      assertThat(p.kernel(DType.FLOAT16, e, false)).endsWith(c[4] > 0 ? "_ws" : c[3] == 1 ? "_cl" : "s" + FlashPlan
+          .DECODE[FlashPlan.headDimClass(e)].stages());
+    }
   }
 
   @Test
