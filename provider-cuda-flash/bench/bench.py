@@ -59,8 +59,8 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
     ours = {"sdpa4j": run}
     if BASE_LIB is not None:
         # the committed kernel with the v7 decode rules (half a wave of cluster splits, a memset per workspace call),
-        # with BENCH_BASE_RULES=v8 this flashlib's rules without pacing (the plans of a kernel before v12), or with v12
-        # its rules pacing grids of at most one wave (v12's plans)
+        # with BENCH_BASE_RULES=v8 this flashlib's rules without pacing (the plans of a kernel before v12), with v12
+        # its rules pacing grids of at most one wave (v12's plans), with v13 v13's plans (waves of one block per SM)
         base_rules = os.environ.get("BENCH_BASE_RULES", "v7")
         ours["base"] = prepare(q, k, v, o, lse, 2 if causal else 0, lib=BASE_LIB, rules=base_rules,
                                paced=False if base_rules == "v8" else None)
@@ -158,10 +158,13 @@ def main():
                                         or (E == 256 and 1024 <= L <= 4096)):
                         continue
                     shapes.append((16384 // L, H, L, L, E, dt, causal, "train"))
-    for B in (int(b) for b in os.environ.get("BENCH_DECODE_BATCHES", "1,8,64").split(",")):
-        for Lk in (int(n) for n in os.environ.get("BENCH_DECODE_KEYS", "4096,16384,65536").split(",")):
-            for dt in dts:
-                shapes.append((B, 16, 1, Lk, 128, dt, False, "decode"))
+    # BENCH_DECODE_DIMS: the decode head dims and head counts, "E:H,..." (hidden 2048: 64:32, 128:16; 256:8)
+    dims = [tuple(int(x) for x in d.split(":")) for d in os.environ.get("BENCH_DECODE_DIMS", "128:16").split(",")]
+    for E, H in dims:
+        for B in (int(b) for b in os.environ.get("BENCH_DECODE_BATCHES", "1,8,64").split(",")):
+            for Lk in (int(n) for n in os.environ.get("BENCH_DECODE_KEYS", "4096,16384,65536").split(",")):
+                for dt in dts:
+                    shapes.append((B, H, 1, Lk, E, dt, False, "decode"))
     for s in shapes:
         r = measure(*s)
         rows.append(r)

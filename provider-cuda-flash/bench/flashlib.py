@@ -17,7 +17,9 @@ class FlashParams(ctypes.Structure):
 # FlashPlan.java (MAIN, DECODE)
 TRAITS = [(32, 128, 128, 4), (64, 128, 128, 4), (96, 128, 64, 4), (128, 128, 64, 4), (192, 128, 64, 8), (256, 64, 64, 4)]
 # FlashPlan.DECODE (devices with at least its shared memory per block) and FlashPlan.DECODE_COMPACT (the others)
-DECODE = [(64, 4, 3), (32, 4, 3), (16, 4, 4), (32, 4, 2), (16, 4, 2), (16, 2, 3)]
+DECODE = [(64, 4, 3), (64, 4, 2), (16, 4, 4), (32, 4, 2), (16, 4, 2), (16, 4, 2)]
+# FlashPlan.DECODE before v14 (head dims 64 and 256 on 96 KB blocks), for a baseline harness (rules "v13")
+DECODE_V13 = [(64, 4, 3), (32, 4, 3), (16, 4, 4), (32, 4, 2), (16, 4, 2), (16, 2, 3)]
 DECODE_COMPACT = [(64, 4, 3), (32, 4, 3), (16, 4, 4), (16, 4, 3), (16, 4, 2), (16, 2, 3)]
 # the committed v5 kernel's split-KV traits (BM, BN, warps), for a baseline harness built from it (legacy launch rules)
 LEGACY_SPLIT = [(16, 128, 1), (16, 128, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1), (16, 64, 1)]
@@ -42,7 +44,7 @@ SLAB_BYTES = 64 << 10
 STEAL_SLOTS = 8
 STEAL_MIN_KEYS = 8192
 STEAL_LONG_KEYS = 32768
-# FlashPlan.STEAL_HELPER_KEYS: a grid below a wave that would split steals on one block per SM (helpers from the start)
+# FlashPlan.STEAL_HELPER_KEYS: a grid below a wave that would split steals on the resident blocks (helpers from the start)
 STEAL_HELPER_KEYS = 65536
 # FlashPlan.UNSPLIT_MAX_KEYS, UNSPLIT_MIN_WAVES: short grids of at least a third of a wave run one split
 UNSPLIT_MAX_KEYS = 4096
@@ -54,15 +56,11 @@ NARROW_MAX_WAVES = 1.25
 SHORT_TILES = (16, 4, 2)
 SHORT_TILES_MIN_WAVES, SHORT_TILES_MAX_WAVES, SHORT_TILES_MAX_KEYS = 0.7, 0.9, 8192
 STEAL_WAVE_EFFICIENCY = 0.9
-# FlashPlan.WAVE_WARPS, residentBlocks, waveBlocks: a wave of the decode rules is 4 warps per SM, at most the blocks
-# resident at once (two 96 KB blocks per SM on an H100, one of head dim 128's 128 KB); stealing grids fill the latter
-WAVE_WARPS = 4
+# FlashPlan.residentBlocks: decode blocks resident at once (two 96 KB blocks per SM on an H100, one of 128 KB);
+# stealing grids fill them, and only traits of one block per SM merge half a wave of splits in clusters
 
 def resident_blocks(smem):
     return SMS * max(1, SMEM_OPTIN // smem)
-
-def wave_blocks(smem, warps):
-    return min(resident_blocks(smem), SMS * max(1, WAVE_WARPS // warps))
 # FlashPlan's fair-share pacing (paced plans): head dim, fewest keys per split, fractions of the DRAM peak (splits of
 # fewer / at least PACE_LONG_SPLIT_KEYS keys), K + V bytes at least PACE_MIN_L2_MULTIPLE x the L2, at least
 # PACE_MIN_WAVES of a wave, the least bandwidth that paces
@@ -181,7 +179,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     SLAB_BYTES - they are allocated zeroed and the kernel leaves them at zero, as FlashDevice's slabs).
     cluster: None = FlashPlan's rule, True / False forced (the counter path when False). rules: "v8" = FlashPlan.of
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
-    grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split), "v7" = the committed v7 rules (half a wave of
+    grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split; "v13" = v13's plans and decode traits), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
     grids of at most one wave (v12's plans, for a baseline harness of that kernel). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
@@ -237,7 +235,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         smem = (BM + 2 * BN) * D * 2
         ws_extra = 0
     else:
-        dbn, dw, dst = DECODE[dc]
+        dbn, dw, dst = (DECODE_V13 if rules == "v13" else DECODE)[dc]
         if compact or decode_smem(D, dbn, dw, dst) > SMEM_OPTIN:
             compact = True
             dbn, dw, dst = DECODE_COMPACT[dc]
@@ -262,14 +260,13 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     steal = short_tiles = False
                     narrow, slim = kind == "narrow", kind == "slim"
                 else:
-                    # rules "v13": the plans before waves counted warps (one block per SM for every head dim, tail
-                    # splits at any length, half-wave clusters for every traits), for a baseline harness
+                    # rules "v13": v13's plans (stealing grids of one block per SM, half-wave clusters for every
+                    # traits, tail splits at any length), for a baseline harness
                     v13 = rules == "v13"
                     resident = SMS if v13 else resident_blocks(dsmem)
-                    wave = SMS if v13 else wave_blocks(dsmem, dw)
-                    splits = num_splits(blocks, kblocks, wave * split_slots_mul, min_eff=0.95)
+                    splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
-                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * wave:
+                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
                     if short_tiles is None:
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
@@ -284,15 +281,15 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
                         if resident == SMS and 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
                             splits, plan_cluster = half, True
-                    elif can_cl and blocks >= TAIL_WAVES * wave and (deterministic or Lk < STEAL_LONG_KEYS or v13
+                    elif can_cl and blocks >= TAIL_WAVES * SMS and (deterministic or Lk < STEAL_LONG_KEYS or v13
                                                                      or steal is False):
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
                     elif can_cl and steal is None and not deterministic and Lk >= STEAL_MIN_KEYS \
                             and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule
-                        waves = blocks / wave
-                        full = blocks <= wave and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
+                        waves = blocks / SMS
+                        full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
                         steal = not full or Lk >= STEAL_LONG_KEYS
                         if steal:
                             steal_blocks = steal_blocks or min(blocks, resident)

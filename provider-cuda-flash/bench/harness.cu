@@ -16,14 +16,14 @@ typedef void (*Kernel)(const FlashParams);
                     flash_decode_bf16_d##D##_##TR##_pad}
 static Kernel kTable[3][6][4] = {
     {ROW(32), ROW(64), ROW(96), ROW(128), ROW(192), ROW(256)},
-    {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n32w4s2), DEC(192, n16w4s2), DEC(256, n16w2s3)},
+    {DEC(32, n64w4s3), DEC(64, n64w4s2), DEC(96, n16w4s4), DEC(128, n32w4s2), DEC(192, n16w4s2), DEC(256, n16w4s2)},
     {DEC(32, n64w4s3), DEC(64, n32w4s3), DEC(96, n16w4s4), DEC(128, n16w4s3), DEC(192, n16w4s2), DEC(256, n16w2s3)}};
 static const int kDims[6] = {32, 64, 96, 128, 192, 256};
 // the _cl decode kernels (cluster launch) of FlashPlan.DECODE ([0]) and FlashPlan.DECODE_COMPACT ([1])
 #define DECC(D, TR) {flash_decode_f16_d##D##_##TR##_cl, flash_decode_bf16_d##D##_##TR##_cl, \
                      flash_decode_f16_d##D##_##TR##_cl_pad, flash_decode_bf16_d##D##_##TR##_cl_pad}
 static Kernel kClusterTable[2][6][4] = {
-    {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n32w4s2), DECC(192, n16w4s2), DECC(256, n16w2s3)},
+    {DECC(32, n64w4s3), DECC(64, n64w4s2), DECC(96, n16w4s4), DECC(128, n32w4s2), DECC(192, n16w4s2), DECC(256, n16w4s2)},
     {DECC(32, n64w4s3), DECC(64, n32w4s3), DECC(96, n16w4s4), DECC(128, n16w4s3), DECC(192, n16w4s2), DECC(256, n16w2s3)}};
 
 // the _ws decode kernels (work stealing, one block per (m-block, batch, head)) of FlashPlan.DECODE ([0]) and
@@ -31,7 +31,7 @@ static Kernel kClusterTable[2][6][4] = {
 #define DECW(D, TR) {flash_decode_f16_d##D##_##TR##_ws, flash_decode_bf16_d##D##_##TR##_ws, \
                      flash_decode_f16_d##D##_##TR##_ws_pad, flash_decode_bf16_d##D##_##TR##_ws_pad}
 static Kernel kStealTable[2][6][4] = {
-    {DECW(32, n64w4s3), DECW(64, n32w4s3), DECW(96, n16w4s4), DECW(128, n32w4s2), DECW(192, n16w4s2), DECW(256, n16w2s3)},
+    {DECW(32, n64w4s3), DECW(64, n64w4s2), DECW(96, n16w4s4), DECW(128, n32w4s2), DECW(192, n16w4s2), DECW(256, n16w4s2)},
     {DECW(32, n64w4s3), DECW(64, n32w4s3), DECW(96, n16w4s4), DECW(128, n16w4s3), DECW(192, n16w4s2), DECW(256, n16w2s3)}};
 
 // a cluster launch of 1 x 1 x gz blocks (all splits of one (m-block, batch, head)), as FlashDevice's cuLaunchKernelEx
@@ -186,9 +186,11 @@ extern "C" int harness_variant(const FlashParams* p, int dclass, int variant, in
 // compute-sanitizer driver: runs representative shapes (same launch rules as FlashKernels.java) on random data.
 // main traits (D, BM, BN, warps) and decode traits (keys per warp tile, warps, stages), as flashlib / FlashPlan
 struct Cfg { int D, BM, BN, W, DBN, DW, DS; };
-static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4, 3}, {96, 128, 64, 4, 16, 4, 4},
-                            {128, 128, 64, 4, 32, 4, 2}, {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 2, 3}};
-static const Cfg kCompact128 = {128, 128, 64, 4, 16, 4, 3};
+static const Cfg kCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 64, 4, 2}, {96, 128, 64, 4, 16, 4, 4},
+                            {128, 128, 64, 4, 32, 4, 2}, {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 4, 2}};
+static const Cfg kCompactCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4, 32, 4, 3},
+                                   {96, 128, 64, 4, 16, 4, 4}, {128, 128, 64, 4, 16, 4, 3},
+                                   {192, 128, 64, 8, 16, 4, 2}, {256, 64, 64, 4, 16, 2, 3}};
 static const Cfg kNarrow128 = {128, 128, 64, 4, 32, 2, 2};
 static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
 static const Cfg kSlim128 = {128, 128, 64, 4, 16, 2, 2};
@@ -200,7 +202,7 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
                 int cluster = 0, int steal = 0, long long pace_ps = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact == 4 ? kSlim128
-                 : compact && dc == 3 ? kCompact128 : kCfg[dc];
+                 : compact ? kCompactCfg[dc] : kCfg[dc];
   int Hk = H / G;
   size_t nq = (size_t)B * H * Lq * E, nk = (size_t)B * Hk * Lk * E;
   std::vector<unsigned short> hq(nq), hk(nk);
@@ -296,6 +298,9 @@ int main(int argc, char** argv) {
   // more blocks than units (helpers from the start), GQA packing with two m-blocks
   run(2, 16, 1, 1, 9000, 128, 0, 0, 0, 1, 0, 0, 132);
   run(1, 8, 2, 20, 3000, 128, 1, 1, 1, 1, 0, 0, 40);
+  // v14's traits of head dims 64 and 256 (8 KB warp tiles, four warps) stealing with helpers, a padded head dim
+  run(2, 8, 1, 1, 5000, 256, 0, 0, 1, 1, 0, 0, 24);
+  run(1, 8, 1, 1, 9000, 56, 0, 0, 0, 1, 0, 0, 20);
   // the one-split head-dim-128 decode kernels (FlashPlan.NARROW, SHORT_TILES): a grid just over a wave and one just
   // under, padded head dims, two m-blocks
   run(9, 16, 1, 1, 4096, 128, 0, 0, 0, 1, 2);

@@ -75,8 +75,8 @@ def decode_plan(info):
 
 def decode_table(rows, title, note):
     out = ["", title, ""] + ([note, ""] if note else []) + [
-        "| B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | K+V read µs | vs best torch | vs flash | vs previous | sdpa4j / read | best torch / read | splits (previous) | plan |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        "| E | H | B | Lk | dtype | sdpa4j µs | TB/s (K+V) | previous kernel µs | torch flash µs | torch efficient µs | torch cuDNN µs | K+V read µs | vs best torch | vs flash | vs previous | sdpa4j / read | best torch / read | splits (previous) | plan |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     ratios = []
     for r in rows:
         if r["kind"] != "decode":
@@ -87,7 +87,7 @@ def decode_table(rows, title, note):
         ratios.append((best / ms["sdpa4j"], ms["torch-flash"] / ms["sdpa4j"]))
         bms = r.get("base_ms")
         fms = r.get("floor_ms")   # K and V read once, no attention (bench.py: harness_stream_read)
-        out.append(f"| {r['B']} | {r['Lk']} | {r['dtype']} | {ms['sdpa4j']*1e3:.1f} | {kv / (ms['sdpa4j'] * 1e-3) / 1e12:.2f} | "
+        out.append(f"| {r['E']} | {r['H']} | {r['B']} | {r['Lk']} | {r['dtype']} | {ms['sdpa4j']*1e3:.1f} | {kv / (ms['sdpa4j'] * 1e-3) / 1e12:.2f} | "
                    + ("-" if bms is None else f"{bms*1e3:.1f}") + " | "
                    + " | ".join("-" if ms[k] is None else f"{ms[k]*1e3:.1f}" for k in ("torch-flash", "torch-efficient", "torch-cudnn"))
                    + " | " + ("-" if fms is None else f"{fms*1e3:.1f}")
@@ -97,7 +97,7 @@ def decode_table(rows, title, note):
                    + f" | {r['sdpa4j_info'].get('splits', '-')} ({r.get('base_splits', '-')}) | {decode_plan(r['sdpa4j_info'])} |")
     return out, ratios
 
-t, dec = decode_table(decode_rows, "## Decode shapes (Lq = 1, H = 16, E = 128)", dnote)
+t, dec = decode_table(decode_rows, "## Decode shapes (Lq = 1)", dnote)
 lines += t
 if dsrc:
     t2, _ = decode_table(d["rows"], "### Rejected variant: more splits (decode blocks counted at 6 per SM)",

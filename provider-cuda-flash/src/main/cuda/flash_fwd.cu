@@ -1200,11 +1200,13 @@ typedef Traits<128, 128, 64, 4> T128;
 typedef Traits<192, 128, 64, 8> T192;
 typedef Traits<256, 64, 64, 4> T256;
 // decode: DecodeTraits<head dim, keys per warp tile, warps, stages>, each named n<keys>w<warps>s<stages> in its entry
-// points; FlashPlan.DECODE (devices with >= 128 KB of shared memory per block: sm_80, sm_90) and
-// FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them per head-dim class; FlashPlan.NARROW (n32w2s2) and
+// points; FlashPlan.DECODE (devices with >= 128 KB of shared memory per block: sm_80, sm_90; head dims 64, 128 and
+// 256 in 8 KB warp tiles of K, four warps, two stages) and FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them
+// per head-dim class; FlashPlan.NARROW (n32w2s2) and
 // FlashPlan.SHORT_TILES (n16w4s2) serve one-split grids of head dim 128 just over and just under a wave, and
 // FlashPlan.SLIM (n16w2s2, four resident per SM) paced one-split grids of two to four waves
 typedef DecodeTraits<32, 64, 4, 3> S32_n64w4s3;
+typedef DecodeTraits<64, 64, 4, 2> S64_n64w4s2;
 typedef DecodeTraits<64, 32, 4, 3> S64_n32w4s3;
 typedef DecodeTraits<96, 16, 4, 4> S96_n16w4s4;
 typedef DecodeTraits<128, 32, 4, 2> S128_n32w4s2;
@@ -1213,6 +1215,7 @@ typedef DecodeTraits<128, 16, 4, 2> S128_n16w4s2;
 typedef DecodeTraits<128, 16, 2, 2> S128_n16w2s2;
 typedef DecodeTraits<128, 16, 4, 3> S128_n16w4s3;
 typedef DecodeTraits<192, 16, 4, 2> S192_n16w4s2;
+typedef DecodeTraits<256, 16, 4, 2> S256_n16w4s2;
 typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
 
 // Two entry points per traits: <name> for a head dim equal to the specialisation's (no column predicates) and
@@ -1298,6 +1301,7 @@ FLASH_DIM(128, FLASH_ENTRY)
 FLASH_DIM(192, FLASH_ENTRY)
 FLASH_DIM(256, FLASH_ENTRY_JOINT)
 FLASH_DECODE(32, n64w4s3)
+FLASH_DECODE(64, n64w4s2)
 FLASH_DECODE(64, n32w4s3)
 FLASH_DECODE(96, n16w4s4)
 FLASH_DECODE(128, n32w4s2)
@@ -1312,6 +1316,7 @@ FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n16w4s2, S128_n16w4s2, true)
 FLASH_DECODE_ENTRY(flash_decode_f16_d128_n16w2s2, S128_n16w2s2, false)
 FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n16w2s2, S128_n16w2s2, true)
 FLASH_DECODE(192, n16w4s2)
+FLASH_DECODE(256, n16w4s2)
 FLASH_DECODE(256, n16w2s3)
 
 // ---- strided copies for device tensors whose pointers or strides do not allow 16-byte loads ----

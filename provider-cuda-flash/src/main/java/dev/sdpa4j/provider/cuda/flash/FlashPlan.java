@@ -136,11 +136,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       new HopperTraits(128, 128, 2, 0, 0), new HopperTraits(256, 64, 2, 0, 0)};
   /**
    * Decode traits per head-dim class for devices that allow their shared memory per block (sm_80, sm_90: D=128 takes
-   * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100).
+   * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100). Head dims 64
+   * and 256 take the same geometry, 8 KB warp tiles of K (64 and 16 keys) for four warps in a 2-stage ring, one block
+   * per SM: on an H100 (KERNEL_NOTES.md, v14; fp16, µs, these / the 96 KB traits before / the best of PyTorch's
+   * backends) H=32, E=64, B=8 at Lk=4k 89.9 / 92.0 / 90.6, B=2 at 64k 346.0 / 351.0 / 352.4; H=8, E=256, B=16 at 4k
+   * 178.8 / 185.2 / 183.2, B=32 at 16k 1387.7 / 1398.5 / 1402.2.
    */
-  static final DecodeTraits[] DECODE = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
+  static final DecodeTraits[] DECODE = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 64, 4, 2),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 32, 4, 2), new DecodeTraits(192, 16, 4, 2),
-      new DecodeTraits(256, 16, 2, 3)};
+      new DecodeTraits(256, 16, 4, 2)};
   /**
    * Decode traits of head dim 128 for a one-split grid just over one wave of the {@link #DECODE} blocks, at most
    * {@link #NARROW_MAX_WAVES} (on devices with clusters): 2 warps in 64 KB, three resident per SM, so that the grid
@@ -245,14 +249,6 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
-  /**
-   * Warps per SM in one wave of the decode rules (the split counts, the waves of the one-split, tail and stealing
-   * rules): the rules were measured with one 4-warp block of head dim 128 per SM, and a block of 2 warps (head dim 256)
-   * reads at about half that rate, so a wave takes two of them per SM where two fit (see {@link #waveBlocks}). On an
-   * H100 (KERNEL_NOTES.md, v14; H=8, E=256, fp16, µs, two per SM / one per SM / the best of PyTorch's backends): B=8 at
-   * Lk=4k 4 splits 94.2 / one split 137.0 / 96.0, B=1 at 64k 32 splits 183.9 / 8 cluster splits 270.0 / 193.8.
-   */
-  static final int WAVE_WARPS = 4;
   /** The head dim whose decode grids are paced (the only one measured). */
   static final int PACE_HEAD_DIM = 128;
   /**
@@ -339,11 +335,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * in the same process): B=1 at Lk = 4k / 16k / 64k: 8 workspace splits 11.1 / 49.7 µs, 4 cluster splits 178.8 µs
    * (cuDNN 12.3 / 51.5 / 180.8); B=8: one split (any split 1-40% slower); B=64: 2 / 8 cluster splits 690.3 / 2726.8 µs
    * at 4k / 16k, 8 workspace splits 10969.6 µs at 64k, against 692.6 / 2779.6 / 11127.2 with one split (cuDNN 703.0 /
-   * 2789.8 / 11131.3). Waves count {@link #waveBlocks}, and only traits of one block per SM merge half a wave of
-   * splits in clusters: the 96 KB blocks of the other head dims, two per SM on an H100, ran slower in such clusters
-   * than with workspace splits (KERNEL_NOTES.md, v14; fp16, µs: H=32, E=64, B=1 at Lk=16k 2 cluster splits 49.8, 4
-   * workspace splits 48.9; H=8, E=256, B=2 at 64k 4 cluster splits 546.0, 8 workspace splits 359.9; B=4 at 16k 2
-   * cluster splits 273.0, 4 workspace splits 181.7).
+   * 2789.8 / 11131.3). Only traits of one block per SM ({@link #residentBlocks}) merge half a wave of splits in
+   * clusters: 96 KB blocks, two per SM on an H100, ran slower in such clusters than with workspace splits
+   * (KERNEL_NOTES.md, v14; the 96 KB traits head dims 64 and 256 had before, fp16, µs: H=32, E=64, B=1 at Lk=16k 2
+   * cluster splits 49.8, 4 workspace splits 48.9; H=8, E=256, B=2 at 64k 4 cluster splits 546.0, 8 workspace splits
+   * 359.9; B=4 at 16k 2 cluster splits 273.0, 4 workspace splits 181.7).
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters) {
@@ -361,10 +357,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * / 1384.7; while B=8 at 16k stays with one split (351.3 / 347.6 / 348.1). A grid below a wave that would split
    * its keys steals from {@link #STEAL_HELPER_KEYS} keys, its blocks beyond the units starting as helpers, and a grid
    * of {@link #TAIL_WAVES} waves or more from {@link #STEAL_LONG_KEYS} keys. A stealing grid has as many blocks as are
-   * resident at once ({@link #residentBlocks}), at most one per unit: on an H100 one per SM at head dim 128, two at the
-   * others (KERNEL_NOTES.md, v14; fp16, µs, two per SM / one per SM / the best of PyTorch's backends: H=32, E=64, B=8
-   * at Lk=16k 350.3 / 363.6 / 346.2, B=64 at 64k 10962.3 / 11213.9 / 11097.2; H=8, E=256, B=16 at 64k 2738.0 / 3922.2 /
-   * 2760.0).
+   * resident at once ({@link #residentBlocks}), at most one per unit: on an H100 one per SM of the 128 KB traits, two
+   * of the 96 KB ones (KERNEL_NOTES.md, v14; the 96 KB traits head dims 64 and 256 had before, fp16, µs, two per SM /
+   * one per SM / the best of PyTorch's backends: H=32, E=64, B=8 at Lk=16k 350.3 / 363.6 / 346.2, B=64 at 64k 10962.3
+   * / 11213.9 / 11097.2; H=8, E=256, B=16 at 64k 2738.0 / 3922.2 / 2760.0).
    *
    * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
    * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split; at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES}
@@ -407,11 +403,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
     int resident = residentBlocks(d, sms, maxSharedPerBlock);
-    int wave = waveBlocks(d, sms, maxSharedPerBlock);
-    int splits = numSplits(blocks, keyBlocks, wave, DECODE_EFFICIENCY);
+    int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
     int stealBlocks = 0;
-    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * wave) {
+    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
@@ -427,15 +422,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         splits = half;
         cluster = true;
       }
-    } else if (clusters && blocks >= (long) TAIL_WAVES * wave && (deterministic || lk < STEAL_LONG_KEYS)) {
+    } else if (clusters && blocks >= (long) TAIL_WAVES * sms && (deterministic || lk < STEAL_LONG_KEYS)) {
       int tail = (int) Math.min(Math.min(MAX_CLUSTER, lk / TAIL_SPLIT_KEYS), keyBlocks);
       if (tail >= 2) {
         splits = tail;
         cluster = ceilDiv(lk, tail) <= TAIL_CLUSTER_KEYS;
       }
     } else if (clusters && !deterministic && lk >= STEAL_MIN_KEYS) {
-      double waves = (double) blocks / wave;
-      boolean fullWave = blocks <= wave && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
+      double waves = (double) blocks / sms;
+      boolean fullWave = blocks <= sms && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
       if (!fullWave || lk >= STEAL_LONG_KEYS) {
         splits = STEAL_SLOTS;
         stealBlocks = (int) Math.min(blocks, resident);
@@ -450,20 +445,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * Blocks of decode traits {@code d} resident per device at once, as their shared memory allows ({@code
-   * maxSharedPerBlock}, the opt-in maximum, stands for the SM's): on an H100 one of head dim 128 (128 KB) per SM, two
-   * of every other head dim (96 KB).
+   * maxSharedPerBlock}, the opt-in maximum, stands for the SM's): on an H100 one of the 128 KB traits (head dims 64,
+   * 128, 256) per SM, two of the 96 KB ones (32, 96, 192).
    */
   static int residentBlocks(DecodeTraits d, int sms, int maxSharedPerBlock) {
     return sms * Math.max(1, maxSharedPerBlock / d.sharedBytes());
-  }
-
-  /**
-   * Blocks of decode traits {@code d} in one wave of the decode rules: {@link #WAVE_WARPS} warps per SM, as one
-   * 4-warp block of head dim 128 runs, at most the {@link #residentBlocks}. On an H100 a wave of the 2-warp blocks of
-   * head dim 256 is two per SM; the 4-warp blocks of the other head dims count one per SM, as those of head dim 128.
-   */
-  static int waveBlocks(DecodeTraits d, int sms, int maxSharedPerBlock) {
-    return Math.min(residentBlocks(d, sms, maxSharedPerBlock), sms * Math.max(1, WAVE_WARPS / d.warps()));
   }
 
   /** A decode-kernel plan on traits {@code d}: {@code rowBlocks} x {@code batchHeads} units. */

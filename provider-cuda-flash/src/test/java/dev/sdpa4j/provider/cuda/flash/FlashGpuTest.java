@@ -293,8 +293,8 @@ class FlashGpuTest {
 
   /**
    * The work-stealing decode kernels (FlashPlan#stealBlocks): B = 9, H = 16, E = 64 (a head dim that is not paced),
-   * 8192 keys are 144 units, each starting on its own block (two fit per SM at head dim 64), which then help each
-   * other through counters the kernel leaves at zero. On a caller stream with poisoned outputs, every round must match the reference; a
+   * 8192 keys are 144 units on one block per SM, which take unstarted units and then help each other through counters
+   * the kernel leaves at zero. On a caller stream with poisoned outputs, every round must match the reference; a
    * deterministic call runs one fixed split instead and gives the same bits every time.
    */
   @Test
@@ -311,8 +311,8 @@ class FlashGpuTest {
    * The decode plans of KERNEL_NOTES.md v11 through the provider, each against the float64 reference with poisoned
    * outputs on a caller's stream: a one-split grid just over a wave on the narrow blocks (B = 9) and one just under it
    * on the short-tile blocks (B = 7), both of 1024 keys (K and V too small to pace), the same bits every round,
-   * and a grid below a wave that steals on every block resident at once (two per SM at head dim 64), the blocks
-   * beyond its 32 units helping from the start (B = 2, head dim 64, 65536 keys, not deterministic).
+   * and a grid below a wave that steals on one block per SM, the blocks beyond its 32 units helping from the start
+   * (B = 2, head dim 64, 65536 keys, not deterministic).
    */
   @Test
   void narrowAndShortTileDecodeBlocksAndStealingWithHelpersMatchTheReference() {
@@ -357,6 +357,29 @@ class FlashGpuTest {
       boolean bf16 = b == 6 || b == 18;
       decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
           3, true, false);
+    }
+  }
+
+  /**
+   * The 128 KB decode traits of head dims 64 and 256 (KERNEL_NOTES.md v14: 8 KB warp tiles of K, four warps) through
+   * the provider against the float64 reference with poisoned outputs on a caller's stream, deterministic calls keeping
+   * their bits: head dim 256 merging two splits in a cluster (B = 4, H = 8, 16384 keys) and one split per head (B = 8,
+   * 4096 keys), head dim 64 merging two splits through the workspace (B = 2, H = 32, 16384 keys).
+   */
+  @Test
+  void headDim64And256DecodeBlocksMatchTheReference() {
+    CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
+    Random rnd = seeded("headDim64And256DecodeBlocksMatchTheReference");
+    // {B, H, Lk, E, splits, cluster (1 / 0)}
+    for (long[] c : new long[][] {{4, 8, 16_384, 256, 2, 1}, {8, 8, 4096, 256, 1, 0}, {2, 32, 16_384, 64, 2, 0}}) {
+      long b = c[0], h = c[1], lk = c[2], e = c[3];
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
+      String traits = FlashPlan.DECODE[FlashPlan.headDimClass(e)].name();
+      assumeTrue(plan.splits() == c[4] && plan.cluster() == (c[5] == 1) && plan.traitsName().equals(traits),
+          () -> "E = " + e + ", B = " + b + " does not run " + c[4] + " splits on " + traits + " here: " + plan);
+      boolean bf16 = c[5] == 1;
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
+          3, true);
     }
   }
 

@@ -66,10 +66,19 @@ class FlashPlanTest {
     // 84 SMs: 16 x 5 = 80 blocks
     assertThat(sm86.splits()).isEqualTo(5);
     assertThat(sm86.kernel(DType.BFLOAT16, 128, false)).isEqualTo("flash_decode_bf16_d128_n16w4s3");
-    // head dims whose traits fit everywhere name the same kernel on both
+    // head dims 64 and 256 take their compact traits there too (the 128 KB ones on an H100)
     assertThat(FlashPlan.of(16, 1, 4096, 64, 84, SM86_SHARED, false).kernel(DType.FLOAT16, 64, false))
-        .isEqualTo(FlashPlan.of(16, 1, 4096, 64, H100_SMS, H100_SHARED, false).kernel(DType.FLOAT16, 64, false))
         .isEqualTo("flash_decode_f16_d64_n32w4s3");
+    assertThat(FlashPlan.of(16, 1, 4096, 64, H100_SMS, H100_SHARED, false).kernel(DType.FLOAT16, 64, false))
+        .isEqualTo("flash_decode_f16_d64_n64w4s2");
+    assertThat(FlashPlan.of(8, 1, 4096, 256, 84, SM86_SHARED, false).kernel(DType.BFLOAT16, 256, false))
+        .isEqualTo("flash_decode_bf16_d256_n16w2s3");
+    assertThat(FlashPlan.of(8, 1, 4096, 256, H100_SMS, H100_SHARED, false).kernel(DType.BFLOAT16, 256, false))
+        .isEqualTo("flash_decode_bf16_d256_n16w4s2");
+    // head dims whose traits fit everywhere name the same kernel on both
+    assertThat(FlashPlan.of(16, 1, 4096, 96, 84, SM86_SHARED, false).kernel(DType.FLOAT16, 96, false))
+        .isEqualTo(FlashPlan.of(16, 1, 4096, 96, H100_SMS, H100_SHARED, false).kernel(DType.FLOAT16, 96, false))
+        .isEqualTo("flash_decode_f16_d96_n16w4s4");
   }
 
 
@@ -208,45 +217,40 @@ class FlashPlanTest {
       }
     }
     assertThat(FlashPlan.of(33 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, false).cluster()).isTrue();
-    // GQA decode packs a group's query heads as rows: 40 rows are three units per kv head, 144 units, each on its
-    // own block (two per SM fit at head dim 64)
+    // GQA decode packs a group's query heads as rows: 40 rows are three units per kv head
     FlashPlan gqa = FlashPlan.of(48, 40, 16_384, 64, H100_SMS, H100_SHARED, false, true, false);
-    assertThat(gqa.stealBlocks()).isEqualTo(144);
+    assertThat(gqa.stealBlocks()).isEqualTo(H100_SMS);
     assertThat(gqa.counters()).isEqualTo(4 * 48 * 3 + 2);
   }
 
   @Test
-  void decodeWavesCountFourWarpsPerSmAndStealingGridsFillTheResidentBlocks() {
-    // on an H100 the 128 KB blocks of head dim 128 run one per SM, the 96 KB ones of the other head dims two; a wave is
-    // WAVE_WARPS warps per SM: one 4-warp block, two of the 2-warp blocks of head dim 256
-    for (int c = 0; c < FlashPlan.DECODE.length; c++) {
-      FlashPlan.DecodeTraits d = FlashPlan.DECODE[c];
-      int perSm = d.headDim() == 128 ? 1 : 2;
+  void stealingGridsFillTheResidentBlocksAndOnlyBlocksAloneOnAnSmMergeInHalfWaveClusters() {
+    // on an H100 the 128 KB decode blocks (head dims 64, 128, 256) run one per SM, the 96 KB ones (32, 96, 192) two;
+    // where one block fills the SM's shared memory (sm_80's 163 KB) every one runs alone
+    for (FlashPlan.DecodeTraits d : FlashPlan.DECODE) {
+      int perSm = d.sharedBytes() == 131_072 ? 1 : 2;
+      assertThat(d.sharedBytes()).as("head dim %d", d.headDim()).isIn(131_072, 98_304);
       assertThat(FlashPlan.residentBlocks(d, H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
           .isEqualTo(perSm * H100_SMS);
-      assertThat(FlashPlan.waveBlocks(d, H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
-          .isEqualTo((d.warps() == 2 ? 2 : 1) * H100_SMS);
+      assertThat(FlashPlan.residentBlocks(d, 108, 166_912)).isEqualTo(108);
     }
-    // where one block fills the SM's shared memory (sm_80's 163 KB), a wave is one block per SM at every head dim
-    assertThat(FlashPlan.waveBlocks(FlashPlan.DECODE[5], 108, 166_912)).isEqualTo(108);
-    assertThat(FlashPlan.residentBlocks(FlashPlan.DECODE[1], 108, 166_912)).isEqualTo(108);
     // the measured plans (KERNEL_NOTES.md, v14), not deterministic: {B, Lk, splits, cluster (1 / 0), steal blocks}
-    // H = 8, E = 256: splits for a wave of two blocks per SM (B = 8 at 4k: 4 splits, not one), no half-wave
-    // clusters (B = 1 and 2 at 64k, B = 4 at 16k), stealing on two blocks per SM
-    long[][] e256 = {{1, 4096, 32, 0, 0}, {1, 65_536, 32, 0, 0}, {2, 16_384, 16, 0, 0}, {2, 65_536, 16, 0, 0},
-        {4, 16_384, 8, 0, 0}, {4, 65_536, 8, 0, 264}, {8, 4096, 4, 0, 0}, {8, 65_536, 8, 0, 264},
-        {16, 4096, 1, 0, 0}, {16, 65_536, 8, 0, 264}, {32, 65_536, 8, 0, 256}, {64, 4096, 1, 0, 0},
-        {64, 16_384, 8, 0, 264}};
-    assertDecodePlans(8, 256, e256);
-    // H = 32, E = 64: waves of one block per SM as at head dim 128, but no half-wave clusters (B = 1 at 16k: 4
-    // workspace splits) and stealing on two blocks per SM, also beyond TAIL_WAVES waves from STEAL_LONG_KEYS keys
-    long[][] e64 = {{1, 4096, 4, 0, 0}, {1, 16_384, 4, 0, 0}, {1, 65_536, 8, 0, 264}, {2, 4096, 1, 0, 0},
-        {8, 16_384, 8, 0, 256}, {16, 65_536, 8, 0, 264}, {32, 16_384, 8, 1, 0}, {32, 65_536, 8, 0, 264},
-        {64, 4096, 2, 1, 0}};
-    assertDecodePlans(32, 64, e64);
-    // head dim 128 keeps its half-wave clusters and one-block-per-SM stealing (B = 1 at 64k: 4 cluster splits)
-    long[][] e128 = {{1, 65_536, 4, 1, 0}, {2, 65_536, 8, 0, 132}, {16, 16_384, 8, 0, 132}, {33, 16_384, 8, 1, 0}};
-    assertDecodePlans(16, 128, e128);
+    // H = 8, E = 192 (two blocks per SM): workspace splits where head dim 128 merges half a wave in clusters (B = 1,
+    // 2 at 64k; B = 4 at 16k), stealing on every resident block
+    long[][] e192 = {{1, 65_536, 16, 0, 0}, {2, 65_536, 8, 0, 0}, {4, 16_384, 4, 0, 0}, {4, 65_536, 8, 0, 264},
+        {32, 16_384, 8, 0, 256}, {64, 16_384, 8, 0, 264}};
+    assertDecodePlans(8, 192, e192);
+    // H = 16, E = 96 (two per SM): the same, and from STEAL_LONG_KEYS keys beyond TAIL_WAVES waves
+    long[][] e96 = {{1, 65_536, 8, 0, 0}, {2, 16_384, 4, 0, 0}, {16, 16_384, 8, 0, 256}, {64, 65_536, 8, 0, 264},
+        {64, 16_384, 8, 1, 0}};
+    assertDecodePlans(16, 96, e96);
+    // the 128 KB blocks keep their half-wave clusters and stealing on one block per SM: H = 16, E = 128; H = 8, E =
+    // 256; H = 32, E = 64
+    assertDecodePlans(16, 128, new long[][] {{1, 65_536, 4, 1, 0}, {2, 65_536, 8, 0, 132}, {16, 16_384, 8, 0, 132},
+        {33, 16_384, 8, 1, 0}});
+    assertDecodePlans(8, 256, new long[][] {{1, 65_536, 8, 1, 0}, {4, 16_384, 2, 1, 0}, {8, 4096, 1, 0, 0},
+        {16, 65_536, 8, 0, 128}, {64, 16_384, 8, 0, 132}});
+    assertDecodePlans(32, 64, new long[][] {{1, 16_384, 2, 1, 0}, {8, 16_384, 8, 0, 132}, {64, 65_536, 8, 0, 132}});
   }
 
   private static void assertDecodePlans(long h, long e, long[][] cases) {
@@ -432,7 +436,7 @@ class FlashPlanTest {
     assertThat(p.split()).isTrue();
     assertThat(p.gridX()).isEqualTo(3);
     assertThat(p.counters()).isEqualTo(6);
-    assertThat(p.kernel(DType.FLOAT16, 64, false)).isEqualTo("flash_decode_f16_d64_n32w4s3");
+    assertThat(p.kernel(DType.FLOAT16, 64, false)).isEqualTo("flash_decode_f16_d64_n64w4s2");
   }
 
   @Test
