@@ -112,9 +112,9 @@ def main():
     # determinism split their tail through the workspace (the `deterministic` list below)
     tail_long = (34, 16, 1, 1, 33000, 32, torch.float16, 0, "bhle", None, None)
     cfgs.append(tail_long)
-    # the v14 rules: head dim 128 over four waves steals on one block per SM (a padded head dim);
-    # head dim 256 counts two 2-warp blocks per SM in a wave (B = 1: 32 workspace splits; B = 8: 4 splits, not one)
-    # and steals on them (B = 4 at 64k: helpers from the start); head dim 64 steals on two blocks per SM
+    # v14: head dim 128 over four waves steals on one block per SM from STEAL_LONG_KEYS keys (a padded head dim); the
+    # 128 KB decode traits of head dims 256 (16 workspace splits at B = 1; two at B = 8 with a length inside a tile;
+    # stealing with helpers at B = 4, 64k keys) and 64 (one split, GQA-packed rows, padded rows)
     cfgs.append((33, 16, 1, 1, 32768, 104, torch.bfloat16, 0, "bhle", None, None))
     cfgs.append((1, 8, 1, 1, 4096, 256, torch.float16, 0, "bhle", None, None))
     cfgs.append((8, 8, 1, 1, 4100, 256, torch.bfloat16, 0, "blhe", -0.2, None))
