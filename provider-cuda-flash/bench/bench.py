@@ -3,11 +3,11 @@
 Each measurement: 10-call CUDA graph replays timed with events, median of 15 replays (launch gaps removed); BENCH_ROUNDS
 (2) passes over ours, the baseline and torch's backends in turn, each keeping its best median.
 FLOPs = 4*B*H*Lq*Lk*E, halved for causal. Writes JSON and CSV to the folder given as argv[1]."""
-import ctypes, json, math, os, sys, statistics
+import json, math, os, sys, statistics
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 import torch.nn.functional as F
-from flashlib import prepare, BASE_LIB, LIB
+from flashlib import prepare, kv_read, BASE_LIB, LIB
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "."
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -69,17 +69,7 @@ def measure(B, H, Lq, Lk, E, dtype, causal, kind):
         # the Hopper wgmma kernel runs: the mma.sync main kernel on the same inputs is its same-run baseline ("mma")
         ours["mma"] = prepare(q, k, v, o, lse, 2 if causal else 0, sm90=False)
     if kind == "decode" and hasattr(LIB, "harness_stream_read"):
-        # the floor of a decode call: K and V read once, no attention (harness_stream_read: 264 blocks of 512 threads
-        # sweeping 64 KB chunks of both, the fastest plain read measured on the H100, KERNEL_NOTES.md v10)
-        sink = torch.zeros(4, dtype=torch.int32, device="cuda")
-        def floor():
-            r = LIB.harness_stream_read(ctypes.c_void_p(k.data_ptr()), ctypes.c_uint64(k.numel() * 2),
-                                        ctypes.c_void_p(v.data_ptr()), ctypes.c_uint64(v.numel() * 2), 264, 512,
-                                        ctypes.c_uint64(64 << 10), ctypes.c_void_p(sink.data_ptr()),
-                                        ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
-            if r:
-                raise RuntimeError(f"read failed: cuda error {r}")
-        ours["floor"] = floor
+        ours["floor"] = kv_read(k, v)   # the floor of a decode call: K and V read once, no attention
     sdpa = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal and Lq == Lk)
     # ROUNDS passes over ours, the baseline and torch's backends, in turn; each keeps its best median (the spread
     # between two timings of the same kernel in one process reached 10% at L = 2k-4k)

@@ -124,6 +124,21 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
     return 1, pace_ps(blocks, lk, e, traits, bandwidth), kind
 
 
+def kv_read(k, v):
+    """The floor of a decode call on k and v: a callable that reads both once, no attention, on the current stream
+    (harness_stream_read: 264 blocks of 512 threads sweeping 64 KB chunks, the fastest plain read measured on the
+    H100, KERNEL_NOTES.md v10)."""
+    sink = torch.zeros(4, dtype=torch.int32, device=k.device)
+
+    def read():
+        r = LIB.harness_stream_read(ctypes.c_void_p(k.data_ptr()), ctypes.c_uint64(k.numel() * k.element_size()),
+                                    ctypes.c_void_p(v.data_ptr()), ctypes.c_uint64(v.numel() * v.element_size()), 264,
+                                    512, ctypes.c_uint64(64 << 10), ctypes.c_void_p(sink.data_ptr()),
+                                    ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
+        if r:
+            raise RuntimeError(f"read failed: cuda error {r}")
+    return read
+
 def dclass(e):
     for i, t in enumerate(TRAITS):
         if e <= t[0]:

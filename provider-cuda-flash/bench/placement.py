@@ -9,12 +9,12 @@ best torch backend's time to ours (> 1 = ours faster). Per shape: the ratios' me
 
 argv[1]: output folder (placement.json). PLACEMENT_SHAPES "B:Lk:dtype,..." (H = 16, E = 128, Lq = 1), PLACEMENTS (6),
 PLACEMENT_SEED (1)."""
-import ctypes, json, os, random, statistics, sys
+import json, os, random, statistics, sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel
 from bench import BACKENDS, graph_time
-from flashlib import LIB, prepare
+from flashlib import kv_read, prepare
 
 PAGE = 2 << 20
 
@@ -26,15 +26,7 @@ def one_placement(B, Lk, dtype, spacer_bytes):
     o = torch.empty_like(q)
     lse = torch.empty(B, 16, 1, dtype=torch.float32, device="cuda")
     run = prepare(q, k, v, o, lse, 0)
-    sink = torch.zeros(4, dtype=torch.int32, device="cuda")
-
-    def floor():
-        r = LIB.harness_stream_read(ctypes.c_void_p(k.data_ptr()), ctypes.c_uint64(k.numel() * 2),
-                                    ctypes.c_void_p(v.data_ptr()), ctypes.c_uint64(v.numel() * 2), 264, 512,
-                                    ctypes.c_uint64(64 << 10), ctypes.c_void_p(sink.data_ptr()),
-                                    ctypes.c_void_p(torch.cuda.current_stream().cuda_stream))
-        if r:
-            raise RuntimeError(f"read failed: cuda error {r}")
+    floor = kv_read(k, v)
 
     def sdpa():
         F.scaled_dot_product_attention(q, k, v)
