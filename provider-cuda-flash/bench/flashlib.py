@@ -56,11 +56,12 @@ NARROW_MAX_WAVES = 1.25
 SHORT_TILES = (16, 4, 2)
 SHORT_TILES_MIN_WAVES, SHORT_TILES_MAX_WAVES, SHORT_TILES_MAX_KEYS = 0.7, 0.9, 8192
 STEAL_WAVE_EFFICIENCY = 0.9
-# FlashPlan.residentBlocks: decode blocks resident at once (two 96 KB blocks per SM on an H100, one of 128 KB);
-# stealing grids fill them, and only traits of one block per SM merge half a wave of splits in clusters
 
 def resident_blocks(smem):
+    """FlashPlan.residentBlocks: decode blocks of `smem` bytes resident at once (two 96 KB blocks per SM on an H100, one
+    of 128 KB); stealing grids fill them, and only traits of one block per SM merge half a wave of splits in clusters."""
     return SMS * max(1, SMEM_OPTIN // smem)
+
 # FlashPlan's fair-share pacing (paced plans): head dim, fewest keys per split, fractions of the DRAM peak (splits of
 # fewer / at least PACE_LONG_SPLIT_KEYS keys), K + V bytes at least PACE_MIN_L2_MULTIPLE x the L2, at least
 # PACE_MIN_WAVES of a wave, the least bandwidth that paces
@@ -296,6 +297,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
                         if resident == SMS and 2 <= half <= MAX_CLUSTER and Lk >= CLUSTER_SPLIT_KEYS * half:
                             splits, plan_cluster = half, True
+                    # (steal=False, forced: the tail splits a grid that may not steal takes)
                     elif can_cl and blocks >= TAIL_WAVES * SMS and (deterministic or Lk < STEAL_LONG_KEYS or v13
                                                                      or steal is False):
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
