@@ -234,9 +234,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final long STEAL_LONG_KEYS = 32768;
   /**
    * Keys from which a decode grid below a wave, which would split its keys, steals instead on every resident block
-   * ({@link #residentBlocks}), the blocks beyond the units starting as helpers (H100, H=16, Lk=64k, µs: B=2 348.7 against 353.2 with 2 cluster
-   * splits, B=3 524.9 against 540.0, B=5 858.6 against 866.7 with 8 workspace splits; KERNEL_NOTES.md, v11), if the
-   * grid has at least one unit for every {@link #STEAL_SLOTS} SMs (B=1 keeps its cluster splits).
+   * ({@link #residentBlocks}), the blocks beyond the units starting as helpers (H100, H=16, Lk=64k, µs: B=2 348.7
+   * against 353.2 with 2 cluster splits, B=3 524.9 against 540.0, B=5 858.6 against 866.7 with 8 workspace splits;
+   * KERNEL_NOTES.md, v11), if the grid has at least one unit for every {@link #STEAL_SLOTS} SMs (B=1 keeps its cluster
+   * splits).
    */
   static final long STEAL_HELPER_KEYS = 65536;
   /**
