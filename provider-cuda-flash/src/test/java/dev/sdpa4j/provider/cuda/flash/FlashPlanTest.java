@@ -498,6 +498,38 @@ class FlashPlanTest {
   }
 
   @Test
+  void decodeTraitsMatchTheKernelSource() throws java.io.IOException {
+    String src;
+    try (var in = CudaFlashProvider.class.getResourceAsStream("/dev/sdpa4j/cuda/flash/flash_fwd.cu")) {
+      assertThat(in).as("packaged flash_fwd.cu").isNotNull();
+      src = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    // typedef DecodeTraits<D, keys per warp tile, warps, stages> S<D>_n<keys>w<warps>s<stages>: the name states the
+    // numbers, and every traits table entry of FlashPlan has one
+    var m = java.util.regex.Pattern.compile("typedef DecodeTraits<(\\d+), (\\d+), (\\d+), (\\d+)> S(\\d+)_(\\w+);")
+        .matcher(src);
+    java.util.Set<String> declared = new java.util.HashSet<>();
+    while (m.find()) {
+      assertThat(m.group(5)).isEqualTo(m.group(1));
+      assertThat(m.group(6)).isEqualTo("n" + m.group(2) + "w" + m.group(3) + "s" + m.group(4));
+      declared.add(m.group(1) + "_" + m.group(6));
+    }
+    // the split tables' traits get every entry point (plain, _ws, _cl), the one-split ones of head dim 128 the plain
+    // ones in both dtypes
+    for (FlashPlan.DecodeTraits t : concat(FlashPlan.DECODE, FlashPlan.DECODE_COMPACT)) {
+      assertThat(declared).contains(t.headDim() + "_" + t.name());
+      assertThat(src).contains("FLASH_DECODE(" + t.headDim() + ", " + t.name() + ")");
+    }
+    for (FlashPlan.DecodeTraits t : new FlashPlan.DecodeTraits[] {FlashPlan.NARROW, FlashPlan.SHORT_TILES,
+        FlashPlan.SLIM}) {
+      assertThat(declared).contains(t.headDim() + "_" + t.name());
+      for (String dt : new String[] {"f16", "bf16"}) {
+        assertThat(src).contains("FLASH_DECODE_ENTRY(flash_decode_" + dt + "_d128_" + t.name() + ", S128_" + t.name());
+      }
+    }
+  }
+
+  @Test
   void hopperTraitsMatchTheKernelSource() throws java.io.IOException {
     String src;
     try (var in = CudaFlashProvider.class.getResourceAsStream("/dev/sdpa4j/cuda/flash_sm90/flash_fwd_sm90.cu")) {
