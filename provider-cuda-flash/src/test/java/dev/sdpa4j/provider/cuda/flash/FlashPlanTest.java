@@ -499,11 +499,7 @@ class FlashPlanTest {
 
   @Test
   void decodeTraitsMatchTheKernelSource() throws java.io.IOException {
-    String src;
-    try (var in = CudaFlashProvider.class.getResourceAsStream("/dev/sdpa4j/cuda/flash/flash_fwd.cu")) {
-      assertThat(in).as("packaged flash_fwd.cu").isNotNull();
-      src = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    }
+    String src = packagedSource("/dev/sdpa4j/cuda/flash/flash_fwd.cu");
     // typedef DecodeTraits<D, keys per warp tile, warps, stages> S<D>_n<keys>w<warps>s<stages>: the name states the
     // numbers, and every traits table entry of FlashPlan has one
     var m = java.util.regex.Pattern.compile("typedef DecodeTraits<(\\d+), (\\d+), (\\d+), (\\d+)> S(\\d+)_(\\w+);")
@@ -531,11 +527,7 @@ class FlashPlanTest {
 
   @Test
   void hopperTraitsMatchTheKernelSource() throws java.io.IOException {
-    String src;
-    try (var in = CudaFlashProvider.class.getResourceAsStream("/dev/sdpa4j/cuda/flash_sm90/flash_fwd_sm90.cu")) {
-      assertThat(in).as("packaged flash_fwd_sm90.cu").isNotNull();
-      src = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    }
+    String src = packagedSource("/dev/sdpa4j/cuda/flash_sm90/flash_fwd_sm90.cu");
     var m = java.util.regex.Pattern.compile("typedef Sm90Traits<(\\d+), (\\d+), (\\d+)> H(\\d+);").matcher(src);
     java.util.List<String> declared = new java.util.ArrayList<>();
     while (m.find()) {
@@ -544,6 +536,14 @@ class FlashPlanTest {
     }
     assertThat(declared).containsExactly(java.util.Arrays.stream(FlashPlan.HOPPER)
         .map(t -> t.headDim() + "/" + t.blockN() + "/" + t.stages()).toArray(String[]::new));
+  }
+
+  /** The text of a kernel source packaged with the provider ({@code path} on the class path). */
+  private static String packagedSource(String path) throws java.io.IOException {
+    try (var in = CudaFlashProvider.class.getResourceAsStream(path)) {
+      assertThat(in).as("packaged %s", path).isNotNull();
+      return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    }
   }
 
   @Test
