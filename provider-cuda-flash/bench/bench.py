@@ -140,6 +140,8 @@ def main():
     shapes = []
     Ls = (1024, 4096) if QUICK else (512, 1024, 2048, 4096, 8192, 16384)
     dts = (torch.float16,) if QUICK else (torch.float16, torch.bfloat16)
+    if os.environ.get("BENCH_DTYPES"):   # e.g. "bfloat16": the dtypes measured, by name
+        dts = tuple(getattr(torch, n) for n in os.environ["BENCH_DTYPES"].split(","))
     for E, H in ((64, 32), (128, 16), (256, 8)):
         for L in Ls:
             for causal in (False, True):

@@ -1,7 +1,7 @@
 """Correctness of the kernels against a float64 reference (random shapes, strides, masks); prints a summary."""
 import math, random, sys, time
 import torch
-from flashlib import prepare
+from flashlib import prepare, dclass, TRAITS, PACE_HEAD_DIMS
 
 def reference(q, k, v, causal, scale, keep=None, keep_scale=1.0):
     """float64 O and LSE; keep (bool [B, Hq, Lq, Lk]): dropout on the normalised P, kept values times keep_scale."""
@@ -114,11 +114,11 @@ def main():
     cfgs.append(tail_long)
     # v14: head dim 128 over four waves steals on one block per SM from STEAL_LONG_KEYS keys (a padded head dim); the
     # 128 KB decode traits of head dims 256 (16 workspace splits at B = 1; two at B = 8 with a length inside a tile;
-    # stealing with helpers at B = 4, 64k keys) and 64 (one split, GQA-packed rows, padded rows)
+    # stealing with helpers at B = 4, 64k keys: in the unpaced list below) and 64 (one split, GQA-packed rows, padded
+    # rows: paced since v15, and unpaced below)
     cfgs.append((33, 16, 1, 1, 32768, 104, torch.bfloat16, 0, "bhle", None, None))
     cfgs.append((1, 8, 1, 1, 4096, 256, torch.float16, 0, "bhle", None, None))
     cfgs.append((8, 8, 1, 1, 4100, 256, torch.bfloat16, 0, "blhe", -0.2, None))
-    cfgs.append((4, 8, 1, 1, 65536, 256, torch.bfloat16, 0, "bhle", None, None))
     cfgs.append((16, 32, 4, 1, 16384, 64, torch.float16, 0, "pad", None, None))
     # the v12 paced plans (FlashPlan.of on sm_90, head dim 128, at most one wave): one split (B = 6, 8; a padded head
     # dim), workspace splits (B = 1-4; GQA-packed rows, causal bottom-right with one query, a length inside a tile),
@@ -137,7 +137,22 @@ def main():
              (10, 16, 1, 1, 8192, 120, torch.bfloat16, 0, "blhe", 0.2, None),
              (12, 32, 2, 1, 4096, 128, torch.float16, 2, "bhle", None, None),
              (18, 16, 1, 1, 2050, 128, torch.bfloat16, 0, "pad", None, None),
-             (28, 16, 1, 1, 4096, 104, torch.float16, 0, "bhle", -0.2, None)]
+             (28, 16, 1, 1, 4096, 104, torch.float16, 0, "bhle", -0.2, None),
+             # v15: head dims 64 and 256 - one wave of workspace splits (E = 64 B = 1, 2; E = 256 B = 2, 4; a padded
+             # head dim, GQA-packed rows, a length inside a tile), one split (E = 64 B = 4; E = 256 B = 16), and more
+             # than a wave on head dim 64's narrow blocks (B = 5-8, a padded head dim) and 256's compact ones (B = 17,
+             # 32; a padded head dim)
+             (1, 32, 1, 1, 16384, 64, torch.float16, 0, "bhle", None, None),
+             (2, 32, 1, 1, 65536, 64, torch.bfloat16, 0, "blhe", None, None),
+             (2, 64, 2, 1, 16400, 56, torch.float16, 0, "pad", 0.1, None),
+             (4, 32, 1, 1, 16384, 64, torch.bfloat16, 0, "bhle", None, None),
+             (2, 8, 1, 1, 65536, 256, torch.float16, 0, "bhle", None, None),
+             (4, 8, 1, 1, 16390, 248, torch.bfloat16, 0, "blhe", -0.1, None),
+             (16, 8, 1, 1, 4096, 256, torch.float16, 0, "bhle", None, None),
+             (5, 32, 1, 1, 3000, 64, torch.bfloat16, 0, "bhle", None, None),
+             (8, 32, 1, 1, 4096, 48, torch.float16, 0, "pad", 0.2, None),
+             (17, 8, 1, 1, 1000, 256, torch.bfloat16, 0, "bhle", None, None),
+             (32, 8, 1, 1, 4096, 232, torch.float16, 0, "blhe", None, None)]
     # the rules of devices where FlashPlan does not pace (run with paced=False below)
     unpaced = [
         # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
@@ -165,7 +180,11 @@ def main():
         (6, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, None),
         (7, 16, 1, 1, 8192, 128, torch.bfloat16, 0, "blhe", 0.3, None),
         (7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None),
-        (6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None)
+        (6, 32, 2, 1, 3333, 128, torch.bfloat16, 0, "bhle", None, None),
+        # head dims 64 and 256 where they would pace since v15: stealing with helpers (E = 256, B = 4 at 64k), one
+        # split with GQA-packed and padded rows (E = 64)
+        (4, 8, 1, 1, 65536, 256, torch.bfloat16, 0, "bhle", None, None),
+        (16, 32, 4, 1, 16384, 64, torch.float16, 0, "pad", None, None)
     ]
     cfgs += unpaced
     # random
@@ -251,7 +270,7 @@ def main():
         cfgs.append(cfg)
         ok, oe, le, info = one(cfg, gen, replays=2)
         npaced += bool(info["pace_ps"])
-        if not ok or (CLUSTERS and cfg[5] > 96 and not info["pace_ps"]):
+        if not ok or (CLUSTERS and TRAITS[dclass(cfg[5])][0] in PACE_HEAD_DIMS and not info["pace_ps"]):
             fails += 1
             print("FAIL paced", cfg[:6], cfg[6], "oerr %.2e lerr %.2e" % (oe, le), info)
     dfails, dcases = dropout_checks(gen, rnd)

@@ -62,22 +62,27 @@ def resident_blocks(smem):
     of 128 KB); stealing grids fill them, and only traits of one block per SM merge half a wave of splits in clusters."""
     return SMS * max(1, SMEM_OPTIN // smem)
 
-# FlashPlan's fair-share pacing (paced plans): head dim, fewest keys per split, fractions of the DRAM peak (splits of
+# FlashPlan's fair-share pacing (paced plans): head dims, fewest keys per split, fractions of the DRAM peak (splits of
 # fewer / at least PACE_LONG_SPLIT_KEYS keys), K + V bytes at least PACE_MIN_L2_MULTIPLE x the L2, at least
 # PACE_MIN_WAVES of a wave, the least bandwidth that paces
-PACE_HEAD_DIM = 128
+PACE_HEAD_DIMS = (64, 128, 256)
 PACE_MIN_SPLIT_KEYS = 4096
 PACE_FRACTION, PACE_FRACTION_LONG, PACE_LONG_SPLIT_KEYS = 0.934, 0.941, 32768
 PACE_MIN_L2_MULTIPLE = 2
 PACE_MIN_WAVES = 0.5
 MIN_PACE_BANDWIDTH = 1e11
-# FlashPlan.SLIM and the paced grids of more than a wave (K + V at most PACE_WIDE_MAX_BYTES): one split on NARROW
-# blocks up to PACE_NARROW_MAX_WAVES waves, on SLIM ones up to SLIM_BLOCKS_PER_SM waves, where NARROW_BLOCKS_PER_SM
-# (SLIM_BLOCKS_PER_SM) of them fit the shared memory
+# FlashPlan.SLIM, NARROW_64 and the paced grids of more than a wave (K + V at most PACE_WIDE_MAX_BYTES): one split on
+# the first of FlashPlan.PACED_WIDE of the head dim that serves the grid's waves, where its blocks per SM fit the
+# shared memory - (head dim, traits, blocks per SM, most waves, prepare's kind)
 SLIM = (16, 2, 2)
+NARROW_64 = (64, 2, 2)
 PACE_NARROW_MAX_WAVES = 2
-NARROW_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM = 3, 4
+NARROW_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, COMPACT_256_BLOCKS_PER_SM = 3, 4, 2
 PACE_WIDE_MAX_BYTES = 1_500_000_000
+PACED_WIDE = [(64, NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "narrow64"),
+              (128, NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "narrow"),
+              (128, SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, "slim"),
+              (256, DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "compact")]
 
 _CUDA_DRIVER = ctypes.CDLL("libcuda.so.1")
 
@@ -101,14 +106,16 @@ def pace_ps(grid_blocks, lk_per_split, e, traits, bandwidth=None):
     bn, w, _ = traits
     return round(2 * bn * e * 2 * w * grid_blocks * 1e12 / (fraction * bandwidth))
 
-def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None, one_wave=False):
+def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None, one_wave=False,
+              head_dims=PACE_HEAD_DIMS):
     """FlashPlan.of's paced plans: (splits, decode_pace_ps, traits) for a decode grid of `blocks` (batch x heads x row
-    blocks), traits None (FlashPlan.DECODE's), "narrow" or "slim"; or None where it does not pace. one_wave: v12's
-    rule (grids of at most one wave only)."""
+    blocks), traits None (FlashPlan.DECODE's) or the kind of its PACED_WIDE entry ("narrow64", "narrow", "slim",
+    "compact"); or None where it does not pace. one_wave: v12's rule (grids of at most one wave only); head_dims: the
+    paced head dims (v12-v14: 128 only)."""
     sms = SMS if sms is None else sms
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
     l2 = L2_BYTES if l2 is None else l2
-    if not CLUSTERS or compact or TRAITS[dc][0] != PACE_HEAD_DIM or bandwidth < MIN_PACE_BANDWIDTH or row_blocks != 1 \
+    if not CLUSTERS or compact or TRAITS[dc][0] not in head_dims or bandwidth < MIN_PACE_BANDWIDTH or row_blocks != 1 \
             or blocks * lk * e * 4 < PACE_MIN_L2_MULTIPLE * l2:
         return None
     if blocks <= sms:
@@ -116,12 +123,12 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
         if blocks * splits < PACE_MIN_WAVES * sms:
             return None
         return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, DECODE[dc], bandwidth), None
-    if one_wave or blocks > SLIM_BLOCKS_PER_SM * sms or blocks * lk * e * 4 > PACE_WIDE_MAX_BYTES:
+    if one_wave or blocks * lk * e * 4 > PACE_WIDE_MAX_BYTES:
         return None
-    kind, traits, per_sm = ("narrow", NARROW, NARROW_BLOCKS_PER_SM) if blocks <= PACE_NARROW_MAX_WAVES * sms \
-        else ("slim", SLIM, SLIM_BLOCKS_PER_SM)
-    if per_sm * decode_smem(PACE_HEAD_DIM, *traits) > SMEM_OPTIN:
+    wide = [w for w in PACED_WIDE if w[0] == TRAITS[dc][0] and blocks <= w[3] * sms]
+    if not wide or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
         return None
+    _, traits, _, _, kind = wide[0]
     return 1, pace_ps(blocks, lk, e, traits, bandwidth), kind
 
 
@@ -237,6 +244,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     split = lq <= 16
     splits = 1
     plan_cluster = False   # FlashPlan.cluster() of the rule's split count
+    narrow64 = False   # FlashPlan.NARROW_64: head dim 64's paced grids of one to two waves
     if legacy:   # the v5 rules: one-warp split kernels, 2 blocks per SM, separate combine kernel
         SBM, SBN, SW = LEGACY_SPLIT[dc]
         if force_splits is not None:
@@ -270,11 +278,16 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
-                elif paced is not False and (paced_plan := pace_plan(blocks, cdiv(lq, 16), Lk, E, dc, compact,
-                                                                     one_wave=rules == "v12")):
+                elif paced is not False and (paced_plan := pace_plan(
+                        blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
+                        head_dims=(128,) if rules in ("v12", "v13", "v14") else PACE_HEAD_DIMS)):
                     splits, pace, kind = paced_plan
                     steal = short_tiles = False
-                    narrow, slim = kind == "narrow", kind == "slim"
+                    narrow, slim, narrow64 = kind == "narrow", kind == "slim", kind == "narrow64"
+                    if kind == "compact":
+                        compact = True
+                        dbn, dw, dst = DECODE_COMPACT[dc]
+                        dsmem = decode_smem(D, dbn, dw, dst)
                 else:
                     # rules "v13": v13's plans (stealing grids of one block per SM, half-wave clusters for every
                     # traits, tail splits at any length), for a baseline harness
@@ -321,6 +334,10 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         if narrow or short_tiles or slim:
             assert dc == 3 and not compact and splits == 1
             dbn, dw, dst = NARROW if narrow else SHORT_TILES if short_tiles else SLIM
+            dsmem = decode_smem(D, dbn, dw, dst)
+        elif narrow64:
+            assert dc == 1 and not compact and splits == 1 and split
+            dbn, dw, dst = NARROW_64
             dsmem = decode_smem(D, dbn, dw, dst)
         if paced and split and not pace:
             pace = pace_ps(B * heads * cdiv(lq, 16) * splits, cdiv(Lk, splits), E, (dbn, dw, dst))
@@ -404,6 +421,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         elif narrow or short_tiles or slim:
             r = lib.harness_launch_d128(pref, 0 if narrow else 1 if short_tiles else 2, int(bf16), grid[0], grid[1],
                                         grid[2], W * 32, smem, st)
+        elif narrow64:
+            r = lib.harness_launch_d64_narrow(pref, int(bf16), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif cluster:
             r = lib.harness_launch_cluster(pref, dc, int(bf16), int(compact), grid[0], grid[1], grid[2], W * 32, smem, st)
         elif compact:
@@ -419,7 +438,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.keep = keep
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
-    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, short_tiles=short_tiles, slim=slim,
+    run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, narrow64=narrow64, short_tiles=short_tiles, slim=slim,
                     pace_ps=p.decode_pace_ps,
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)

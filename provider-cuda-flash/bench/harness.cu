@@ -118,6 +118,14 @@ extern "C" int harness_launch_d128(const FlashParams* p, int traits, int bf16, i
   return launch(kD128[traits][(p->head_dim == 128 ? 0 : 2) + (bf16 ? 1 : 0)], p, gx, gy, gz, threads, smem, stream);
 }
 
+// head dim 64's paced one-split kernel of one to two waves (FlashPlan.NARROW_64, n64w2s2, three blocks per SM)
+extern "C" int harness_launch_d64_narrow(const FlashParams* p, int bf16, int gx, int gy, int gz, int threads, int smem,
+                                         void* stream) {
+  static const Kernel kD64[4] = {flash_decode_f16_d64_n64w2s2, flash_decode_bf16_d64_n64w2s2,
+                                 flash_decode_f16_d64_n64w2s2_pad, flash_decode_bf16_d64_n64w2s2_pad};
+  return launch(kD64[(p->head_dim == 64 ? 0 : 2) + (bf16 ? 1 : 0)], p, gx, gy, gz, threads, smem, stream);
+}
+
 // the split workspace's layout (flashlib.prepare): 2 = v8, partial outputs then partial LSEs in o_accum, lse_accum the
 // merge counters alone; a harness without this export (v6, v7) keeps the partial LSEs in lse_accum, counters behind
 extern "C" int harness_workspace_layout() { return 2; }
@@ -194,15 +202,17 @@ static const Cfg kCompactCfg[6] = {{32, 128, 128, 4, 64, 4, 3}, {64, 128, 128, 4
 static const Cfg kNarrow128 = {128, 128, 64, 4, 32, 2, 2};
 static const Cfg kShortTiles128 = {128, 128, 64, 4, 16, 4, 2};
 static const Cfg kSlim128 = {128, 128, 64, 4, 16, 2, 2};
+static const Cfg kNarrow64 = {64, 128, 128, 4, 64, 2, 2};
 #define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { printf("%s: %s\n", #x, cudaGetErrorName(e_)); exit(1); } } while (0)
 // splits: 0 = the main kernel, >= 1 the decode kernel with that many splits (compact 1: FlashPlan.DECODE_COMPACT's
-// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, 4: FlashPlan.SLIM, head dim 128); steal > 0: the
+// traits; 2: FlashPlan.NARROW, 3: FlashPlan.SHORT_TILES, 4: FlashPlan.SLIM, head dim 128; 5: FlashPlan.NARROW_64);
+// steal > 0: the
 // work-stealing decode kernel on that many blocks (those beyond the units start as helpers), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
                 int cluster = 0, int steal = 0, long long pace_ps = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact == 4 ? kSlim128
-                 : compact ? kCompactCfg[dc] : kCfg[dc];
+                 : compact == 5 ? kNarrow64 : compact ? kCompactCfg[dc] : kCfg[dc];
   int Hk = H / G;
   size_t nq = (size_t)B * H * Lq * E, nk = (size_t)B * Hk * Lk * E;
   std::vector<unsigned short> hq(nq), hk(nk);
@@ -243,6 +253,7 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   }
   if (steal) CK((cudaError_t)harness_launch_steal(&p, dc, bf16, compact, steal, 1, threads, smem, 0));
   else if (cluster) CK((cudaError_t)harness_launch_cluster(&p, dc, bf16, compact, gx, B * H, splits, threads, smem, 0));
+  else if (compact == 5) CK((cudaError_t)harness_launch_d64_narrow(&p, bf16, gx, B * H, splits, threads, smem, 0));
   else if (compact >= 2) CK((cudaError_t)harness_launch_d128(&p, compact - 2, bf16, gx, B * H, splits, threads, smem, 0));
   else if (compact) CK((cudaError_t)harness_launch_compact(&p, dc, bf16, gx, B * H, splits, threads, smem, 0));
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
@@ -318,6 +329,14 @@ int main(int argc, char** argv) {
   run(18, 16, 1, 1, 2050, 128, 0, 0, 1, 1, 4, 0, 0, 1500000);
   run(2, 4, 1, 20, 3000, 112, 1, 1, 0, 2, 2, 0, 0, 400000);
   run(2, 4, 1, 20, 3000, 104, 1, 0, 1, 2, 4, 0, 0, 400000);
+  // v15: the paced plans of head dims 64 and 256 - workspace splits of one wave, and grids of more than a wave on
+  // head dim 64's narrow blocks and 256's compact ones; ragged, padded head dims, two m-blocks with the causal mask
+  run(2, 32, 1, 1, 5000, 64, 0, 0, 0, 2, 0, 0, 0, 1000000);
+  run(4, 8, 1, 1, 3000, 256, 0, 0, 1, 4, 0, 0, 0, 1000000);
+  run(5, 32, 1, 1, 3000, 64, 0, 0, 0, 1, 5, 0, 0, 1500000);
+  run(2, 4, 1, 20, 3000, 56, 1, 1, 1, 1, 5, 0, 0, 400000);
+  run(17, 8, 1, 1, 1000, 256, 0, 0, 1, 1, 1, 0, 0, 1500000);
+  run(2, 4, 1, 20, 1000, 248, 1, 0, 0, 1, 1, 0, 0, 400000);
   printf("sanitize harness done\n");
   return 0;
 }

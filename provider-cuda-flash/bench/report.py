@@ -67,8 +67,8 @@ def decode_plan(info):
     on = lambda k: info.get(k) in (True, "True")
     if on("steal"):
         return f"stealing, {info['grid'].strip('()').split(',')[0]} blocks"
-    traits = "narrow blocks, " if on("narrow") else "short tiles, " if on("short_tiles") else \
-        "slim blocks, " if on("slim") else ""
+    traits = "narrow blocks, " if on("narrow") or on("narrow64") else "short tiles, " if on("short_tiles") else \
+        "slim blocks, " if on("slim") else "compact blocks, " if on("compact") else ""
     traits = ("paced, " + traits) if int(info.get("pace_ps", 0) or 0) else traits
     splits = int(info.get("splits", 1))
     return traits + ("one split" if splits == 1 else f"{splits} splits" + (" (cluster)" if on("cluster") else ""))

@@ -1204,9 +1204,11 @@ typedef Traits<256, 64, 64, 4> T256;
 // 256 in 8 KB warp tiles of K, four warps, two stages) and FlashPlan.DECODE_COMPACT (<= 96 KB: sm_86, sm_89) pick them
 // per head-dim class; FlashPlan.NARROW (n32w2s2) and
 // FlashPlan.SHORT_TILES (n16w4s2) serve one-split grids of head dim 128 just over and just under a wave, and
-// FlashPlan.SLIM (n16w2s2, four resident per SM) paced one-split grids of two to four waves
+// FlashPlan.SLIM (n16w2s2, four resident per SM) paced one-split grids of two to four waves; FlashPlan.PACED_WIDE
+// runs paced one-split grids of one to two waves on 128's NARROW, 64's n64w2s2 (three per SM) and 256's compact traits
 typedef DecodeTraits<32, 64, 4, 3> S32_n64w4s3;
 typedef DecodeTraits<64, 64, 4, 2> S64_n64w4s2;
+typedef DecodeTraits<64, 64, 2, 2> S64_n64w2s2;
 typedef DecodeTraits<64, 32, 4, 3> S64_n32w4s3;
 typedef DecodeTraits<96, 16, 4, 4> S96_n16w4s4;
 typedef DecodeTraits<128, 32, 4, 2> S128_n32w4s2;
@@ -1307,8 +1309,10 @@ FLASH_DECODE(96, n16w4s4)
 FLASH_DECODE(128, n32w4s2)
 FLASH_DECODE(128, n16w4s3)
 // FlashPlan.NARROW (a one-split grid just over a wave, three blocks per SM), FlashPlan.SHORT_TILES (a one-split
-// grid of 0.7 to 0.9 waves) and FlashPlan.SLIM (a paced one-split grid, four blocks per SM): no split, so no _ws or
-// _cl kernels
+// grid of 0.7 to 0.9 waves), FlashPlan.SLIM (a paced one-split grid, four blocks per SM) and head dim 64's paced
+// one-split traits of one to two waves (three blocks per SM): no split, so no _ws or _cl kernels
+FLASH_DECODE_ENTRY(flash_decode_f16_d64_n64w2s2, S64_n64w2s2, false)
+FLASH_DECODE_ENTRY(flash_decode_bf16_d64_n64w2s2, S64_n64w2s2, true)
 FLASH_DECODE_ENTRY(flash_decode_f16_d128_n32w2s2, S128_n32w2s2, false)
 FLASH_DECODE_ENTRY(flash_decode_bf16_d128_n32w2s2, S128_n32w2s2, true)
 FLASH_DECODE_ENTRY(flash_decode_f16_d128_n16w4s2, S128_n16w4s2, false)

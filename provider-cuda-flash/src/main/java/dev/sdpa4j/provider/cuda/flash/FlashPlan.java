@@ -2,6 +2,7 @@ package dev.sdpa4j.provider.cuda.flash;
 
 import dev.sdpa4j.DType;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * How one forward call runs: the kernel family and its tile shape, the grid, and the number of key splits. Pure
@@ -177,6 +178,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * 451.9 / 468.4.
    */
   static final DecodeTraits SLIM = new DecodeTraits(128, 16, 2, 2);
+  /**
+   * Decode traits of head dim 64 for a paced one-split grid of one to {@link #PACE_NARROW_MAX_WAVES} waves: {@link
+   * #DECODE}'s 64-key warp tiles with 2 warps, 64 KB, three resident per SM, as {@link #NARROW} halves head dim 128's
+   * block. On an H100 (KERNEL_NOTES.md, v15; H=32, fp16, µs, paced on these / the unpaced rules / the best of
+   * PyTorch's backends): B=8 at Lk=4k 90.5 / 91.5 / 91.0, at 16k 347.0 / 353.8 / 348.5.
+   */
+  static final DecodeTraits NARROW_64 = new DecodeTraits(64, 64, 2, 2);
   /** Decode traits within 96 KB per block, for the others (sm_86, sm_89: 99 KB). */
   static final DecodeTraits[] DECODE_COMPACT = {new DecodeTraits(32, 64, 4, 3), new DecodeTraits(64, 32, 4, 3),
       new DecodeTraits(96, 16, 4, 4), new DecodeTraits(128, 16, 4, 3), new DecodeTraits(192, 16, 4, 2),
@@ -250,8 +258,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
-  /** The head dim whose decode grids are paced (the only one measured). */
-  static final int PACE_HEAD_DIM = 128;
+  /**
+   * The head dims whose decode grids are paced: those whose {@link #DECODE} traits fill an SM with one 128 KB block
+   * (measured on an H100: 128 in KERNEL_NOTES.md v12 and v13; 64 and 256 in v15, fp16, µs, paced / the unpaced rules /
+   * the best of PyTorch's backends: H=32, E=64, B=2 at Lk=64k 345.2 / 349.0 / 344.7, B=4 at 16k 174.4 / 176.4 / 182.8;
+   * H=8, E=256, B=2 at 64k 348.1 / 352.4 / 365.7, B=4 at 16k 176.8 / 180.2 / 185.5, B=16 at 4k 176.2 / 179.0 / 183.8).
+   */
+  static final Set<Integer> PACE_HEAD_DIMS = Set.of(64, 128, 256);
   /**
    * Fewest keys per split of a paced grid: a paced grid splits its keys as far as one wave of blocks allows, but not
    * below this (H100, B=4, Lk=4k: two paced splits of 2048 keys 49.5 µs against 47.3 for one).
@@ -298,6 +311,28 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final int NARROW_BLOCKS_PER_SM = 3;
   /** Blocks of {@link #SLIM} resident per SM when a paced grid runs on them (32 KB each). */
   static final int SLIM_BLOCKS_PER_SM = 4;
+  /** Blocks of head dim 256's {@link #DECODE_COMPACT} traits resident per SM when a paced grid runs on them (96 KB). */
+  static final int COMPACT_256_BLOCKS_PER_SM = 2;
+
+  /**
+   * Decode traits on which a paced one-split grid of more than a wave runs (see {@link #paced}), so that its blocks
+   * are all resident at once.
+   *
+   * @param traits      the traits, of one head dim
+   * @param blocksPerSm blocks resident per SM, as their shared memory allows
+   * @param maxWaves    waves of one block per SM (batch x heads / SMs) up to which they serve
+   */
+  record PacedWide(DecodeTraits traits, int blocksPerSm, double maxWaves) {}
+
+  /**
+   * The traits of paced grids of more than a wave, in order of preference: head dim 64 {@link #NARROW_64}, head dim
+   * 128 {@link #NARROW} then {@link #SLIM}, head dim 256 its {@link #DECODE_COMPACT} traits (two per SM; on an H100,
+   * KERNEL_NOTES.md, v15, H=8, fp16, B=32 at Lk=4k: 350.5 µs paced against 354.1 unpaced, PyTorch flash 350.3).
+   */
+  static final PacedWide[] PACED_WIDE = {new PacedWide(NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES),
+      new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES),
+      new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM),
+      new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES)};
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -376,8 +411,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean)}, on a device whose memory is
-   * {@code dram}: on a device with clusters (measured on an H100 only), a head-dim-128 decode grid of one row block
-   * per (batch, head) whose blocks are all resident at once is paced (see {@link #paced}), whether
+   * {@code dram}: on a device with clusters (measured on an H100 only), a decode grid of head dim 64, 128 or 256 with
+   * one row block per (batch, head) whose blocks are all resident at once is paced (see {@link #paced}), whether
    * deterministic or not, before every other decode rule.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
@@ -461,13 +496,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   }
 
   /**
-   * The paced plan of a decode grid, if it takes one: head dim {@link #PACE_HEAD_DIM}, one row block per (batch,
+   * The paced plan of a decode grid, if it takes one: a head dim of {@link #PACE_HEAD_DIMS}, one row block per (batch,
    * head), K and V at least {@link #PACE_MIN_L2_MULTIPLE} times the L2, every block resident at once. A grid of at most
    * one wave runs on traits {@code d}, one block per SM, and splits its keys as far as one wave allows while each split
    * keeps {@link #PACE_MIN_SPLIT_KEYS} keys, merging through the workspace, if that gives at least
    * {@link #PACE_MIN_WAVES} of a wave; a larger one with at most {@link #PACE_WIDE_MAX_BYTES} of K and V runs one split
-   * on the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, on the {@link #SLIM} ones up to
-   * {@link #SLIM_BLOCKS_PER_SM}, where they fit the SM's shared memory. Each warp then loads one key tile per
+   * on the first of {@link #PACED_WIDE} of its head dim that serves its waves, where they fit the SM's shared memory
+   * (head dim 128: the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, the {@link #SLIM} ones up to
+   * {@link #SLIM_BLOCKS_PER_SM}). Each warp then loads one key tile per
    * {@link #pacePicos}, so that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}) of
    * the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
    * unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 /
@@ -475,7 +511,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
       int maxSharedPerBlock, Dram dram) {
-    if (d.headDim() != PACE_HEAD_DIM || rowBlocks != 1 || dram.bandwidth() < PACE_MIN_BANDWIDTH
+    if (!PACE_HEAD_DIMS.contains(d.headDim()) || rowBlocks != 1 || dram.bandwidth() < PACE_MIN_BANDWIDTH
         || batchHeads * lk * e * 4 < PACE_MIN_L2_MULTIPLE * dram.l2Bytes()) {
       return Optional.empty();
     }
@@ -486,20 +522,28 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       if (batchHeads * splits < PACE_MIN_WAVES * sms) {
         return Optional.empty();
       }
-    } else if (batchHeads <= (long) SLIM_BLOCKS_PER_SM * sms && batchHeads * lk * e * 4 <= PACE_WIDE_MAX_BYTES) {
-      boolean narrow = batchHeads <= PACE_NARROW_MAX_WAVES * sms;
-      traits = narrow ? NARROW : SLIM;
-      if ((narrow ? NARROW_BLOCKS_PER_SM : SLIM_BLOCKS_PER_SM) * traits.sharedBytes() > maxSharedPerBlock) {
+    } else {
+      PacedWide wide = batchHeads * lk * e * 4 > PACE_WIDE_MAX_BYTES ? null : pacedWide(d.headDim(), batchHeads, sms);
+      if (wide == null || wide.blocksPerSm() * wide.traits().sharedBytes() > maxSharedPerBlock) {
         return Optional.empty();
       }
-    } else {
-      return Optional.empty();
+      traits = wide.traits();
     }
     double fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
     long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
     long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
     return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),
         traits.threads(), traits.sharedBytes(), traits.name(), pace));
+  }
+
+  /** The first of {@link #PACED_WIDE} of head dim {@code headDim} that serves {@code batchHeads} blocks; or null. */
+  private static PacedWide pacedWide(int headDim, long batchHeads, int sms) {
+    for (PacedWide w : PACED_WIDE) {
+      if (w.traits().headDim() == headDim && batchHeads <= w.maxWaves() * sms) {
+        return w;
+      }
+    }
+    return null;
   }
 
   /** Whether this is a paced decode launch ({@link #pacePicos} > 0). */

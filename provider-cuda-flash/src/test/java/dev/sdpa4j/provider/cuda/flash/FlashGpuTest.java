@@ -361,25 +361,34 @@ class FlashGpuTest {
   }
 
   /**
-   * The 128 KB decode traits of head dims 64 and 256 (KERNEL_NOTES.md v14: 8 KB warp tiles of K, four warps) through
-   * the provider against the float64 reference with poisoned outputs on a caller's stream, deterministic calls keeping
-   * their bits: head dim 256 merging two splits in a cluster (B = 4, H = 8, 16384 keys) and one split per head (B = 8,
-   * 4096 keys), head dim 64 merging two splits through the workspace (B = 2, H = 32, 16384 keys).
+   * The 128 KB decode traits of head dims 64 and 256 (KERNEL_NOTES.md v14: 8 KB warp tiles of K, four warps) and their
+   * paced plans (v15) through the provider against the float64 reference with poisoned outputs on a caller's stream,
+   * deterministic calls keeping their bits: head dim 256 with one split per head below half a wave (B = 8, H = 8,
+   * 4096 keys, not paced) and four paced splits merged through the workspace (B = 4, 16384 keys), head dim 64 with two
+   * paced splits (B = 2, H = 32, 16384 keys), and paced grids of more than a wave, resident at once, on head dim 256's
+   * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys).
    */
   @Test
   void headDim64And256DecodeBlocksMatchTheReference() {
     CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
     Random rnd = seeded("headDim64And256DecodeBlocksMatchTheReference");
-    // {B, H, Lk, E, splits, cluster (1 / 0)}
-    for (long[] c : new long[][] {{4, 8, 16_384, 256, 2, 1}, {8, 8, 4096, 256, 1, 0}, {2, 32, 16_384, 64, 2, 0}}) {
+    FlashPlan.DecodeTraits compact256 = FlashPlan.DECODE_COMPACT[FlashPlan.headDimClass(256)];
+    // {B, H, Lk, E, splits, paced (1 / 0)} and the traits each runs on
+    long[][] cases = {{8, 8, 4096, 256, 1, 0}, {4, 8, 16_384, 256, 4, 1}, {2, 32, 16_384, 64, 2, 1},
+        {17, 8, 1000, 256, 1, 1}, {5, 32, 3000, 64, 1, 1}};
+    FlashPlan.DecodeTraits[] traits = {FlashPlan.DECODE[5], FlashPlan.DECODE[5], FlashPlan.DECODE[1], compact256,
+        FlashPlan.NARROW_64};
+    for (int i = 0; i < cases.length; i++) {
+      long[] c = cases[i];
       long b = c[0], h = c[1], lk = c[2], e = c[3];
+      String name = traits[i].name();
       FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
-      String traits = FlashPlan.DECODE[FlashPlan.headDimClass(e)].name();
-      assumeTrue(plan.splits() == c[4] && plan.cluster() == (c[5] == 1) && plan.traitsName().equals(traits),
-          () -> "E = " + e + ", B = " + b + " does not run " + c[4] + " splits on " + traits + " here: " + plan);
-      boolean bf16 = c[5] == 1;
+      assumeTrue(plan.splits() == c[4] && plan.paced() == (c[5] == 1) && !plan.cluster()
+          && plan.traitsName().equals(name) && plan.headDim() == e, () -> "E = " + e + ", B = " + b + " does not run "
+          + c[4] + (c[5] == 1 ? " paced" : "") + " splits on " + name + " here: " + plan);
+      boolean bf16 = i % 2 == 1;
       decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
-          3, true);
+          3, true, false);
     }
   }
 

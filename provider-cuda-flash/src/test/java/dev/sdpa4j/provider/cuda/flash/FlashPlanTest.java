@@ -389,7 +389,9 @@ class FlashPlanTest {
     }
     assertThat(FlashPlan.of(6 * 16, 20, 16_384, 128, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
         .isFalse();
-    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+    assertThat(FlashPlan.of(6 * 16, 1, 16_384, 96, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
+        .isFalse();
+    assertThat(FlashPlan.of(6 * 8, 1, 16_384, 192, H100_SMS, H100_SHARED, false, true, true, H100_DRAM).paced())
         .isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, 99 * 1024, false, true, true, H100_DRAM).paced())
         .isFalse();
@@ -417,6 +419,51 @@ class FlashPlanTest {
       assertThat(p.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_decode_f16_d128_" + traits.name());
       assertThat(p.kernel(DType.BFLOAT16, 104, false)).isEqualTo("flash_decode_bf16_d128_" + traits.name() + "_pad");
     }
+  }
+
+  /**
+   * Head dims 64 and 256, whose decode traits fill an SM with one 128 KB block as head dim 128's do, pace the same
+   * grids: one wave split as far as it allows on {@link FlashPlan#DECODE}'s traits; one to two waves on their
+   * {@link FlashPlan#PACED_WIDE} traits (64: {@link FlashPlan#NARROW_64}, three per SM; 256: the compact traits, two
+   * per SM); no further.
+   */
+  @Test
+  void headDims64And256PaceAsHeadDim128Does() {
+    // {H, E, B, Lk, splits, paced traits' blockN, warps}
+    long[][] paced = {{32, 64, 1, 16_384, 4, 64, 4}, {32, 64, 1, 65_536, 4, 64, 4}, {32, 64, 2, 65_536, 2, 64, 4},
+        {32, 64, 4, 16_384, 1, 64, 4}, {32, 64, 8, 4096, 1, 64, 2}, {32, 64, 8, 16_384, 1, 64, 2},
+        {8, 256, 2, 65_536, 8, 16, 4}, {8, 256, 4, 16_384, 4, 16, 4}, {8, 256, 16, 4096, 1, 16, 4},
+        {8, 256, 32, 4096, 1, 16, 2}};
+    for (long[] c : paced) {
+      FlashPlan p = FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false, H100_DRAM);
+      String shape = "E = " + c[1] + ", B = " + c[2] + ", Lk = " + c[3] + ": " + p;
+      assertThat(p.paced()).as(shape).isTrue();
+      assertThat(p.splits()).as(shape).isEqualTo((int) c[4]);
+      assertThat(p.cluster() || p.steal()).as(shape).isFalse();
+      assertThat(p.threads()).as(shape).isEqualTo((int) c[6] * 32);
+      FlashPlan.DecodeTraits t = new FlashPlan.DecodeTraits((int) c[1], (int) c[5], (int) c[6], c[6] == 2 && c[1] == 256
+          ? 3 : 2);
+      assertThat(p.kernel(DType.FLOAT16, c[1], false)).as(shape).isEqualTo("flash_decode_f16_d" + c[1] + "_" + t.name());
+      assertThat(p.sharedBytes()).as(shape).isEqualTo(t.sharedBytes());
+      double fraction = c[3] / c[4] >= FlashPlan.PACE_LONG_SPLIT_KEYS ? FlashPlan.PACE_FRACTION_LONG
+          : FlashPlan.PACE_FRACTION;
+      double gridBytesPerPace = c[0] * c[2] * c[4] * c[6] * (2.0 * c[5] * c[1] * 2);
+      assertThat(gridBytesPerPace * 1e12 / p.pacePicos()).as(shape).isCloseTo(fraction * H100_DRAM.bandwidth(),
+          org.assertj.core.data.Percentage.withPercentage(1e-4));
+    }
+    assertThat(FlashPlan.NARROW_64.sharedBytes()).isEqualTo(64 * 1024);
+    assertThat(FlashPlan.DECODE_COMPACT[5].sharedBytes()).isEqualTo(96 * 1024);
+    // not paced: within twice the L2 (E = 64, B = 1 at 4k; E = 256, B = 1 at 4k), beyond two waves (E = 64, B = 9 at
+    // 4k; E = 256, B = 34 at 4k), beyond PACE_WIDE_MAX_BYTES (E = 64, B = 8 at 64k; E = 256, B = 32 at 16k)
+    long[][] unpaced = {{32, 64, 1, 4096}, {8, 256, 1, 4096}, {32, 64, 9, 4096}, {8, 256, 34, 4096},
+        {32, 64, 8, 65_536}, {8, 256, 32, 16_384}};
+    for (long[] c : unpaced) {
+      assertThat(FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false, H100_DRAM).paced())
+          .as("E = %d, B = %d, Lk = %d", c[1], c[2], c[3]).isFalse();
+    }
+    // nor where two of head dim 256's compact blocks would not fit the SM's shared memory
+    assertThat(FlashPlan.of(32 * 8, 1, 4096, 256, H100_SMS, 2 * 96 * 1024 - 1, false, true, false, H100_DRAM).paced())
+        .isFalse();
   }
 
   @Test
@@ -510,17 +557,23 @@ class FlashPlanTest {
       assertThat(m.group(6)).isEqualTo("n" + m.group(2) + "w" + m.group(3) + "s" + m.group(4));
       declared.add(m.group(1) + "_" + m.group(6));
     }
-    // the split tables' traits get every entry point (plain, _ws, _cl), the one-split ones of head dim 128 the plain
-    // ones in both dtypes
+    // the split tables' traits get every entry point (plain, _ws, _cl), the one-split ones (head dim 128's and the
+    // paced wide traits) at least the plain ones in both dtypes
     for (FlashPlan.DecodeTraits t : concat(FlashPlan.DECODE, FlashPlan.DECODE_COMPACT)) {
       assertThat(declared).contains(t.headDim() + "_" + t.name());
       assertThat(src).contains("FLASH_DECODE(" + t.headDim() + ", " + t.name() + ")");
     }
-    for (FlashPlan.DecodeTraits t : new FlashPlan.DecodeTraits[] {FlashPlan.NARROW, FlashPlan.SHORT_TILES,
-        FlashPlan.SLIM}) {
+    java.util.List<FlashPlan.DecodeTraits> oneSplit = new java.util.ArrayList<>(
+        java.util.List.of(FlashPlan.NARROW, FlashPlan.SHORT_TILES, FlashPlan.SLIM));
+    for (FlashPlan.PacedWide w : FlashPlan.PACED_WIDE) {
+      oneSplit.add(w.traits());
+    }
+    for (FlashPlan.DecodeTraits t : oneSplit) {
+      String d = "d" + t.headDim() + "_" + t.name();
       assertThat(declared).contains(t.headDim() + "_" + t.name());
       for (String dt : new String[] {"f16", "bf16"}) {
-        assertThat(src).contains("FLASH_DECODE_ENTRY(flash_decode_" + dt + "_d128_" + t.name() + ", S128_" + t.name());
+        assertThat(src).containsAnyOf("FLASH_DECODE_ENTRY(flash_decode_" + dt + "_" + d + ", S" + t.headDim() + "_"
+            + t.name(), "FLASH_DECODE(" + t.headDim() + ", " + t.name() + ")");
       }
     }
   }
