@@ -141,7 +141,7 @@ def main():
              # v15: head dims 64 and 256 - one wave of workspace splits (E = 64 B = 1, 2; E = 256 B = 2, 4; a padded
              # head dim, GQA-packed rows, a length inside a tile), one split (E = 64 B = 4; E = 256 B = 16), and more
              # than a wave on head dim 64's narrow blocks (B = 5-8, a padded head dim) and 256's compact ones (B = 17,
-             # 32; a padded head dim)
+             # 24; a padded head dim)
              (1, 32, 1, 1, 16384, 64, torch.float16, 0, "bhle", None, None),
              (2, 32, 1, 1, 65536, 64, torch.bfloat16, 0, "blhe", None, None),
              (2, 64, 2, 1, 16400, 56, torch.float16, 0, "pad", 0.1, None),
@@ -152,7 +152,7 @@ def main():
              (5, 32, 1, 1, 3000, 64, torch.bfloat16, 0, "bhle", None, None),
              (8, 32, 1, 1, 4096, 48, torch.float16, 0, "pad", 0.2, None),
              (17, 8, 1, 1, 1000, 256, torch.bfloat16, 0, "bhle", None, None),
-             (32, 8, 1, 1, 4096, 232, torch.float16, 0, "blhe", None, None)]
+             (24, 8, 1, 1, 4096, 232, torch.float16, 0, "blhe", None, None)]
     # the rules of devices where FlashPlan does not pace (run with paced=False below)
     unpaced = [
         # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
@@ -206,12 +206,24 @@ def main():
     # head dim 64 takes the wgmma kernel from 8192 keys on (FlashPlan.HOPPER's minKeys)
     cfgs.append((2, 36, 2, 384, 8200, 64, torch.float16, 2, "blhe", None, None))
     cfgs.append((2, 36, 1, 300, 8193, 64, torch.bfloat16, 0, "pad", -0.2, None))
+    # v16: head dim 256's decode grids of many units on the main kernel (FlashPlan.mainDecode, where the device has
+    # clusters): one query, four queries, GQA-packed rows under a bottom-right mask, a padded head dim, strides
+    main_decode = [(28, 8, 1, 1, 1000, 256, torch.float16, 0, "bhle", None, None),
+                   (56, 8, 1, 1, 2048, 256, torch.bfloat16, 0, "blhe", -0.2, None),
+                   (64, 8, 1, 4, 2048, 256, torch.float16, 0, "bhle", None, None),
+                   (28, 16, 2, 1, 777, 256, torch.float16, 2, "pad", None, None),
+                   (56, 8, 1, 1, 300, 232, torch.bfloat16, 0, "bhle", 0.3, None)]
+    cfgs += main_decode
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
     unpaced_set = set(unpaced)
+    from flashlib import CLUSTERS
+    main_set = set(main_decode)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
+        if CLUSTERS and cfg in main_set and info["split"]:
+            ok = False   # the main kernel should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])
@@ -249,7 +261,6 @@ def main():
                 print("FAIL replay", cfg[:6], "zero_counters", zc, "oerr %.2e lerr %.2e" % (oe, le), info)
     # both merges of the decode splits on the same shapes: the cluster (DSMEM) kernels where the device has them (up
     # to the non-portable cluster size 16, mostly empty splits, replays) and the workspace + counter path
-    from flashlib import CLUSTERS
     merges = ((True, False) if CLUSTERS else (False,))
     for cl in merges:
         for cfg, compact, reps in (((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, 8), False, 1),

@@ -132,6 +132,21 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
     return 1, pace_ps(blocks, lk, e, traits, bandwidth), kind
 
 
+# FlashPlan.MAIN_DECODE_HEAD_DIM, MAIN_DECODE_MAX_KEYS, MAIN_DECODE_WAVE_EFFICIENCY, MAIN_DECODE_MAX_WAVES (v16)
+MAIN_DECODE_HEAD_DIM, MAIN_DECODE_MAX_KEYS, MAIN_DECODE_WAVE_EFFICIENCY, MAIN_DECODE_MAX_WAVES = 256, 8192, 0.78, 2
+
+def main_decode(batch_heads, lq, lk, dc, sms=None):
+    """FlashPlan.mainDecode: whether a decode call (a device with clusters and FlashPlan.DECODE's traits) runs on the
+    main kernel: head dim 256, at most 8192 keys, a main grid of at most two waves of its resident blocks (two per SM on
+    an H100) whose last wave is at least 0.78 full."""
+    sms = SMS if sms is None else sms
+    D, BM, BN, _ = TRAITS[dc]
+    if D != MAIN_DECODE_HEAD_DIM or lk > MAIN_DECODE_MAX_KEYS:
+        return False
+    waves = batch_heads * cdiv(lq, BM) / (sms * max(1, SMEM_OPTIN // ((BM + 2 * BN) * D * 2)))
+    return waves <= MAIN_DECODE_MAX_WAVES and waves / math.ceil(waves) >= MAIN_DECODE_WAVE_EFFICIENCY
+
+
 def kv_read(k, v):
     """The floor of a decode call on k and v: a callable that reads both once, no attention, on the current stream
     (harness_stream_read: 264 blocks of 512 threads sweeping 64 KB chunks, the fastest plain read measured on the
@@ -204,7 +219,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split; "v13" = v13's plans and decode traits), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
-    grids of at most one wave (v12's plans, for a baseline harness of that kernel). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15": those versions' plans
+    (v14: pacing at head dim 128 only; v15: no decode on the main kernel). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
@@ -278,6 +294,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
+                elif rules not in ("v12", "v13", "v14", "v15") and CLUSTERS and not compact \
+                        and main_decode(B * heads, lq, Lk, dc):
+                    split = False   # FlashPlan.mainDecode (v16): the main kernel, no split
                 elif paced is not False and (paced_plan := pace_plan(
                         blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
                         head_dims=(128,) if rules in ("v12", "v13", "v14") else PACE_HEAD_DIMS)):
@@ -399,7 +418,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         sm90_index, D, BN, S90 = SM90_VARIANTS[sm90]
         assert not split and E == D
     elif sm90 is None and SM90_LIB is not None and lib is LIB and not split and not variant and E in SM90 \
-            and Lk >= SM90[E][3]:
+            and Lk >= SM90[E][3] and lq > 16:   # FlashPlan.hopper: never a decode call (no dropout here)
         sm90_index, BN, S90, _ = SM90[E]
     if sm90_index is not None:
         BM, W, smem = 128, 8, sm90_smem(E, BN, S90)

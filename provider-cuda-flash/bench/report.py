@@ -65,6 +65,8 @@ for r in d["rows"]:
 def decode_plan(info):
     """FlashPlan's choice in words: the kernel family and its grid (bench.json keeps prepare's info as strings)."""
     on = lambda k: info.get(k) in (True, "True")
+    if not on("split"):
+        return "main kernel (FA2 blocks, no split)"
     if on("steal"):
         return f"stealing, {info['grid'].strip('()').split(',')[0]} blocks"
     traits = "narrow blocks, " if on("narrow") or on("narrow64") else "short tiles, " if on("short_tiles") else \

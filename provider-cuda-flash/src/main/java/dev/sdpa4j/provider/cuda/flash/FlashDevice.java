@@ -391,7 +391,7 @@ final class FlashDevice {
     putDropout(p, r);
     p.putLong(plan.pacePicos());
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
-    Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lk, dropout);
+    Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lq, lk, dropout);
     if (hopper.isPresent()) {
       launchHopper(hopper.get(), r.dtype(), dropout, lq, plan.gridY(), stream, args);
       return borrowed;

@@ -313,6 +313,23 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final int SLIM_BLOCKS_PER_SM = 4;
   /** Blocks of head dim 256's {@link #DECODE_COMPACT} traits resident per SM when a paced grid runs on them (96 KB). */
   static final int COMPACT_256_BLOCKS_PER_SM = 2;
+  /**
+   * The head dim whose decode grids of many units run on the main kernel (see {@link #mainDecode}): FA2's layout, two
+   * 96 KB blocks of 64 query rows per SM, each streaming 64-key K and V tiles, reads a short head at a steadier rate
+   * than one 128 KB decode block per SM when the grid takes several of the decode kernel's waves. On an H100
+   * (KERNEL_NOTES.md, v16; H=8, fp16, µs, main kernel / the decode rules / the best of PyTorch's backends): B=56 at
+   * Lk=4k 615.5 / 635.0 / 615.9, B=64 at 4k 691.3 / 704.3 / 695.4, B=64 at 2k 349.4 / 352.6 / 349.1, B=28 at 8k 611.8
+   * / 617.2 / 614.6, B=32 at 8k 689.6 / 694.6 / 692.5; the decode rules stay ahead where the main grid's last wave is
+   * short (B=48 at 4k, 0.73 of its second wave: 560.8 / 525.9 / 551.5; B=24 at 4k: 276.2 / 273.3 / 271.9) and from
+   * 16k keys (B=56: 2413.9 / 2406.8 / 2428.5).
+   */
+  static final int MAIN_DECODE_HEAD_DIM = 256;
+  /** Most keys for which a decode grid runs on the main kernel. */
+  static final long MAIN_DECODE_MAX_KEYS = 8192;
+  /** Fewest blocks in the main grid's last wave, as a fraction of a wave, for a decode grid to run on it. */
+  static final double MAIN_DECODE_WAVE_EFFICIENCY = 0.78;
+  /** Most waves of main blocks (two per SM at head dim 256) of a decode grid that runs on them: as far as measured. */
+  static final double MAIN_DECODE_MAX_WAVES = 2;
 
   /**
    * Decode traits on which a paced one-split grid of more than a wave runs (see {@link #paced}), so that its blocks
@@ -413,7 +430,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean)}, on a device whose memory is
    * {@code dram}: on a device with clusters (measured on an H100 only), a decode grid of head dim 64, 128 or 256 with
    * one row block per (batch, head) whose blocks are all resident at once is paced (see {@link #paced}), whether
-   * deterministic or not, before every other decode rule.
+   * deterministic or not, before every other decode rule but one: on such a device (whatever {@code dram}), a decode
+   * grid that {@link #mainDecode} takes runs on the main kernel.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic, Dram dram) {
@@ -425,12 +443,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
           MAIN_EFFICIENCY) > 1;
     }
     if (!useSplit) {
-      return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
-          Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0);
+      return main(main, batchHeads, lq);
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
     long blocks = batchHeads * rowBlocks;
+    if (clusters && d == DECODE[c] && mainDecode(main, batchHeads, lq, lk, sms, maxSharedPerBlock)) {
+      return main(main, batchHeads, lq);
+    }
     if (clusters && d == DECODE[c]) {
       Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, maxSharedPerBlock, dram);
       if (paced.isPresent()) {
@@ -477,6 +497,28 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       d = NARROW;
     }
     return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
+  }
+
+  /** A main-kernel plan on traits {@code main}: {@code batchHeads} x the query blocks of {@code lq} queries. */
+  private static FlashPlan main(Traits main, long batchHeads, long lq) {
+    return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
+        Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0);
+  }
+
+  /**
+   * Whether a decode call (on a device with clusters whose shared memory takes {@link #DECODE}'s traits) runs on the
+   * main kernel {@code main} instead: its head dim is {@link #MAIN_DECODE_HEAD_DIM}, it has at most
+   * {@link #MAIN_DECODE_MAX_KEYS} keys, and its main grid (query blocks x {@code batchHeads}) takes at most
+   * {@link #MAIN_DECODE_MAX_WAVES} waves of the main blocks resident at once, its last wave at least
+   * {@link #MAIN_DECODE_WAVE_EFFICIENCY} full. Such a call never takes the Hopper kernel ({@link #hopper}).
+   */
+  static boolean mainDecode(Traits main, long batchHeads, long lq, long lk, int sms, int maxSharedPerBlock) {
+    if (main.headDim() != MAIN_DECODE_HEAD_DIM || lk > MAIN_DECODE_MAX_KEYS) {
+      return false;
+    }
+    double waves = (double) (batchHeads * ceilDiv(lq, main.blockM()))
+        / ((long) sms * Math.max(1, maxSharedPerBlock / main.sharedBytes()));
+    return waves <= MAIN_DECODE_MAX_WAVES && waves / Math.ceil(waves) >= MAIN_DECODE_WAVE_EFFICIENCY;
   }
 
   /**
@@ -565,10 +607,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * The Hopper kernel that replaces this plan's mma.sync main kernel, if any: on a device of compute capability 9.0
    * whose {@code flash_fwd_sm90.cu} module loaded as sm_90a code ({@code hopperModule}; its other builds are empty), for
    * the main kernel (no split), for a head dim {@code e} that one of {@link #HOPPER} serves exactly and at least its
-   * {@code minKeys} keys ({@code lk}), or {@code minKeysDropout} with dropout.
+   * {@code minKeys} keys ({@code lk}), or {@code minKeysDropout} with dropout; never for a decode call without dropout
+   * ({@code lq} at most {@link #DECODE_ROWS}: {@link #mainDecode}'s grids), whose 128-row wgmma blocks, one per SM,
+   * ran slower than the mma.sync kernel's (H100, H=8, E=256, fp16, µs: B=56 at Lk=4k 658.6 against 615.5, B=64 701.4
+   * against 691.3; KERNEL_NOTES.md, v16).
    */
-  Optional<HopperTraits> hopper(boolean hopperModule, long e, long lk, boolean dropout) {
-    if (!hopperModule || split) {
+  Optional<HopperTraits> hopper(boolean hopperModule, long e, long lq, long lk, boolean dropout) {
+    if (!hopperModule || split || !dropout && lq <= DECODE_ROWS) {
       return Optional.empty();
     }
     for (HopperTraits t : HOPPER) {

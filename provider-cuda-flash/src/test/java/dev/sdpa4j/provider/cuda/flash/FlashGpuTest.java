@@ -111,7 +111,7 @@ class FlashGpuTest {
     long b = 2, h = 108, hk = 54, lq = 130, lk = 200, e = 128;
     FlashPlan plan = FlashPlan.of(b * h, lq, lk, e, device.context().device().multiprocessorCount(),
         device.context().device().maxSharedMemoryPerBlockOptin(), false);
-    assertThat(plan.hopper(true, e, lk, false)).isPresent();
+    assertThat(plan.hopper(true, e, lq, lk, false)).isPresent();
     long seed = System.nanoTime();
     System.out.println("hopperForwardRunsTheWgmmaModuleAndNvrtcCompilesIt seed " + seed);
     Random rnd = new Random(seed);
@@ -391,6 +391,45 @@ class FlashGpuTest {
       boolean bf16 = i % 2 == 1;
       decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
           3, true, false);
+    }
+  }
+
+  /**
+   * Head dim 256's decode grids that FlashPlan runs on the main kernel (two blocks per SM, no split, no workspace):
+   * head dim 256 and a padded 232, then GQA's packed rows under a bottom-right mask, against the float64 reference.
+   */
+  @Test
+  void headDim256DecodeGridsOnTheMainKernelMatchTheReference() {
+    CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
+    Random rnd = seeded("headDim256DecodeGridsOnTheMainKernelMatchTheReference");
+    // {B, H, Lk, E}
+    long[][] cases = {{28, 8, 1000, 256}, {56, 8, 300, 232}};
+    for (int i = 0; i < cases.length; i++) {
+      long[] c = cases[i];
+      long b = c[0], h = c[1], lk = c[2], e = c[3];
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
+      assumeTrue(!plan.split(), () -> "E = " + e + ", B = " + b + " does not run on the main kernel here: " + plan);
+      boolean bf16 = i % 2 == 1;
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
+          2, true, false);
+    }
+    long b = 28, h = 16, hk = 8, lk = 777, e = 256;
+    var d = ctx.device();
+    FlashPlan plan = FlashPlan.of(b * hk, h / hk, lk, e, d.multiprocessorCount(), d.maxSharedMemoryPerBlockOptin(),
+        false, true, false, new FlashPlan.Dram(d.memoryBandwidth(), d.l2CacheBytes()));
+    assumeTrue(!plan.split(), () -> "GQA, B = " + b + " does not run on the main kernel here: " + plan);
+    try (Arena arena = Arena.ofConfined()) {
+      Tensor q = gaussian(arena, DType.FLOAT16, rnd, b, h, 1, e);
+      Tensor k = gaussian(arena, DType.FLOAT16, rnd, b, hk, lk, e);
+      Tensor v = gaussian(arena, DType.FLOAT16, rnd, b, hk, lk, e);
+      Tensor o = Tensor.allocate(arena, DType.FLOAT16, b, h, 1, e);
+      Tensor lse = Tensor.allocate(arena, DType.FLOAT32, b, h, 1);
+      AttentionRequest r = AttentionRequest.create(q, k, v, o, lse, AttentionOptions.builder().enableGqa(true)
+          .causal(CausalMode.BOTTOM_RIGHT).returnLse(true).build());
+      provider.forward(r);
+      var ref = ReferenceAttention.forward(r, DType.FLOAT64);
+      assertThat(maxAbsError(o, ref.output())).isLessThan(4e-3);
+      assertThat(maxAbsError(lse, ref.lse())).isLessThan(2e-3);
     }
   }
 

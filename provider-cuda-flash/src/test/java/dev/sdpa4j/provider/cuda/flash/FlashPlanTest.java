@@ -433,7 +433,7 @@ class FlashPlanTest {
     long[][] paced = {{32, 64, 1, 16_384, 4, 64, 4}, {32, 64, 1, 65_536, 4, 64, 4}, {32, 64, 2, 65_536, 2, 64, 4},
         {32, 64, 4, 16_384, 1, 64, 4}, {32, 64, 8, 4096, 1, 64, 2}, {32, 64, 8, 16_384, 1, 64, 2},
         {8, 256, 2, 65_536, 8, 16, 4}, {8, 256, 4, 16_384, 4, 16, 4}, {8, 256, 16, 4096, 1, 16, 4},
-        {8, 256, 32, 4096, 1, 16, 2}};
+        {8, 256, 24, 4096, 1, 16, 2}};
     for (long[] c : paced) {
       FlashPlan p = FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false, H100_DRAM);
       String shape = "E = " + c[1] + ", B = " + c[2] + ", Lk = " + c[3] + ": " + p;
@@ -464,6 +464,51 @@ class FlashPlanTest {
     // nor where two of head dim 256's compact blocks would not fit the SM's shared memory
     assertThat(FlashPlan.of(32 * 8, 1, 4096, 256, H100_SMS, 2 * 96 * 1024 - 1, false, true, false, H100_DRAM).paced())
         .isFalse();
+  }
+
+  /**
+   * Head dim 256's decode grids of many units with at most 8192 keys run on the main kernel where its grid, two blocks
+   * per SM, takes at most two waves and its last wave is nearly full; never on the Hopper kernel without dropout.
+   * Short last waves, more keys, other head dims, devices without clusters and compact devices keep the decode rules.
+   */
+  @Test
+  void headDim256DecodeGridsOfManyUnitsRunTheMainKernel() {
+    FlashPlan.Traits main256 = FlashPlan.MAIN[FlashPlan.headDimClass(256)];
+    // {B (H = 8), Lk}: 224 to 528 blocks, 0.85 to 2 waves of 264
+    long[][] onMain = {{28, 8192}, {32, 2048}, {32, 4096}, {52, 4096}, {56, 4096}, {64, 4096}, {64, 8192}, {66, 1}};
+    for (long[] c : onMain) {
+      FlashPlan p = FlashPlan.of(8 * c[0], 1, c[1], 256, H100_SMS, H100_SHARED, false, true, false, H100_DRAM);
+      String shape = "B = " + c[0] + ", Lk = " + c[1] + ": " + p;
+      assertThat(p.split()).as(shape).isFalse();
+      assertThat(p.kernel(DType.FLOAT16, 256, false)).as(shape).isEqualTo("flash_fwd_f16_d256");
+      assertThat(p.gridX()).as(shape).isEqualTo(1);
+      assertThat(p.gridY()).as(shape).isEqualTo(8 * (int) c[0]);
+      assertThat(p.threads()).as(shape).isEqualTo(main256.threads());
+      assertThat(p.sharedBytes()).as(shape).isEqualTo(main256.sharedBytes());
+      assertThat(p.workspace() || p.paced()).as(shape).isFalse();
+      assertThat(p.hopper(true, 256, 1, c[1], false)).as(shape).isEmpty();
+      assertThat(FlashPlan.of(8 * c[0], 1, c[1], 256, H100_SMS, H100_SHARED, false, true, true, H100_DRAM))
+          .as("deterministic, " + shape).isEqualTo(p);
+    }
+    // GQA decode packs two query heads per kv head as rows (one 64-row block); a padded head dim runs the _pad kernel
+    FlashPlan gqa = FlashPlan.of(56 * 8, 2, 4096, 232, H100_SMS, H100_SHARED, false, true, false, H100_DRAM);
+    assertThat(gqa.split()).isFalse();
+    assertThat(gqa.kernel(DType.BFLOAT16, 232, false)).isEqualTo("flash_fwd_bf16_d256_pad");
+    assertThat(gqa.hopper(true, 256, 2, 4096, false)).isEmpty();
+    // with dropout every call runs the main kernel, and the Hopper _drop kernel serves decode calls as before
+    assertThat(FlashPlan.of(8 * 56, 1, 4096, 256, H100_SMS, H100_SHARED, true, true, false, H100_DRAM)
+        .hopper(true, 256, 1, 4096, true)).isPresent();
+    // decode rules: B = 24 (0.73 of a wave), 36 and 48 (0.55 and 0.73 of the second), 67 (past two waves); 8193 keys;
+    // head dim 128 (B = 64, H = 16)
+    long[][] decode = {{8 * 24, 4096, 256}, {8 * 36, 4096, 256}, {8 * 48, 4096, 256}, {8 * 67, 4096, 256},
+        {8 * 56, 8193, 256}, {8 * 56, 16_384, 256}, {16 * 64, 4096, 128}};
+    for (long[] c : decode) {
+      assertThat(FlashPlan.of(c[0], 1, c[1], c[2], H100_SMS, H100_SHARED, false, true, false, H100_DRAM).split())
+          .as("B x H = %d, Lk = %d, E = %d", c[0], c[1], c[2]).isTrue();
+    }
+    // without clusters, or with the compact decode traits (sm_86 / sm_89)
+    assertThat(FlashPlan.of(8 * 56, 1, 4096, 256, H100_SMS, H100_SHARED, false).split()).isTrue();
+    assertThat(FlashPlan.of(8 * 56, 1, 4096, 256, 84, SM86_SHARED, false, true, false, H100_DRAM).split()).isTrue();
   }
 
   @Test
@@ -515,7 +560,7 @@ class FlashPlanTest {
   @Test
   void hopperKernelsReplaceTheMainKernelOnlyWhereTheRuleAllows() {
     FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false);
-    FlashPlan.HopperTraits t = p.hopper(true, 128, 4096, false).orElseThrow();
+    FlashPlan.HopperTraits t = p.hopper(true, 128, 4096, 4096, false).orElseThrow();
     assertThat(t.kernel(DType.FLOAT16, false)).isEqualTo("flash_fwd_sm90_f16_d128");
     assertThat(t.kernel(DType.BFLOAT16, false)).isEqualTo("flash_fwd_sm90_bf16_d128");
     assertThat(t.kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d128_drop");
@@ -523,25 +568,26 @@ class FlashPlanTest {
     assertThat(t.gridX(4097)).isEqualTo(33);
     // dropout runs the _drop kernel; no sm_90a module (another architecture, or the compute_80 PTX fallback) or a
     // padded head dim keeps the mma.sync kernel
-    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, true).hopper(true, 128, 4096, true))
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, true).hopper(true, 128, 4096, 4096, true))
         .containsSame(t);
-    assertThat(p.hopper(false, 128, 4096, false)).isEmpty();
-    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false).hopper(true, 120, 4096, false))
+    assertThat(p.hopper(false, 128, 4096, 4096, false)).isEmpty();
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false).hopper(true, 120, 4096, 4096, false))
         .isEmpty();
     // the decode (split) kernels stay
     FlashPlan decode = FlashPlan.of(16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
     assertThat(decode.split()).isTrue();
-    assertThat(decode.hopper(true, 128, 4096, false)).isEmpty();
+    assertThat(decode.hopper(true, 128, 1, 4096, false)).isEmpty();
     // head dim 64 keeps the mma.sync kernel below 8192 keys without dropout; 128 and 256 take the Hopper kernel at any length
     FlashPlan p64 = FlashPlan.of(16 * 32, 1024, 1024, 64, H100_SMS, H100_SHARED, false);
-    assertThat(p64.hopper(true, 64, 4096, false)).isEmpty();
-    assertThat(p64.hopper(true, 64, 8192, false).orElseThrow().kernel(DType.FLOAT16, false))
+    assertThat(p64.hopper(true, 64, 1024, 4096, false)).isEmpty();
+    assertThat(p64.hopper(true, 64, 1024, 8192, false).orElseThrow().kernel(DType.FLOAT16, false))
         .isEqualTo("flash_fwd_sm90_f16_d64");
     // with dropout the wgmma _drop kernel at every length
-    assertThat(FlashPlan.of(16 * 32, 512, 512, 64, H100_SMS, H100_SHARED, true).hopper(true, 64, 512, true)
+    assertThat(FlashPlan.of(16 * 32, 512, 512, 64, H100_SMS, H100_SHARED, true).hopper(true, 64, 512, 512, true)
         .orElseThrow().kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d64_drop");
     FlashPlan p256 = FlashPlan.of(32 * 8, 512, 512, 256, H100_SMS, H100_SHARED, false);
-    assertThat(p256.hopper(true, 256, 512, false).orElseThrow().sharedBytes()).isEqualTo((128 + 2 * 2 * 64) * 256 * 2);
+    assertThat(p256.hopper(true, 256, 512, 512, false).orElseThrow().sharedBytes())
+        .isEqualTo((128 + 2 * 2 * 64) * 256 * 2);
   }
 
   @Test
