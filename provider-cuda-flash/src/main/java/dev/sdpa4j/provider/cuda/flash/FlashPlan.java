@@ -318,16 +318,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * 96 KB blocks of 64 query rows per SM, each streaming 64-key K and V tiles, reads a short head at a steadier rate
    * than one 128 KB decode block per SM when the grid takes several of the decode kernel's waves. On an H100
    * (KERNEL_NOTES.md, v16; H=8, fp16, µs, main kernel / the decode rules / the best of PyTorch's backends): B=56 at
-   * Lk=4k 615.5 / 635.0 / 615.9, B=64 at 4k 691.3 / 704.3 / 695.4, B=64 at 2k 349.4 / 352.6 / 349.1, B=28 at 8k 611.8
-   * / 617.2 / 614.6, B=32 at 8k 689.6 / 694.6 / 692.5; the decode rules stay ahead where the main grid's last wave is
-   * short (B=48 at 4k, 0.73 of its second wave: 560.8 / 525.9 / 551.5; B=24 at 4k: 276.2 / 273.3 / 271.9) and from
-   * 16k keys (B=56: 2413.9 / 2406.8 / 2428.5).
+   * Lk=4k 612.3 / 630.1 / 612.5, B=53 at 4k 581.8 / 624.7 / 578.3, B=64 at 4k 689.4 / 693.2 / 692.5, B=64 at 2k 349.4
+   * / 352.6 / 349.1, B=28 at 8k 608.7 / 614.6 / 608.9, B=32 at 8k 689.2 / 695.9 / 691.8; the decode rules stay ahead
+   * where the main grid's last wave is short (B=52 at 4k, 0.79 of its second wave: 577.3 / 566.1 / 572.9; B=48, 0.73:
+   * 560.8 / 525.9 / 551.5; B=24 at 4k, 0.73 of one wave: 276.2 / 273.3 / 271.9) and from 16k keys (B=56: 2413.9 /
+   * 2406.8 / 2428.5).
    */
   static final int MAIN_DECODE_HEAD_DIM = 256;
   /** Most keys for which a decode grid runs on the main kernel. */
   static final long MAIN_DECODE_MAX_KEYS = 8192;
   /** Fewest blocks in the main grid's last wave, as a fraction of a wave, for a decode grid to run on it. */
-  static final double MAIN_DECODE_WAVE_EFFICIENCY = 0.78;
+  static final double MAIN_DECODE_WAVE_EFFICIENCY = 0.8;
   /** Most waves of main blocks (two per SM at head dim 256) of a decode grid that runs on them: as far as measured. */
   static final double MAIN_DECODE_MAX_WAVES = 2;
 
