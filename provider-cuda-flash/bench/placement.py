@@ -7,8 +7,8 @@ efficient and cuDNN backends and the bare read of K and V (bench.py's floor) are
 better of 2 rounds each (bench.graph_time: median of 15 replays of a 10-call graph). Per placement: the ratio of the
 best torch backend's time to ours (> 1 = ours faster). Per shape: the ratios' median, min and max.
 
-argv[1]: output folder (placement.json). PLACEMENT_SHAPES "B:Lk:dtype,..." (H = 16, E = 128, Lq = 1), PLACEMENTS (6),
-PLACEMENT_SEED (1)."""
+argv[1]: output folder (placement.json). PLACEMENT_SHAPES "B:Lk:dtype[:E:H],..." (Lq = 1; E = 128 and H = 16 unless
+given), PLACEMENTS (6), PLACEMENT_SEED (1)."""
 import json, os, random, statistics, sys
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,13 @@ from flashlib import kv_read, prepare
 
 PAGE = 2 << 20
 
-def one_placement(B, Lk, dtype, spacer_bytes):
+def one_placement(B, Lk, dtype, spacer_bytes, E=128, H=16):
     spacer = torch.empty(spacer_bytes, dtype=torch.uint8, device="cuda") if spacer_bytes else None
-    q = torch.randn(B, 16, 1, 128, dtype=dtype, device="cuda")
-    k = torch.randn(B, 16, Lk, 128, dtype=dtype, device="cuda")
-    v = torch.randn(B, 16, Lk, 128, dtype=dtype, device="cuda")
+    q = torch.randn(B, H, 1, E, dtype=dtype, device="cuda")
+    k = torch.randn(B, H, Lk, E, dtype=dtype, device="cuda")
+    v = torch.randn(B, H, Lk, E, dtype=dtype, device="cuda")
     o = torch.empty_like(q)
-    lse = torch.empty(B, 16, 1, dtype=torch.float32, device="cuda")
+    lse = torch.empty(B, H, 1, dtype=torch.float32, device="cuda")
     run = prepare(q, k, v, o, lse, 0)
     floor = kv_read(k, v)
 
@@ -54,12 +54,14 @@ def main():
     shapes = [s.split(":") for s in os.environ.get(
         "PLACEMENT_SHAPES", "7:8192:bfloat16,33:8192:float16,33:65536:float16,34:4096:float16,52:4096:float16").split(",")]
     results = []
-    for B, Lk, dt in shapes:
-        rows = [one_placement(int(B), int(Lk), getattr(torch, dt), rng.randrange(0, 2048) * PAGE) for _ in range(n)]
+    for B, Lk, dt, *eh in shapes:
+        E, H = (int(eh[0]), int(eh[1])) if eh else (128, 16)
+        rows = [one_placement(int(B), int(Lk), getattr(torch, dt), rng.randrange(0, 2048) * PAGE, E, H)
+                for _ in range(n)]
         r = [p["vs_best_torch"] for p in rows]
-        results.append(dict(B=int(B), Lk=int(Lk), dtype=dt, placements=rows, median=statistics.median(r),
+        results.append(dict(B=int(B), Lk=int(Lk), dtype=dt, E=E, H=H, placements=rows, median=statistics.median(r),
                             min=min(r), max=max(r)))
-        print(f"B={B:>2} Lk={Lk:>5} {dt:8s} vs best torch: median {statistics.median(r):.3f} min {min(r):.3f} "
+        print(f"E={E:>3} H={H:>2} B={B:>2} Lk={Lk:>5} {dt:8s} vs best torch: median {statistics.median(r):.3f} min {min(r):.3f} "
               f"max {max(r):.3f} | " + " ".join(f"{x:.3f}" for x in r)
               + f" | ours/read {statistics.median(p['ours_over_read'] for p in rows):.3f}"
               + f" torch/read {statistics.median(p['best_torch_over_read'] for p in rows):.3f} | splits {rows[0]['plan']['splits']} pace {rows[0]['plan']['pace_ps']} ps", flush=True)
