@@ -294,7 +294,7 @@ class FlashGpuTest {
     assumeTrue(plan.steal() && plan.stealBlocks() < b * h, () -> "272 units do not steal on fewer blocks on "
         + ctx.device().multiprocessorCount() + " SMs: " + plan);
     decodeRoundsMatchTheReference(ctx, seeded("workStealingDecodeMatchesTheReferenceAndDeterministicCallsKeepTheirBits"),
-        DType.BFLOAT16, b, h, lk, e, 3e-2, 5, false, true);
+        DType.BFLOAT16, b, h, lk, e, 5, false, true);
   }
 
   /**
@@ -321,7 +321,7 @@ class FlashGpuTest {
       } else {
         assumeTrue(plan.stealBlocks() > b * h, () -> "B = 2 does not steal with helpers here");
       }
-      decodeRoundsMatchTheReference(ctx, rnd, dtype, b, h, lk, e, deterministic ? 4e-3 : 3e-2, 4, deterministic);
+      decodeRoundsMatchTheReference(ctx, rnd, dtype, b, h, lk, e, 4, deterministic);
     }
   }
 
@@ -345,8 +345,7 @@ class FlashGpuTest {
       assumeTrue(plan.paced() && plan.splits() == c[2] && plan.traitsName().equals(traits), () -> "B = " + b
           + " is not paced in " + c[2] + " splits on " + traits + " here: " + plan);
       boolean bf16 = b == 6 || b == 18;
-      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
-          3, true, false);
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 3, true, false);
     }
   }
 
@@ -377,8 +376,7 @@ class FlashGpuTest {
           && plan.traitsName().equals(name) && plan.headDim() == e, () -> "E = " + e + ", B = " + b + " does not run "
           + c[4] + (c[5] == 1 ? " paced" : "") + " splits on " + name + " here: " + plan);
       boolean bf16 = i % 2 == 1;
-      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
-          3, true, false);
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 3, true, false);
     }
   }
 
@@ -398,8 +396,7 @@ class FlashGpuTest {
       FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
       assumeTrue(!plan.split(), () -> "E = " + e + ", B = " + b + " does not run on the main kernel here: " + plan);
       boolean bf16 = i % 2 == 1;
-      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, bf16 ? 3e-2 : 4e-3,
-          2, true, false);
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 2, true, false);
     }
     long b = 28, h = 16, hk = 8, lk = 777, e = 256;
     var d = ctx.device();
@@ -454,11 +451,12 @@ class FlashGpuTest {
   /**
    * Runs a decode call ({@code b} x {@code h} heads, one query, {@code lk} keys of head dim {@code e}, random inputs of
    * {@code dtype}) on a caller's stream once per entry of {@code modes} (deterministic or not), {@code rounds} times
-   * each with poisoned outputs, against the float64 reference within {@code tolerance}; deterministic calls must give
-   * the same bits every round.
+   * each with poisoned outputs, against the float64 reference (output within 4e-3 in fp16, 3e-2 in bf16; LSE within
+   * 2e-3); deterministic calls must give the same bits every round.
    */
   private void decodeRoundsMatchTheReference(CudaContext ctx, Random rnd, DType dtype, long b, long h, long lk, long e,
-      double tolerance, int rounds, boolean... modes) {
+      int rounds, boolean... modes) {
+    double tolerance = dtype == DType.BFLOAT16 ? 3e-2 : 4e-3;
     try (Arena arena = Arena.ofConfined(); CudaStream stream = CudaStream.create(ctx)) {
       Tensor q = gaussian(arena, dtype, rnd, b, h, 1, e);
       Tensor kv = gaussian(arena, dtype, rnd, b, h, lk, e);
