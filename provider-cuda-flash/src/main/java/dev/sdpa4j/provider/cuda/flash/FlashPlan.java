@@ -315,8 +315,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final int COMPACT_256_BLOCKS_PER_SM = 2;
   /**
    * The head dim whose decode grids of many units run on the main kernel (see {@link #mainDecode}): FA2's layout, two
-   * 96 KB blocks of 64 query rows per SM, each streaming 64-key K and V tiles, reads a short head at a steadier rate
-   * than one 128 KB decode block per SM when the grid takes several of the decode kernel's waves. On an H100
+   * 96 KB blocks of 64 query rows per SM, each streaming 64-key K and V tiles, reads short key sequences at a steadier
+   * rate than one 128 KB decode block per SM when the grid takes several of the decode kernel's waves. On an H100
    * (KERNEL_NOTES.md, v16; H=8, fp16, µs, main kernel / the decode rules / the best of PyTorch's backends): B=56 at
    * Lk=4k 612.3 / 630.1 / 612.5, B=53 at 4k 581.8 / 624.7 / 578.3, B=64 at 4k 689.4 / 693.2 / 692.5, B=64 at 2k 349.4
    * / 352.6 / 349.1, B=28 at 8k 608.7 / 614.6 / 608.9, B=32 at 8k 689.2 / 695.9 / 691.8; the decode rules stay ahead
@@ -444,13 +444,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
           MAIN_EFFICIENCY) > 1;
     }
     if (!useSplit) {
-      return main(main, batchHeads, lq);
+      return mainPlan(main, batchHeads, lq);
     }
     DecodeTraits d = DECODE[c].sharedBytes() <= maxSharedPerBlock ? DECODE[c] : DECODE_COMPACT[c];
     long rowBlocks = ceilDiv(lq, DECODE_ROWS);
     long blocks = batchHeads * rowBlocks;
     if (clusters && d == DECODE[c] && mainDecode(main, batchHeads, lq, lk, sms, maxSharedPerBlock)) {
-      return main(main, batchHeads, lq);
+      return mainPlan(main, batchHeads, lq);
     }
     if (clusters && d == DECODE[c]) {
       Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, maxSharedPerBlock, dram);
@@ -501,7 +501,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   }
 
   /** A main-kernel plan on traits {@code main}: {@code batchHeads} x the query blocks of {@code lq} queries. */
-  private static FlashPlan main(Traits main, long batchHeads, long lq) {
+  private static FlashPlan mainPlan(Traits main, long batchHeads, long lq) {
     return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
         Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0);
   }
