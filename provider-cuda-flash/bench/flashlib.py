@@ -135,15 +135,14 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
 # FlashPlan.MAIN_DECODE_HEAD_DIM, MAIN_DECODE_MAX_KEYS, MAIN_DECODE_WAVE_EFFICIENCY, MAIN_DECODE_MAX_WAVES (v16)
 MAIN_DECODE_HEAD_DIM, MAIN_DECODE_MAX_KEYS, MAIN_DECODE_WAVE_EFFICIENCY, MAIN_DECODE_MAX_WAVES = 256, 8192, 0.8, 2
 
-def main_decode(batch_heads, lq, lk, dc, sms=None):
+def main_decode(batch_heads, lq, lk, dc):
     """FlashPlan.mainDecode: whether a decode call (a device with clusters and FlashPlan.DECODE's traits) runs on the
     main kernel: head dim 256, at most 8192 keys, a main grid of at most two waves of its resident blocks (two per SM on
     an H100) whose last wave is at least 0.8 full."""
-    sms = SMS if sms is None else sms
     D, BM, BN, _ = TRAITS[dc]
     if D != MAIN_DECODE_HEAD_DIM or lk > MAIN_DECODE_MAX_KEYS:
         return False
-    waves = batch_heads * cdiv(lq, BM) / (sms * max(1, SMEM_OPTIN // ((BM + 2 * BN) * D * 2)))
+    waves = batch_heads * cdiv(lq, BM) / resident_blocks((BM + 2 * BN) * D * 2)
     return waves <= MAIN_DECODE_MAX_WAVES and waves / math.ceil(waves) >= MAIN_DECODE_WAVE_EFFICIENCY
 
 

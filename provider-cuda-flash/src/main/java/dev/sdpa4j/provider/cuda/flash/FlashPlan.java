@@ -459,7 +459,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       }
     }
     long keyBlocks = ceilDiv(lk, (long) d.blockN() * d.warps());
-    int resident = residentBlocks(d, sms, maxSharedPerBlock);
+    int resident = residentBlocks(d.sharedBytes(), sms, maxSharedPerBlock);
     int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
     int stealBlocks = 0;
@@ -518,17 +518,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       return false;
     }
     double waves = (double) (batchHeads * ceilDiv(lq, main.blockM()))
-        / ((long) sms * Math.max(1, maxSharedPerBlock / main.sharedBytes()));
+        / residentBlocks(main.sharedBytes(), sms, maxSharedPerBlock);
     return waves <= MAIN_DECODE_MAX_WAVES && waves / Math.ceil(waves) >= MAIN_DECODE_WAVE_EFFICIENCY;
   }
 
   /**
-   * Blocks of decode traits {@code d} resident per device at once, as their shared memory allows ({@code
-   * maxSharedPerBlock}, the opt-in maximum, stands for the SM's): on an H100 one of the 128 KB traits (head dims 64,
-   * 128, 256) per SM, two of the 96 KB ones (32, 96, 192).
+   * Blocks of {@code sharedBytes} each resident per device at once, as their shared memory allows ({@code
+   * maxSharedPerBlock}, the opt-in maximum, stands for the SM's): on an H100 one of the 128 KB decode traits (head
+   * dims 64, 128, 256) per SM, two of the 96 KB ones (32, 96, 192) and of head dim 256's 96 KB main blocks.
    */
-  static int residentBlocks(DecodeTraits d, int sms, int maxSharedPerBlock) {
-    return sms * Math.max(1, maxSharedPerBlock / d.sharedBytes());
+  static int residentBlocks(int sharedBytes, int sms, int maxSharedPerBlock) {
+    return sms * Math.max(1, maxSharedPerBlock / sharedBytes);
   }
 
   /** A decode-kernel plan on traits {@code d}: {@code rowBlocks} x {@code batchHeads} units. */

@@ -230,9 +230,9 @@ class FlashPlanTest {
     for (FlashPlan.DecodeTraits d : FlashPlan.DECODE) {
       int perSm = d.sharedBytes() == 131_072 ? 1 : 2;
       assertThat(d.sharedBytes()).as("head dim %d", d.headDim()).isIn(131_072, 98_304);
-      assertThat(FlashPlan.residentBlocks(d, H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
+      assertThat(FlashPlan.residentBlocks(d.sharedBytes(), H100_SMS, H100_SHARED)).as("head dim %d", d.headDim())
           .isEqualTo(perSm * H100_SMS);
-      assertThat(FlashPlan.residentBlocks(d, 108, 166_912)).isEqualTo(108);
+      assertThat(FlashPlan.residentBlocks(d.sharedBytes(), 108, 166_912)).isEqualTo(108);
     }
     // the measured plans (KERNEL_NOTES.md, v14), not deterministic: {B, Lk, splits, cluster (1 / 0), steal blocks}
     // H = 8, E = 192 (two blocks per SM): workspace splits where head dim 128 merges half a wave in clusters (B = 1,
