@@ -152,7 +152,13 @@ def main():
              (5, 32, 1, 1, 3000, 64, torch.bfloat16, 0, "bhle", None, None),
              (8, 32, 1, 1, 4096, 48, torch.float16, 0, "pad", 0.2, None),
              (17, 8, 1, 1, 1000, 256, torch.bfloat16, 0, "bhle", None, None),
-             (24, 8, 1, 1, 4096, 232, torch.float16, 0, "blhe", None, None)]
+             (24, 8, 1, 1, 4096, 232, torch.float16, 0, "blhe", None, None),
+             # v17: the slower paces (head dim 64's narrow blocks up to 4096 keys, B = 6 with a padded row stride; head
+             # dim 256's compact blocks up to 1.1 waves, B = 17) and head dim 256's compact blocks beyond 1.5 GB (B = 20
+             # at 16k, 2.7 GB)
+             (6, 32, 1, 1, 4096, 64, torch.bfloat16, 0, "pad", None, None),
+             (17, 8, 1, 1, 8192, 256, torch.float16, 0, "bhle", None, None),
+             (20, 8, 1, 1, 16384, 256, torch.bfloat16, 0, "blhe", -0.1, None)]
     # the rules of devices where FlashPlan does not pace (run with paced=False below)
     unpaced = [
         # the v10 work-stealing rule (FlashPlan.of on sm_90 without determinism): one-split decode grids of 0.8 to
@@ -214,16 +220,25 @@ def main():
                    (28, 16, 2, 1, 777, 256, torch.float16, 2, "pad", None, None),
                    (56, 8, 1, 1, 300, 232, torch.bfloat16, 0, "bhle", 0.3, None)]
     cfgs += main_decode
+    # v17: head dims 64 and 128 keep one split on grids of TAIL_WAVES waves up to UNSPLIT_MAX_KEYS keys
+    # (FlashPlan.TAIL_UNSPLIT_HEAD_DIMS, where the device has clusters): a padded head dim, GQA-packed rows
+    tail_unsplit = [(20, 32, 1, 1, 4096, 64, torch.float16, 0, "bhle", None, None),
+                    (34, 16, 1, 1, 4000, 120, torch.bfloat16, 0, "blhe", None, None),
+                    (24, 64, 2, 1, 3000, 64, torch.float16, 2, "pad", 0.2, None)]
+    cfgs += tail_unsplit
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
     unpaced_set = set(unpaced)
     from flashlib import CLUSTERS
     main_set = set(main_decode)
+    tail_unsplit_set = set(tail_unsplit)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         if CLUSTERS and cfg in main_set and info["split"]:
             ok = False   # the main kernel should have run it
+        if CLUSTERS and cfg in tail_unsplit_set and (int(info["splits"]) != 1 or info["steal"]):
+            ok = False   # one split should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])

@@ -71,18 +71,24 @@ PACE_FRACTION, PACE_FRACTION_LONG, PACE_LONG_SPLIT_KEYS = 0.934, 0.941, 32768
 PACE_MIN_L2_MULTIPLE = 2
 PACE_MIN_WAVES = 0.5
 MIN_PACE_BANDWIDTH = 1e11
-# FlashPlan.SLIM, NARROW_64 and the paced grids of more than a wave (K + V at most PACE_WIDE_MAX_BYTES): one split on
-# the first of FlashPlan.PACED_WIDE of the head dim that serves the grid's waves, where its blocks per SM fit the
-# shared memory - (head dim, traits, blocks per SM, most waves, prepare's kind)
+# FlashPlan.SLIM, NARROW_64 and the paced grids of more than a wave: one split on the first of FlashPlan.PACED_WIDE of
+# the head dim that serves the grid's waves, where its blocks per SM fit the shared memory and K + V take at most its
+# bytes - (head dim, traits, blocks per SM, most waves, most bytes, FlashPlan.SlowerPace (most waves, most keys,
+# fraction) or None, prepare's kind); PACED_WIDE_V16: v13-v16's (1.5 GB everywhere, no slower pace)
 SLIM = (16, 2, 2)
 NARROW_64 = (64, 2, 2)
 PACE_NARROW_MAX_WAVES = 2
 NARROW_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, COMPACT_256_BLOCKS_PER_SM = 3, 4, 2
-PACE_WIDE_MAX_BYTES = 1_500_000_000
-PACED_WIDE = [(64, NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "narrow64"),
-              (128, NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "narrow"),
-              (128, SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, "slim"),
-              (256, DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, "compact")]
+PACE_WIDE_MAX_BYTES, PACE_WIDE_MAX_BYTES_COMPACT_256 = 1_500_000_000, 3_000_000_000
+NEAR_WAVE_256, SHORT_NARROW_64 = (1.1, 1 << 62, 0.92), (PACE_NARROW_MAX_WAVES, 4096, 0.92)
+PACED_WIDE = [(64, NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, SHORT_NARROW_64, "narrow64"),
+              (128, NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, None, "narrow"),
+              (128, SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, None, "slim"),
+              (256, DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES_COMPACT_256,
+               NEAR_WAVE_256, "compact")]
+PACED_WIDE_V16 = [w[:4] + (PACE_WIDE_MAX_BYTES, None) + w[6:] for w in PACED_WIDE]
+# FlashPlan.TAIL_UNSPLIT_HEAD_DIMS (v17): grids of TAIL_WAVES waves or more keep one split up to UNSPLIT_MAX_KEYS keys
+TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
 
 _CUDA_DRIVER = ctypes.CDLL("libcuda.so.1")
 
@@ -98,20 +104,22 @@ L2_BYTES = _driver_attribute(38)   # CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
 
-def pace_ps(grid_blocks, lk_per_split, e, traits, bandwidth=None):
+def pace_ps(grid_blocks, lk_per_split, e, traits, bandwidth=None, fraction=None):
     """FlashPlan's pace: picoseconds between a warp's key tiles for a paced grid of `grid_blocks` blocks of decode
-    `traits` (keys per warp tile, warps, stages)."""
+    `traits` (keys per warp tile, warps, stages); fraction: a SlowerPace's, else FlashPlan's by the split's keys."""
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
-    fraction = PACE_FRACTION_LONG if lk_per_split >= PACE_LONG_SPLIT_KEYS else PACE_FRACTION
+    if fraction is None:
+        fraction = PACE_FRACTION_LONG if lk_per_split >= PACE_LONG_SPLIT_KEYS else PACE_FRACTION
     bn, w, _ = traits
     return round(2 * bn * e * 2 * w * grid_blocks * 1e12 / (fraction * bandwidth))
 
 def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None, one_wave=False,
-              head_dims=PACE_HEAD_DIMS):
+              head_dims=PACE_HEAD_DIMS, wide_table=None):
     """FlashPlan.of's paced plans: (splits, decode_pace_ps, traits) for a decode grid of `blocks` (batch x heads x row
     blocks), traits None (FlashPlan.DECODE's) or the kind of its PACED_WIDE entry ("narrow64", "narrow", "slim",
     "compact"); or None where it does not pace. one_wave: v12's rule (grids of at most one wave only); head_dims: the
-    paced head dims (v12-v14: 128 only)."""
+    paced head dims (v12-v14: 128 only); wide_table: PACED_WIDE (None) or PACED_WIDE_V16."""
+    wide_table = PACED_WIDE if wide_table is None else wide_table
     sms = SMS if sms is None else sms
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
     l2 = L2_BYTES if l2 is None else l2
@@ -123,13 +131,14 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
         if blocks * splits < PACE_MIN_WAVES * sms:
             return None
         return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, DECODE[dc], bandwidth), None
-    if one_wave or blocks * lk * e * 4 > PACE_WIDE_MAX_BYTES:
+    if one_wave:
         return None
-    wide = [w for w in PACED_WIDE if w[0] == TRAITS[dc][0] and blocks <= w[3] * sms]
-    if not wide or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
+    wide = [w for w in wide_table if w[0] == TRAITS[dc][0] and blocks <= w[3] * sms]
+    if not wide or blocks * lk * e * 4 > wide[0][4] or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
         return None
-    _, traits, _, _, kind = wide[0]
-    return 1, pace_ps(blocks, lk, e, traits, bandwidth), kind
+    _, traits, _, _, _, slower, kind = wide[0]
+    fraction = slower[2] if slower and blocks <= slower[0] * sms and lk <= slower[1] else None
+    return 1, pace_ps(blocks, lk, e, traits, bandwidth, fraction), kind
 
 
 # FlashPlan.MAIN_DECODE_HEAD_DIM, MAIN_DECODE_MAX_KEYS, MAIN_DECODE_WAVE_EFFICIENCY, MAIN_DECODE_MAX_WAVES (v16)
@@ -218,8 +227,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split; "v13" = v13's plans and decode traits), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
-    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15": those versions' plans
-    (v14: pacing at head dim 128 only; v15: no decode on the main kernel). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15" / "v16": those versions'
+    plans (v14: pacing at head dim 128 only; v15: no decode on the main kernel; v16: tail splits at every head dim, no
+    slower pace, 1.5 GB paced grids at head dim 256). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
@@ -298,7 +308,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     split = False   # FlashPlan.mainDecode (v16): the main kernel, no split
                 elif paced is not False and (paced_plan := pace_plan(
                         blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
-                        head_dims=(128,) if rules in ("v12", "v13", "v14") else PACE_HEAD_DIMS)):
+                        head_dims=(128,) if rules in ("v12", "v13", "v14") else PACE_HEAD_DIMS,
+                        wide_table=PACED_WIDE_V16 if rules in ("v12", "v13", "v14", "v15", "v16") else PACED_WIDE)):
                     splits, pace, kind = paced_plan
                     steal = short_tiles = False
                     narrow, slim, narrow64 = kind == "narrow", kind == "slim", kind == "narrow64"
@@ -330,7 +341,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                             splits, plan_cluster = half, True
                     # (steal=False, forced: the tail splits a grid that may not steal takes)
                     elif can_cl and blocks >= TAIL_WAVES * SMS and (deterministic or Lk < STEAL_LONG_KEYS or v13
-                                                                     or steal is False):
+                                                                     or steal is False) \
+                            and (rules in ("v12", "v13", "v14", "v15", "v16") or Lk > UNSPLIT_MAX_KEYS
+                                 or TRAITS[dc][0] not in TAIL_UNSPLIT_HEAD_DIMS):
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS

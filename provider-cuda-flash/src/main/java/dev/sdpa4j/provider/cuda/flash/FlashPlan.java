@@ -224,6 +224,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * 8 cluster splits 11037).
    */
   static final long TAIL_CLUSTER_KEYS = 4096;
+  /**
+   * Head dims whose decode grids of {@link #TAIL_WAVES} waves or more keep one split at up to {@link #UNSPLIT_MAX_KEYS}
+   * keys: splits of 2048 keys cost more in ring starts and merges than the short last wave saves (H100, KERNEL_NOTES.md
+   * v17, fp16, Lk=4k, µs, one split / two cluster splits / cuDNN: H=32, E=64, B=17 186.9 / 193.2 / 200.2, B=24 260.2
+   * / 264.9 / 264.2, B=64 684.6 / 687.4 / 696.7; H=16, E=128, B=34 369.2 / 372.5 / 372.5, B=56 602.1 / 606.1 / 617.2,
+   * B=64 691.9 / 690.0 / 698.0). Head dims 32, 96 and 192, two blocks per SM, keep the tail splits (H=16, E=96, B=34:
+   * 321.1 / 305.5 / 301.7).
+   */
+  static final Set<Integer> TAIL_UNSPLIT_HEAD_DIMS = Set.of(64, 128);
   /** Workspace slots per unit of a work-stealing decode launch: its owner's and up to seven helpers' partials. */
   static final int STEAL_SLOTS = 8;
   /**
@@ -304,9 +313,37 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * unpaced: B=28 at Lk=16k, 3.8 GB, 1242.0 / 1205.8 and 1260.2 / 1202.5; B=12 at 32k, 3.2 GB, 1037.9 / 1027.3 and
    * 1061.3 / 1028.2; B=32 at 8k, 2.1 GB, 704.1 / 696.0; B=28 at 8k, 1.9 GB, fp16 621.9 / 617.5 and 638.1 / 618.3 in
    * two runs, bf16 607.5 / 616.2 and 605.9 / 616.4), with less it won (B=10 at 16k, 1.3 GB, 434.4 / 439.9; B=20 at
-   * 8k, 1.3 GB, 436.7 / 452.5; KERNEL_NOTES.md, v13).
+   * 8k, 1.3 GB, 436.7 / 452.5; KERNEL_NOTES.md, v13). Head dim 256's paced grids on its compact blocks go further
+   * ({@link #PACE_WIDE_MAX_BYTES_COMPACT_256}).
    */
   static final long PACE_WIDE_MAX_BYTES = 1_500_000_000L;
+  /**
+   * Most bytes of K and V of a paced grid of more than a wave on head dim 256's compact blocks: its 136-264 blocks,
+   * two per SM, keep pace with more than the hundreds of head dim 128's narrow and slim blocks (H100, KERNEL_NOTES.md
+   * v17, H=8, fp16, µs, paced / work stealing / PyTorch flash: B=20 at Lk=16k, 2.7 GB, 863.7 / 881.3 / 876.3; B=22 at
+   * 16k, 2.95 GB, 949.5 / 962.2 / 958.6; B=24 at 8k, 1.6 GB, 525.9 / 530.4 / 526.1; at 3.2-3.8 GB a tie, B=24 and 28
+   * at 16k 1038.8 / 1040.7 / 1044.4 and 1206.8 / 1204.2 / 1214.5; at 32k stealing ahead, B=24 2101.1 / 2054.9 /
+   * 2081.7).
+   */
+  static final long PACE_WIDE_MAX_BYTES_COMPACT_256 = 3_000_000_000L;
+  /**
+   * The slower pace of head dim 256's compact grids just over a wave, at most 1.1 waves, which put a second block on a
+   * few SMs only: they read at 0.92 of the peak (H100, KERNEL_NOTES.md v17, H=8, fp16, µs, at 0.92 / at
+   * {@link #PACE_FRACTION} / PyTorch flash: B=17 at Lk=4k 196.4 / 201.7 / 200.0, 8k 383.6 / 398.5 / 386.6, 16k 754.0
+   * / 778.4 / 755.5; B=18 at 4k 203.1 / 208.9 / 209.4, 8k 400.1 / 409.2 / 403.1), while B=20, 1.21 waves, reads faster
+   * at {@link #PACE_FRACTION} (16k 863.7, 877.3 at 0.92), as head dim 128's narrow blocks do just over a wave (B=9,
+   * H=16, 16k 392.1, 396.3 at 0.92).
+   */
+  static final SlowerPace NEAR_WAVE_256 = new SlowerPace(1.1, Long.MAX_VALUE, 0.92);
+  /**
+   * The slower pace of head dim 64's {@link #NARROW_64} grids of at most {@link #UNSPLIT_MAX_KEYS} keys: 0.92 of the
+   * peak (H100, KERNEL_NOTES.md v17, H=32, µs, at 0.92 / at {@link #PACE_FRACTION} / cuDNN: fp16 B=6 at Lk=4k 68.8 /
+   * 69.8 / 69.4, B=7 79.7 / 81.1 / 80.3; bf16 B=6 68.6 / 69.4 / 69.0, B=7 79.3 / 80.8 / 79.6), while 8k and 16k keys
+   * read faster at {@link #PACE_FRACTION} (B=5 at 8k 111.3, 112.2 at 0.92; B=8 at 16k 346.1, 351.1).
+   */
+  static final SlowerPace SHORT_NARROW_64 = new SlowerPace(PACE_NARROW_MAX_WAVES, UNSPLIT_MAX_KEYS, 0.92);
+  /** No slower pace. */
+  static final SlowerPace NO_SLOWER_PACE = new SlowerPace(0, 0, 0);
   /** Blocks of {@link #NARROW} resident per SM when a paced grid runs on them (64 KB each). */
   static final int NARROW_BLOCKS_PER_SM = 3;
   /** Blocks of {@link #SLIM} resident per SM when a paced grid runs on them (32 KB each). */
@@ -339,18 +376,32 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * @param traits      the traits, of one head dim
    * @param blocksPerSm blocks resident per SM, as their shared memory allows
    * @param maxWaves    waves of one block per SM (batch x heads / SMs) up to which they serve
+   * @param maxBytes    most bytes of K and V of a grid they serve
+   * @param slower      the grids they serve that read at a lower fraction of the peak than {@link #PACE_FRACTION}
    */
-  record PacedWide(DecodeTraits traits, int blocksPerSm, double maxWaves) {}
+  record PacedWide(DecodeTraits traits, int blocksPerSm, double maxWaves, long maxBytes, SlowerPace slower) {}
+
+  /**
+   * Paced grids of more than a wave that read at {@code fraction} of the peak DRAM bandwidth instead of
+   * {@link #PACE_FRACTION}: those of at most {@code maxWaves} waves (batch x heads / SMs) and {@code maxKeys} keys.
+   */
+  record SlowerPace(double maxWaves, long maxKeys, double fraction) {
+    boolean serves(long batchHeads, long lk, int sms) {
+      return batchHeads <= maxWaves * sms && lk <= maxKeys;
+    }
+  }
 
   /**
    * The traits of paced grids of more than a wave, in order of preference: head dim 64 {@link #NARROW_64}, head dim
    * 128 {@link #NARROW} then {@link #SLIM}, head dim 256 its {@link #DECODE_COMPACT} traits (two per SM; on an H100,
    * KERNEL_NOTES.md, v15, H=8, fp16, B=32 at Lk=4k: 350.5 µs paced against 354.1 unpaced, PyTorch flash 350.3).
    */
-  static final PacedWide[] PACED_WIDE = {new PacedWide(NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES),
-      new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES),
-      new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM),
-      new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES)};
+  static final PacedWide[] PACED_WIDE = {
+      new PacedWide(NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, SHORT_NARROW_64),
+      new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, NO_SLOWER_PACE),
+      new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, NO_SLOWER_PACE),
+      new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES_COMPACT_256,
+          NEAR_WAVE_256)};
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -479,7 +530,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         splits = half;
         cluster = true;
       }
-    } else if (clusters && blocks >= (long) TAIL_WAVES * sms && (deterministic || lk < STEAL_LONG_KEYS)) {
+    } else if (clusters && blocks >= (long) TAIL_WAVES * sms && (deterministic || lk < STEAL_LONG_KEYS)
+        && !(lk <= UNSPLIT_MAX_KEYS && TAIL_UNSPLIT_HEAD_DIMS.contains(d.headDim()))) {
       int tail = (int) Math.min(Math.min(MAX_CLUSTER, lk / TAIL_SPLIT_KEYS), keyBlocks);
       if (tail >= 2) {
         splits = tail;
@@ -543,12 +595,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * head), K and V at least {@link #PACE_MIN_L2_MULTIPLE} times the L2, every block resident at once. A grid of at most
    * one wave runs on traits {@code d}, one block per SM, and splits its keys as far as one wave allows while each split
    * keeps {@link #PACE_MIN_SPLIT_KEYS} keys, merging through the workspace, if that gives at least
-   * {@link #PACE_MIN_WAVES} of a wave; a larger one with at most {@link #PACE_WIDE_MAX_BYTES} of K and V runs one split
-   * on the first of {@link #PACED_WIDE} of its head dim that serves its waves, where they fit the SM's shared memory
-   * (head dim 128: the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, the {@link #SLIM} ones up to
-   * {@link #SLIM_BLOCKS_PER_SM}). Each warp then loads one key tile per
-   * {@link #pacePicos}, so that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}) of
-   * the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
+   * {@link #PACE_MIN_WAVES} of a wave; a larger one runs one split on the first of {@link #PACED_WIDE} of its head dim
+   * that serves its waves, where they fit the SM's shared memory and its K and V take at most the entry's
+   * {@code maxBytes} (head dim 128: the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, the
+   * {@link #SLIM} ones up to {@link #SLIM_BLOCKS_PER_SM}). Each warp then loads one key tile per {@link #pacePicos}, so
+   * that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}, or the fraction of the
+   * entry's {@link SlowerPace} where it serves the grid) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
    * unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 /
    * 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
@@ -560,19 +612,26 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     DecodeTraits traits = d;
     int splits = 1;
+    double fraction = 0;
     if (batchHeads <= sms) {
       splits = (int) Math.max(1, Math.min(sms / batchHeads, lk / PACE_MIN_SPLIT_KEYS));
       if (batchHeads * splits < PACE_MIN_WAVES * sms) {
         return Optional.empty();
       }
     } else {
-      PacedWide wide = batchHeads * lk * e * 4 > PACE_WIDE_MAX_BYTES ? null : pacedWide(d.headDim(), batchHeads, sms);
-      if (wide == null || wide.blocksPerSm() * wide.traits().sharedBytes() > maxSharedPerBlock) {
+      PacedWide wide = pacedWide(d.headDim(), batchHeads, sms);
+      if (wide == null || batchHeads * lk * e * 4 > wide.maxBytes()
+          || wide.blocksPerSm() * wide.traits().sharedBytes() > maxSharedPerBlock) {
         return Optional.empty();
       }
       traits = wide.traits();
+      if (wide.slower().serves(batchHeads, lk, sms)) {
+        fraction = wide.slower().fraction();
+      }
     }
-    double fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
+    if (fraction == 0) {
+      fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
+    }
     long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
     long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
     return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),

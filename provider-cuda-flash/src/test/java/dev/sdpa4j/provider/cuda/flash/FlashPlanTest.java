@@ -146,9 +146,10 @@ class FlashPlanTest {
       assertThat(FlashPlan.of(8 * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
     }
     // B = 64 (7.8 waves): splits of at least TAIL_SPLIT_KEYS keys, at most MAX_CLUSTER, for a short last wave; in a
-    // cluster up to TAIL_CLUSTER_KEYS keys per split, else through the workspace. {Lk, splits, cluster}
-    long[][] tails = {{4096, 2, 1}, {16_384, 8, 1}, {32_768, 8, 1}, {32_776, 8, 0}, {65_536, 8, 0}, {6000, 2, 1},
-        {2047, 1, 0}};
+    // cluster up to TAIL_CLUSTER_KEYS keys per split, else through the workspace; head dim 128 keeps one split up to
+    // UNSPLIT_MAX_KEYS keys (TAIL_UNSPLIT_HEAD_DIMS). {Lk, splits, cluster}
+    long[][] tails = {{4097, 2, 1}, {16_384, 8, 1}, {32_768, 8, 1}, {32_776, 8, 0}, {65_536, 8, 0}, {6000, 2, 1},
+        {4096, 1, 0}, {2047, 1, 0}};
     for (long[] t : tails) {
       FlashPlan tail = FlashPlan.of(64 * 16, 1, t[0], 128, H100_SMS, H100_SHARED, false, true);
       assertThat(tail.splits()).as("B = 64, Lk = %d", t[0]).isEqualTo((int) t[1]);
@@ -158,6 +159,15 @@ class FlashPlanTest {
     // the counters of a tail split fit a merge slab (no memset): one per (batch, head)
     assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).counters() * 4)
         .isLessThanOrEqualTo(FlashDevice.SLAB_BYTES);
+    // head dim 64 keeps one split up to UNSPLIT_MAX_KEYS keys too (H = 32, B = 24, 6.2 waves); head dims 32, 96 and 192
+    // split their tails there. {H, E, B, Lk, splits}
+    long[][] otherTails = {{32, 64, 24, 4096, 1}, {32, 64, 24, 8192, 4}, {64, 32, 16, 4096, 2}, {16, 96, 34, 4096, 2},
+        {16, 192, 34, 4096, 2}};
+    for (long[] t : otherTails) {
+      FlashPlan tail = FlashPlan.of(t[0] * t[2], 1, t[3], t[1], H100_SMS, H100_SHARED, false, true);
+      assertThat(tail.splits()).as("E = %d, B = %d, Lk = %d", t[1], t[2], t[3]).isEqualTo((int) t[4]);
+      assertThat(tail.cluster()).isEqualTo(t[4] > 1);
+    }
     // fewer waves than TAIL_WAVES, or no clusters: one split
     assertThat(FlashPlan.of(32 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false, true).splits()).isEqualTo(1);
     assertThat(FlashPlan.of(64 * 16, 1, 65_536, 128, H100_SMS, H100_SHARED, false).splits()).isEqualTo(1);
@@ -429,11 +439,16 @@ class FlashPlanTest {
    */
   @Test
   void headDims64And256PaceAsHeadDim128Does() {
-    // {H, E, B, Lk, splits, paced traits' blockN, warps}
-    long[][] paced = {{32, 64, 1, 16_384, 4, 64, 4}, {32, 64, 1, 65_536, 4, 64, 4}, {32, 64, 2, 65_536, 2, 64, 4},
-        {32, 64, 4, 16_384, 1, 64, 4}, {32, 64, 8, 4096, 1, 64, 2}, {32, 64, 8, 16_384, 1, 64, 2},
-        {8, 256, 2, 65_536, 8, 16, 4}, {8, 256, 4, 16_384, 4, 16, 4}, {8, 256, 16, 4096, 1, 16, 4},
-        {8, 256, 24, 4096, 1, 16, 2}};
+    // {H, E, B, Lk, splits, paced traits' blockN, warps, fraction of the peak (thousandths)}: the SlowerPace of
+    // NARROW_64 up to UNSPLIT_MAX_KEYS keys (B = 6, 8 at 4k) and of head dim 256's compact traits up to 1.1 waves (B =
+    // 17, 18: 136 and 144 blocks; not B = 19, 152 blocks); the compact traits up to PACE_WIDE_MAX_BYTES_COMPACT_256
+    // (B = 22 at 16k, 2.95 GB)
+    long[][] paced = {{32, 64, 1, 16_384, 4, 64, 4, 934}, {32, 64, 1, 65_536, 4, 64, 4, 934},
+        {32, 64, 2, 65_536, 2, 64, 4, 941}, {32, 64, 4, 16_384, 1, 64, 4, 934}, {32, 64, 8, 4096, 1, 64, 2, 920},
+        {32, 64, 6, 4096, 1, 64, 2, 920}, {32, 64, 5, 8192, 1, 64, 2, 934}, {32, 64, 8, 16_384, 1, 64, 2, 934},
+        {8, 256, 2, 65_536, 8, 16, 4, 934}, {8, 256, 4, 16_384, 4, 16, 4, 934}, {8, 256, 16, 4096, 1, 16, 4, 934},
+        {8, 256, 24, 4096, 1, 16, 2, 934}, {8, 256, 17, 8192, 1, 16, 2, 920}, {8, 256, 18, 16_384, 1, 16, 2, 920},
+        {8, 256, 19, 8192, 1, 16, 2, 934}, {8, 256, 22, 16_384, 1, 16, 2, 934}, {8, 256, 24, 8192, 1, 16, 2, 934}};
     for (long[] c : paced) {
       FlashPlan p = FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false, H100_DRAM);
       String shape = "E = " + c[1] + ", B = " + c[2] + ", Lk = " + c[3] + ": " + p;
@@ -445,18 +460,17 @@ class FlashPlanTest {
           ? 3 : 2);
       assertThat(p.kernel(DType.FLOAT16, c[1], false)).as(shape).isEqualTo("flash_decode_f16_d" + c[1] + "_" + t.name());
       assertThat(p.sharedBytes()).as(shape).isEqualTo(t.sharedBytes());
-      double fraction = c[3] / c[4] >= FlashPlan.PACE_LONG_SPLIT_KEYS ? FlashPlan.PACE_FRACTION_LONG
-          : FlashPlan.PACE_FRACTION;
       double gridBytesPerPace = c[0] * c[2] * c[4] * c[6] * (2.0 * c[5] * c[1] * 2);
-      assertThat(gridBytesPerPace * 1e12 / p.pacePicos()).as(shape).isCloseTo(fraction * H100_DRAM.bandwidth(),
+      assertThat(gridBytesPerPace * 1e12 / p.pacePicos()).as(shape).isCloseTo(c[7] / 1000.0 * H100_DRAM.bandwidth(),
           org.assertj.core.data.Percentage.withPercentage(1e-4));
     }
     assertThat(FlashPlan.NARROW_64.sharedBytes()).isEqualTo(64 * 1024);
     assertThat(FlashPlan.DECODE_COMPACT[5].sharedBytes()).isEqualTo(96 * 1024);
     // not paced: within twice the L2 (E = 64, B = 1 at 4k; E = 256, B = 1 at 4k), beyond two waves (E = 64, B = 9 at
-    // 4k; E = 256, B = 34 at 4k), beyond PACE_WIDE_MAX_BYTES (E = 64, B = 8 at 64k; E = 256, B = 32 at 16k)
+    // 4k; E = 256, B = 34 at 4k), beyond PACE_WIDE_MAX_BYTES (E = 64, B = 8 at 32k) or, at head dim 256,
+    // PACE_WIDE_MAX_BYTES_COMPACT_256 (B = 24 at 16k, 3.2 GB; B = 17 at 32k)
     long[][] unpaced = {{32, 64, 1, 4096}, {8, 256, 1, 4096}, {32, 64, 9, 4096}, {8, 256, 34, 4096},
-        {32, 64, 8, 65_536}, {8, 256, 32, 16_384}};
+        {32, 64, 8, 32_768}, {8, 256, 24, 16_384}, {8, 256, 17, 32_768}};
     for (long[] c : unpaced) {
       assertThat(FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false, H100_DRAM).paced())
           .as("E = %d, B = %d, Lk = %d", c[1], c[2], c[3]).isFalse();
