@@ -354,8 +354,9 @@ class FlashGpuTest {
    * paced plans (v15) through the provider against the float64 reference with poisoned outputs on a caller's stream,
    * deterministic calls keeping their bits: head dim 256 with one split per head below half a wave (B = 8, H = 8,
    * 4096 keys, not paced) and four paced splits merged through the workspace (B = 4, 16384 keys), head dim 64 with two
-   * paced splits (B = 2, H = 32, 16384 keys), and paced grids of more than a wave, resident at once, on head dim 256's
-   * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys).
+   * paced splits (B = 2, H = 32, 16384 keys), paced grids of more than a wave, resident at once, on head dim 256's
+   * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys), both at v17's slower pace, and
+   * a grid of more than four waves that keeps one split at 4096 keys (v17; B = 17, H = 32, head dim 64).
    */
   @Test
   void headDim64And256DecodeBlocksMatchTheReference() {
@@ -364,9 +365,9 @@ class FlashGpuTest {
     FlashPlan.DecodeTraits compact256 = FlashPlan.DECODE_COMPACT[FlashPlan.headDimClass(256)];
     // {B, H, Lk, E, splits, paced (1 / 0)} and the traits each runs on
     long[][] cases = {{8, 8, 4096, 256, 1, 0}, {4, 8, 16_384, 256, 4, 1}, {2, 32, 16_384, 64, 2, 1},
-        {17, 8, 1000, 256, 1, 1}, {5, 32, 3000, 64, 1, 1}};
+        {17, 8, 1000, 256, 1, 1}, {5, 32, 3000, 64, 1, 1}, {17, 32, 4096, 64, 1, 0}};
     FlashPlan.DecodeTraits[] traits = {FlashPlan.DECODE[5], FlashPlan.DECODE[5], FlashPlan.DECODE[1], compact256,
-        FlashPlan.NARROW_64};
+        FlashPlan.NARROW_64, FlashPlan.DECODE[1]};
     for (int i = 0; i < cases.length; i++) {
       long[] c = cases[i];
       long b = c[0], h = c[1], lk = c[2], e = c[3];
