@@ -73,20 +73,21 @@ PACE_MIN_WAVES = 0.5
 MIN_PACE_BANDWIDTH = 1e11
 # FlashPlan.SLIM, NARROW_64 and the paced grids of more than a wave: one split on the first of FlashPlan.PACED_WIDE of
 # the head dim that serves the grid's waves, where its blocks per SM fit the shared memory and K + V take at most its
-# bytes - (head dim, traits, blocks per SM, most waves, most bytes, FlashPlan.SlowerPace (most waves, most keys,
-# fraction) or None, prepare's kind); PACED_WIDE_V16: v13-v16's (1.5 GB everywhere, no slower pace)
+# bytes - (head dim, traits, blocks per SM, most waves, most bytes, FlashPlan.SlowerPace list (most waves, most keys,
+# fraction; the first that serves), prepare's kind); PACED_WIDE_V16: v13-v16's (1.5 GB everywhere, no slower pace)
 SLIM = (16, 2, 2)
 NARROW_64 = (64, 2, 2)
 PACE_NARROW_MAX_WAVES = 2
 NARROW_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, COMPACT_256_BLOCKS_PER_SM = 3, 4, 2
 PACE_WIDE_MAX_BYTES, PACE_WIDE_MAX_BYTES_COMPACT_256 = 1_500_000_000, 3_000_000_000
-NEAR_WAVE_256, SHORT_NARROW_64 = (1.1, 1 << 62, 0.92), (PACE_NARROW_MAX_WAVES, 4096, 0.92)
+NEAR_WAVE_256 = ((1.05, 1 << 62, 0.91), (1.1, 1 << 62, 0.92))
+SHORT_NARROW_64 = ((PACE_NARROW_MAX_WAVES, 4096, 0.92),)
 PACED_WIDE = [(64, NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, SHORT_NARROW_64, "narrow64"),
-              (128, NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, None, "narrow"),
-              (128, SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, None, "slim"),
+              (128, NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, (), "narrow"),
+              (128, SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, (), "slim"),
               (256, DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES_COMPACT_256,
                NEAR_WAVE_256, "compact")]
-PACED_WIDE_V16 = [w[:4] + (PACE_WIDE_MAX_BYTES, None) + w[6:] for w in PACED_WIDE]
+PACED_WIDE_V16 = [w[:4] + (PACE_WIDE_MAX_BYTES, ()) + w[6:] for w in PACED_WIDE]
 # FlashPlan.TAIL_UNSPLIT_HEAD_DIMS (v17): grids of TAIL_WAVES waves or more keep one split up to UNSPLIT_MAX_KEYS keys
 TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
 
@@ -137,7 +138,7 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
     if not wide or blocks * lk * e * 4 > wide[0][4] or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
         return None
     _, traits, _, _, _, slower, kind = wide[0]
-    fraction = slower[2] if slower and blocks <= slower[0] * sms and lk <= slower[1] else None
+    fraction = next((f for w, keys, f in slower if blocks <= w * sms and lk <= keys), None)
     return 1, pace_ps(blocks, lk, e, traits, bandwidth, fraction), kind
 
 

@@ -1,6 +1,7 @@
 package dev.sdpa4j.provider.cuda.flash;
 
 import dev.sdpa4j.DType;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 
@@ -327,23 +328,24 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final long PACE_WIDE_MAX_BYTES_COMPACT_256 = 3_000_000_000L;
   /**
-   * The slower pace of head dim 256's compact grids just over a wave, at most 1.1 waves, which put a second block on a
-   * few SMs only: they read at 0.92 of the peak (H100, KERNEL_NOTES.md v17, H=8, fp16, µs, at 0.92 / at
-   * {@link #PACE_FRACTION} / PyTorch flash: B=17 at Lk=4k 196.4 / 201.7 / 200.0, 8k 383.6 / 398.5 / 386.6, 16k 754.0
-   * / 778.4 / 755.5; B=18 at 4k 203.1 / 208.9 / 209.4, 8k 400.1 / 409.2 / 403.1), while B=20, 1.21 waves, reads faster
-   * at {@link #PACE_FRACTION} (16k 863.7, 877.3 at 0.92), as head dim 128's narrow blocks do just over a wave (B=9,
-   * H=16, 16k 392.1, 396.3 at 0.92).
+   * The slower paces of head dim 256's compact grids just over a wave, which put a second block on a few SMs only,
+   * slower the fewer: up to 1.05 waves at 0.91 of the peak, up to 1.1 at 0.92 (H100, KERNEL_NOTES.md v17, H=8, µs,
+   * medians over five placements, at 0.91 / at 0.92 / PyTorch flash: B=17 (1.03 waves) fp16 at Lk=4k 194.7 / 197.9 /
+   * 200.4, 8k 382.5 / 388.2 / 386.5, 16k 754.8 / 760.2 / 756.7, bf16 at 8k 384.7 / 391.2 / 387.4; B=18 (1.09 waves)
+   * fp16 at 8k, four placements, 403.6 / 399.6 / 406.3, and 409.2 at {@link #PACE_FRACTION} in another run), while
+   * B=20, 1.21 waves, reads faster at {@link #PACE_FRACTION} (16k 863.7, 877.3 at 0.92), as head dim 128's narrow
+   * blocks do just over a wave (B=9, H=16, 16k 392.1, 396.3 at 0.92).
    */
-  static final SlowerPace NEAR_WAVE_256 = new SlowerPace(1.1, Long.MAX_VALUE, 0.92);
+  static final List<SlowerPace> NEAR_WAVE_256 = List.of(new SlowerPace(1.05, Long.MAX_VALUE, 0.91),
+      new SlowerPace(1.1, Long.MAX_VALUE, 0.92));
   /**
    * The slower pace of head dim 64's {@link #NARROW_64} grids of at most {@link #UNSPLIT_MAX_KEYS} keys: 0.92 of the
    * peak (H100, KERNEL_NOTES.md v17, H=32, µs, at 0.92 / at {@link #PACE_FRACTION} / cuDNN: fp16 B=6 at Lk=4k 68.8 /
    * 69.8 / 69.4, B=7 79.7 / 81.1 / 80.3; bf16 B=6 68.6 / 69.4 / 69.0, B=7 79.3 / 80.8 / 79.6), while 8k and 16k keys
    * read faster at {@link #PACE_FRACTION} (B=5 at 8k 111.3, 112.2 at 0.92; B=8 at 16k 346.1, 351.1).
    */
-  static final SlowerPace SHORT_NARROW_64 = new SlowerPace(PACE_NARROW_MAX_WAVES, UNSPLIT_MAX_KEYS, 0.92);
-  /** No slower pace. */
-  static final SlowerPace NO_SLOWER_PACE = new SlowerPace(0, 0, 0);
+  static final List<SlowerPace> SHORT_NARROW_64 = List.of(
+      new SlowerPace(PACE_NARROW_MAX_WAVES, UNSPLIT_MAX_KEYS, 0.92));
   /** Blocks of {@link #NARROW} resident per SM when a paced grid runs on them (64 KB each). */
   static final int NARROW_BLOCKS_PER_SM = 3;
   /** Blocks of {@link #SLIM} resident per SM when a paced grid runs on them (32 KB each). */
@@ -377,9 +379,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * @param blocksPerSm blocks resident per SM, as their shared memory allows
    * @param maxWaves    waves of one block per SM (batch x heads / SMs) up to which they serve
    * @param maxBytes    most bytes of K and V of a grid they serve
-   * @param slower      the grids they serve that read at a lower fraction of the peak than {@link #PACE_FRACTION}
+   * @param slower      the grids they serve that read at a lower fraction of the peak than {@link #PACE_FRACTION}: the
+   *                    first entry that serves a grid gives its fraction
    */
-  record PacedWide(DecodeTraits traits, int blocksPerSm, double maxWaves, long maxBytes, SlowerPace slower) {}
+  record PacedWide(DecodeTraits traits, int blocksPerSm, double maxWaves, long maxBytes, List<SlowerPace> slower) {}
 
   /**
    * Paced grids of more than a wave that read at {@code fraction} of the peak DRAM bandwidth instead of
@@ -398,8 +401,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final PacedWide[] PACED_WIDE = {
       new PacedWide(NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, SHORT_NARROW_64),
-      new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, NO_SLOWER_PACE),
-      new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, NO_SLOWER_PACE),
+      new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, List.of()),
+      new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, List.of()),
       new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES_COMPACT_256,
           NEAR_WAVE_256)};
 
@@ -600,7 +603,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * {@code maxBytes} (head dim 128: the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, the
    * {@link #SLIM} ones up to {@link #SLIM_BLOCKS_PER_SM}). Each warp then loads one key tile per {@link #pacePicos}, so
    * that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}, or the fraction of the
-   * entry's {@link SlowerPace} where it serves the grid) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
+   * entry's first {@link SlowerPace} that serves the grid) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
    * unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 /
    * 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
@@ -625,9 +628,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         return Optional.empty();
       }
       traits = wide.traits();
-      if (wide.slower().serves(batchHeads, lk, sms)) {
-        fraction = wide.slower().fraction();
-      }
+      fraction = wide.slower().stream().filter(p -> p.serves(batchHeads, lk, sms)).mapToDouble(SlowerPace::fraction)
+          .findFirst().orElse(0);
     }
     if (fraction == 0) {
       fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
