@@ -221,23 +221,26 @@ def main():
                    (56, 8, 1, 1, 300, 232, torch.bfloat16, 0, "bhle", 0.3, None)]
     cfgs += main_decode
     # v17: head dims 64 and 128 keep one split on grids of TAIL_WAVES waves up to UNSPLIT_MAX_KEYS keys
-    # (FlashPlan.TAIL_UNSPLIT_HEAD_DIMS, where the device has clusters): a padded head dim, GQA-packed rows
-    tail_unsplit = [(20, 32, 1, 1, 4096, 64, torch.float16, 0, "bhle", None, None),
-                    (34, 16, 1, 1, 4000, 120, torch.bfloat16, 0, "blhe", None, None),
-                    (24, 64, 2, 1, 3000, 64, torch.float16, 2, "pad", 0.2, None)]
-    cfgs += tail_unsplit
+    # (FlashPlan.TAIL_UNSPLIT_HEAD_DIMS, where the device has clusters): a padded head dim, GQA-packed rows; head dim
+    # 64's grids of one to four waves below STEAL_MIN_KEYS_HEAD_DIM_64 keys do not steal (B = 9, 13 at 8k)
+    one_split = [(20, 32, 1, 1, 4096, 64, torch.float16, 0, "bhle", None, None),
+                 (34, 16, 1, 1, 4000, 120, torch.bfloat16, 0, "blhe", None, None),
+                 (24, 64, 2, 1, 3000, 64, torch.float16, 2, "pad", 0.2, None),
+                 (9, 32, 1, 1, 8192, 64, torch.bfloat16, 0, "bhle", None, None),
+                 (13, 32, 1, 1, 12000, 56, torch.float16, 0, "blhe", -0.2, None)]
+    cfgs += one_split
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
     unpaced_set = set(unpaced)
     from flashlib import CLUSTERS
     main_set = set(main_decode)
-    tail_unsplit_set = set(tail_unsplit)
+    one_split_set = set(one_split)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         if CLUSTERS and cfg in main_set and info["split"]:
             ok = False   # the main kernel should have run it
-        if CLUSTERS and cfg in tail_unsplit_set and (int(info["splits"]) != 1 or info["steal"]):
+        if CLUSTERS and cfg in one_split_set and (int(info["splits"]) != 1 or info["steal"]):
             ok = False   # one split should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))

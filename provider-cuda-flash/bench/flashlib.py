@@ -43,6 +43,7 @@ SLAB_BYTES = 64 << 10
 # (_ws) - partial slots per (m-block, batch, head), and where FlashPlan.of takes them when determinism is not asked for
 STEAL_SLOTS = 8
 STEAL_MIN_KEYS = 8192
+STEAL_MIN_KEYS_HEAD_DIM_64 = 16384   # FlashPlan.STEAL_MIN_KEYS_HEAD_DIM_64 (v17b; rules "v17" and earlier: STEAL_MIN_KEYS)
 STEAL_LONG_KEYS = 32768
 # FlashPlan.STEAL_HELPER_KEYS: a grid below a wave that would split steals on the resident blocks (helpers from the start)
 STEAL_HELPER_KEYS = 65536
@@ -348,7 +349,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
-                    elif can_cl and steal is None and not deterministic and Lk >= STEAL_MIN_KEYS \
+                    elif can_cl and steal is None and not deterministic and Lk >= (
+                            STEAL_MIN_KEYS_HEAD_DIM_64 if TRAITS[dc][0] == 64 and rules not in (
+                                "v12", "v13", "v14", "v15", "v16", "v17") else STEAL_MIN_KEYS) \
                             and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule
                         waves = blocks / SMS
                         full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY

@@ -243,6 +243,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final long STEAL_MIN_KEYS = 8192;
   /**
+   * Fewest keys for which head dim 64's one-split decode grids steal work: its 256-key block steps make 8192 keys a
+   * short stream, which one split runs faster (H100, KERNEL_NOTES.md v17, H=32, fp16, Lk=8k, medians over 2-3
+   * placements, ratio to cuDNN, one split / stealing: B=9 1.033 / 0.953, B=10 1.013 / 0.982, B=13 1.053 / 0.986,
+   * B=15 1.022 / 1.002, B=16 0.995 / 0.996; at 16k stealing and one split are close, B=9 1.024 / 1.033, B=14 1.011 /
+   * 0.993).
+   */
+  static final long STEAL_MIN_KEYS_HEAD_DIM_64 = 16_384;
+  /**
    * Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster), and from which
    * a grid of {@link #TAIL_WAVES} waves or more steals rather than splitting its tail where determinism is not asked
    * for (H100, H=16, E=128, fp16, µs, stealing / tail splits / cuDNN: B=33 at 64k 5636.8 / 5666.2 / 5640.2, at 32k
@@ -458,6 +466,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * As {@link #of(long, long, long, long, int, int, boolean, boolean)}, where the caller may take results whose last
    * bits vary from call to call ({@code deterministic} false): on a device with clusters (measured on an H100 only), a
    * decode grid of one split per unit, between 0.8 and {@link #TAIL_WAVES} waves, with at least {@link #STEAL_MIN_KEYS}
+   * ({@link #STEAL_MIN_KEYS_HEAD_DIM_64} at head dim 64)
    * keys, steals work (see {@link #stealBlocks}) unless it is one wave of at least {@link #STEAL_WAVE_EFFICIENCY}
    * below {@link #STEAL_LONG_KEYS} keys. Measured on an H100 (KERNEL_NOTES.md, v10; fp16, H=16, E=128, µs, stealing /
    * one split / cuDNN): B=7 at Lk=16k 307.4 / 313.3 / 303.3 and 64k 1191.5 / 1242.0 / 1193.5; B=8 at 64k 1365.2 /
@@ -540,7 +549,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         splits = tail;
         cluster = ceilDiv(lk, tail) <= TAIL_CLUSTER_KEYS;
       }
-    } else if (clusters && !deterministic && lk >= STEAL_MIN_KEYS) {
+    } else if (clusters && !deterministic && lk >= (d.headDim() == 64 ? STEAL_MIN_KEYS_HEAD_DIM_64 : STEAL_MIN_KEYS)) {
       double waves = (double) blocks / sms;
       boolean fullWave = blocks <= sms && waves / Math.ceil(waves) >= STEAL_WAVE_EFFICIENCY;
       if (!fullWave || lk >= STEAL_LONG_KEYS) {

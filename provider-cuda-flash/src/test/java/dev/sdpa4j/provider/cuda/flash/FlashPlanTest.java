@@ -208,6 +208,17 @@ class FlashPlanTest {
         assertThat(p).isEqualTo(FlashPlan.of(c[0] * 16, 1, c[1], 128, H100_SMS, H100_SHARED, false, true));
       }
     }
+    // head dim 64 (H = 32) steals from STEAL_MIN_KEYS_HEAD_DIM_64 keys: B = 9 and 16 (2.2 and 3.9 waves) run one split
+    // below, steal on the 132 resident blocks from there
+    for (long b : new long[] {9, 16}) {
+      FlashPlan shorter = FlashPlan.of(b * 32, 1, 16_383, 64, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(shorter.steal()).as("B = %d", b).isFalse();
+      assertThat(shorter.splits()).isEqualTo(1);
+      assertThat(shorter.traitsName()).isEqualTo(FlashPlan.DECODE[1].name());
+      FlashPlan longer = FlashPlan.of(b * 32, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(longer.steal()).as("B = %d", b).isTrue();
+      assertThat(longer.stealBlocks()).isEqualTo(H100_SMS);
+    }
     // deterministic calls, devices without clusters, small grids (splits) and grids of TAIL_WAVES waves below
     // STEAL_LONG_KEYS keys never steal
     assertThat(FlashPlan.of(9 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true).steal()).isFalse();
