@@ -411,8 +411,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       new PacedWide(NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, SHORT_NARROW_64),
       new PacedWide(NARROW, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES, List.of()),
       new PacedWide(SLIM, SLIM_BLOCKS_PER_SM, SLIM_BLOCKS_PER_SM, PACE_WIDE_MAX_BYTES, List.of()),
-      new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_WIDE_MAX_BYTES_COMPACT_256,
-          NEAR_WAVE_256)};
+      new PacedWide(DECODE_COMPACT[5], COMPACT_256_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES,
+          PACE_WIDE_MAX_BYTES_COMPACT_256, NEAR_WAVE_256)};
 
   /** Index of the specialisation for head dim {@code e} (8..256, a multiple of 8). */
   static int headDimClass(long e) {
@@ -447,11 +447,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * {@link #CLUSTER_SPLIT_KEYS} keys: then those splits merge in a cluster (no workspace). A grid of at least
    * {@link #TAIL_WAVES} waves splits its keys into up to {@link #MAX_CLUSTER} splits of at least
    * {@link #TAIL_SPLIT_KEYS} keys, so that its last wave is short, merged in a cluster up to {@link #TAIL_CLUSTER_KEYS}
-   * keys per split, else through the workspace. Measured on an H100 (KERNEL_NOTES.md, v8; fp16, H=16, E=128, cuDNN
-   * in the same process): B=1 at Lk = 4k / 16k / 64k: 8 workspace splits 11.1 / 49.7 µs, 4 cluster splits 178.8 µs
-   * (cuDNN 12.3 / 51.5 / 180.8); B=8: one split (any split 1-40% slower); B=64: 2 / 8 cluster splits 690.3 / 2726.8 µs
-   * at 4k / 16k, 8 workspace splits 10969.6 µs at 64k, against 692.6 / 2779.6 / 11127.2 with one split (cuDNN 703.0 /
-   * 2789.8 / 11131.3). Only traits of one block per SM ({@link #residentBlocks}) merge half a wave of splits in
+   * keys per split, else through the workspace (except at the {@link #TAIL_UNSPLIT_HEAD_DIMS} up to
+   * {@link #UNSPLIT_MAX_KEYS} keys, which keep one split). Measured on an H100 (KERNEL_NOTES.md, v8; fp16, H=16, E=128,
+   * cuDNN in the same process): B=1 at Lk = 4k / 16k / 64k: 8 workspace splits 11.1 / 49.7 µs, 4 cluster splits
+   * 178.8 µs (cuDNN 12.3 / 51.5 / 180.8); B=8: one split (any split 1-40% slower); B=64: 2 / 8 cluster splits 690.3 /
+   * 2726.8 µs at 4k / 16k, 8 workspace splits 10969.6 µs at 64k, against 692.6 / 2779.6 / 11127.2 with one split (cuDNN
+   * 703.0 / 2789.8 / 11131.3). Only traits of one block per SM ({@link #residentBlocks}) merge half a wave of splits in
    * clusters: 96 KB blocks, two per SM on an H100, ran slower in such clusters than with workspace splits
    * (KERNEL_NOTES.md, v14; the 96 KB traits head dims 64 and 256 had before, fp16, µs: H=32, E=64, B=1 at Lk=16k 2
    * cluster splits 49.8, 4 workspace splits 48.9; H=8, E=256, B=2 at 64k 4 cluster splits 546.0, 8 workspace splits
@@ -612,9 +613,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * {@code maxBytes} (head dim 128: the {@link #NARROW} blocks up to {@link #PACE_NARROW_MAX_WAVES} waves, the
    * {@link #SLIM} ones up to {@link #SLIM_BLOCKS_PER_SM}). Each warp then loads one key tile per {@link #pacePicos}, so
    * that the grid reads K and V at {@link #PACE_FRACTION} (or {@link #PACE_FRACTION_LONG}, or the fraction of the
-   * entry's first {@link SlowerPace} that serves the grid) of the peak bandwidth, every block at the same rate. On an H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced /
-   * unpaced plans / the best of PyTorch's backends): B=6 at Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 /
-   * 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 / 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
+   * entry's first {@link SlowerPace} that serves the grid) of the peak bandwidth, every block at the same rate. On an
+   * H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6 at
+   * Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 /
+   * 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
       int maxSharedPerBlock, Dram dram) {
