@@ -215,6 +215,13 @@ SM90_VARIANTS = {"d64_n128s3": (3, 64, 128, 3), "d128_n128s3": (4, 128, 128, 3),
 def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
+# prepare's baseline rule sets that follow v8's, oldest first (the default, "v8", is FlashPlan's current rules)
+BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17")
+
+def rules_before(rules, version):
+    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v17b")."""
+    return rules in (BASE_RULES[:BASE_RULES.index(version)] if version in BASE_RULES else BASE_RULES)
+
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
             split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
             steal_blocks=None, narrow=None, short_tiles=None, paced=None, slim=False):
@@ -229,9 +236,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split; "v13" = v13's plans and decode traits), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
-    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15" / "v16": those versions'
-    plans (v14: pacing at head dim 128 only; v15: no decode on the main kernel; v16: tail splits at every head dim, no
-    slower pace, 1.5 GB paced grids at head dim 256). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15" / "v16" / "v17": those
+    versions' plans (v14: pacing at head dim 128 only; v15: no decode on the main kernel; v16: tail splits at every head
+    dim, no slower pace, 1.5 GB paced grids at head dim 256; v17: head dim 64 steals from 8192 keys). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
@@ -305,13 +312,13 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
                     if zero_counters is None:
                         zero_counters = True
-                elif rules not in ("v12", "v13", "v14", "v15") and CLUSTERS and not compact \
+                elif not rules_before(rules, "v16") and CLUSTERS and not compact \
                         and main_decode(B * heads, lq, Lk, dc):
                     split = False   # FlashPlan.mainDecode (v16): the main kernel, no split
                 elif paced is not False and (paced_plan := pace_plan(
                         blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
-                        head_dims=(128,) if rules in ("v12", "v13", "v14") else PACE_HEAD_DIMS,
-                        wide_table=PACED_WIDE_V16 if rules in ("v12", "v13", "v14", "v15", "v16") else PACED_WIDE)):
+                        head_dims=(128,) if rules_before(rules, "v15") else PACE_HEAD_DIMS,
+                        wide_table=PACED_WIDE_V16 if rules_before(rules, "v17") else PACED_WIDE)):
                     splits, pace, kind = paced_plan
                     steal = short_tiles = False
                     narrow, slim, narrow64 = kind == "narrow", kind == "slim", kind == "narrow64"
@@ -344,14 +351,14 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     # (steal=False, forced: the tail splits a grid that may not steal takes)
                     elif can_cl and blocks >= TAIL_WAVES * SMS and (deterministic or Lk < STEAL_LONG_KEYS or v13
                                                                      or steal is False) \
-                            and (rules in ("v12", "v13", "v14", "v15", "v16") or Lk > UNSPLIT_MAX_KEYS
+                            and (rules_before(rules, "v17") or Lk > UNSPLIT_MAX_KEYS
                                  or TRAITS[dc][0] not in TAIL_UNSPLIT_HEAD_DIMS):
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
                     elif can_cl and steal is None and not deterministic and Lk >= (
-                            STEAL_MIN_KEYS_HEAD_DIM_64 if TRAITS[dc][0] == 64 and rules not in (
-                                "v12", "v13", "v14", "v15", "v16", "v17") else STEAL_MIN_KEYS) \
+                            STEAL_MIN_KEYS_HEAD_DIM_64 if TRAITS[dc][0] == 64 and not rules_before(rules, "v17b")
+                            else STEAL_MIN_KEYS) \
                             and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule
                         waves = blocks / SMS
                         full = blocks <= SMS and waves / math.ceil(waves) >= STEAL_WAVE_EFFICIENCY
