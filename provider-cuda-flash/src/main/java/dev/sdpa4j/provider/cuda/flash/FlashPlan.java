@@ -626,7 +626,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
     DecodeTraits traits = d;
     int splits = 1;
-    double fraction = 0;
+    List<SlowerPace> slower = List.of();
     if (batchHeads <= sms) {
       splits = (int) Math.max(1, Math.min(sms / batchHeads, lk / PACE_MIN_SPLIT_KEYS));
       if (batchHeads * splits < PACE_MIN_WAVES * sms) {
@@ -639,12 +639,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         return Optional.empty();
       }
       traits = wide.traits();
-      fraction = wide.slower().stream().filter(p -> p.serves(batchHeads, lk, sms)).mapToDouble(SlowerPace::fraction)
-          .findFirst().orElse(0);
+      slower = wide.slower();
     }
-    if (fraction == 0) {
-      fraction = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
-    }
+    double usual = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
+    double fraction = slower.stream().filter(p -> p.serves(batchHeads, lk, sms)).mapToDouble(SlowerPace::fraction)
+        .findFirst().orElse(usual);
     long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
     long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
     return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),
