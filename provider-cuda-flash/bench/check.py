@@ -229,6 +229,14 @@ def main():
                  (9, 32, 1, 1, 8192, 64, torch.bfloat16, 0, "bhle", None, None),
                  (13, 32, 1, 1, 12000, 56, torch.float16, 0, "blhe", -0.2, None)]
     cfgs += one_split
+    # v18: head dim 64's one-split grids of two to four waves whose last wave is 0.3-0.5 full split their keys in two,
+    # merged in a cluster (FlashPlan.midTail, where the device has clusters): B = 14 (3.4 waves), 40 heads (B = 11, 3.3
+    # waves) at an odd key count, a padded head dim (B = 10, 2.4 waves), GQA-packed rows under a bottom-right mask
+    mid_tail = [(14, 32, 1, 1, 8192, 64, torch.float16, 0, "bhle", None, None),
+                (11, 40, 1, 1, 6001, 64, torch.bfloat16, 0, "blhe", -0.2, None),
+                (10, 32, 1, 1, 12000, 56, torch.float16, 0, "pad", 0.3, None),
+                (28, 32, 2, 1, 7000, 64, torch.bfloat16, 2, "bhle", None, None)]
+    cfgs += mid_tail
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
@@ -236,12 +244,15 @@ def main():
     from flashlib import CLUSTERS
     main_set = set(main_decode)
     one_split_set = set(one_split)
+    mid_tail_set = set(mid_tail)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         if CLUSTERS and cfg in main_set and info["split"]:
             ok = False   # the main kernel should have run it
         if CLUSTERS and cfg in one_split_set and (int(info["splits"]) != 1 or info["steal"]):
             ok = False   # one split should have run it
+        if CLUSTERS and cfg in mid_tail_set and (int(info["splits"]) != 2 or not info["cluster"]):
+            ok = False   # two cluster splits should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])

@@ -91,6 +91,17 @@ PACED_WIDE = [(64, NARROW_64, NARROW_BLOCKS_PER_SM, PACE_NARROW_MAX_WAVES, PACE_
 PACED_WIDE_V16 = [w[:4] + (PACE_WIDE_MAX_BYTES, ()) + w[6:] for w in PACED_WIDE]
 # FlashPlan.TAIL_UNSPLIT_HEAD_DIMS (v17): grids of TAIL_WAVES waves or more keep one split up to UNSPLIT_MAX_KEYS keys
 TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
+# FlashPlan.MID_TAIL_* (v18): head dim 64's one-split grids of 2-4 waves, UNSPLIT_MAX_KEYS < keys <
+# STEAL_MIN_KEYS_HEAD_DIM_64, whose last wave is 0.3-0.5 full split their keys in two, merged in a cluster
+MID_TAIL_HEAD_DIM, MID_TAIL_MIN_WAVES, MID_TAIL_MIN_FILL, MID_TAIL_MAX_FILL, MID_TAIL_SPLITS = 64, 2, 0.3, 0.5, 2
+
+def mid_tail(head_dim, blocks, lk, resident):
+    """FlashPlan.midTail."""
+    if head_dim != MID_TAIL_HEAD_DIM or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_MIN_KEYS_HEAD_DIM_64:
+        return False
+    waves = blocks / resident
+    fill = waves - math.floor(waves)
+    return MID_TAIL_MIN_WAVES <= waves < TAIL_WAVES and MID_TAIL_MIN_FILL <= fill <= MID_TAIL_MAX_FILL
 
 _CUDA_DRIVER = ctypes.CDLL("libcuda.so.1")
 
@@ -216,10 +227,10 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 # prepare's baseline rule sets that follow v8's, oldest first (the default, "v8", is FlashPlan's current rules)
-BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17")
+BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b")
 
 def rules_before(rules, version):
-    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v17b")."""
+    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v18")."""
     return rules in (BASE_RULES[:BASE_RULES.index(version)] if version in BASE_RULES else BASE_RULES)
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
@@ -236,9 +247,10 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     (small grids: one wave of workspace splits, half a wave of cluster splits from CLUSTER_SPLIT_KEYS keys per split;
     grids of TAIL_WAVES waves: splits of TAIL_SPLIT_KEYS keys, in clusters up to TAIL_CLUSTER_KEYS keys per split; "v13" = v13's plans and decode traits), "v7" = the committed v7 rules (half a wave of
     splits wherever clusters merge, a memset on every workspace call) for a baseline harness, "v12" = "v8" pacing only
-    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / "v15" / "v16" / "v17": those
+    grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / ... / "v17b": those
     versions' plans (v14: pacing at head dim 128 only; v15: no decode on the main kernel; v16: tail splits at every head
-    dim, no slower pace, 1.5 GB paced grids at head dim 256; v17: head dim 64 steals from 8192 keys). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    dim, no slower pace, 1.5 GB paced grids at head dim 256; v17: head dim 64 steals from 8192 keys; v17b: no mid-tail
+    split). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
@@ -365,6 +377,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         steal = not full or Lk >= STEAL_LONG_KEYS
                         if steal:
                             steal_blocks = steal_blocks or min(blocks, resident)
+                    if can_cl and not rules_before(rules, "v18") and splits == 1 and not steal and not compact \
+                            and mid_tail(TRAITS[dc][0], blocks, Lk, resident):   # FlashPlan.midTail (v18)
+                        splits, plan_cluster = MID_TAIL_SPLITS, True
                     if narrow is None:
                         narrow = can_cl and splits == 1 and not steal and dc == 3 and not compact \
                             and SMS < blocks <= NARROW_MAX_WAVES * SMS \

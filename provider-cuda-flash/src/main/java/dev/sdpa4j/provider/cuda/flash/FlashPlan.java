@@ -251,6 +251,22 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final long STEAL_MIN_KEYS_HEAD_DIM_64 = 16_384;
   /**
+   * The head dim whose one-split decode grids with a part-filled last wave split their keys in two ({@link
+   * #midTail}): 64, one 128 KB block per SM, where those grids ran 0.985-0.998 of cuDNN (KERNEL_NOTES.md v18).
+   */
+  static final int MID_TAIL_HEAD_DIM = 64;
+  /** Fewest waves of one block per SM of a {@link #midTail} grid (fewer are paced or split for parallelism). */
+  static final double MID_TAIL_MIN_WAVES = 2;
+  /**
+   * Least and most fill of the last wave, as a fraction of the SMs, of a {@link #midTail} grid: on an H100 grids
+   * whose last wave held 0.15-0.18 or 0.64-0.91 of the SMs ran faster with one split.
+   */
+  static final double MID_TAIL_MIN_FILL = 0.3;
+  /** See {@link #MID_TAIL_MIN_FILL}. */
+  static final double MID_TAIL_MAX_FILL = 0.5;
+  /** Key splits of a {@link #midTail} grid, merged in a cluster. */
+  static final int MID_TAIL_SPLITS = 2;
+  /**
    * Keys from which even a grid that fills one wave steals (H100, B=8, H=16, Lk=64k: 0.3-1.0% faster), and from which
    * a grid of {@link #TAIL_WAVES} waves or more steals rather than splitting its tail where determinism is not asked
    * for (H100, H=16, E=128, fp16, µs, stealing / tail splits / cuDNN: B=33 at 64k 5636.8 / 5666.2 / 5640.2, at 32k
@@ -484,7 +500,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split; at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES}
    * to {@link #SHORT_TILES_MAX_WAVES} of a wave with at most {@link #SHORT_TILES_MAX_KEYS} keys runs one split of the
    * {@link #SHORT_TILES} blocks, and a one-split grid just over a wave (at most {@link #NARROW_MAX_WAVES}) runs the
-   * {@link #NARROW} blocks, three per SM.
+   * {@link #NARROW} blocks, three per SM. A one-split grid of head dim 64 whose last wave is part-filled splits its
+   * keys in two, merged in a cluster ({@link #midTail}).
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic) {
@@ -558,11 +575,37 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         stealBlocks = (int) Math.min(blocks, resident);
       }
     }
+    if (clusters && d == DECODE[c] && splits == 1 && stealBlocks == 0 && midTail(d.headDim(), blocks, lk, resident)) {
+      splits = MID_TAIL_SPLITS;
+      cluster = true;
+    }
     if (clusters && splits == 1 && d.headDim() == NARROW.headDim() && blocks > sms
         && blocks <= NARROW_MAX_WAVES * sms && NARROW_BLOCKS_PER_SM * NARROW.sharedBytes() <= maxSharedPerBlock) {
       d = NARROW;
     }
     return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
+  }
+
+  /**
+   * Whether a one-split decode grid of {@code blocks} on traits of {@code headDim}, {@code resident} of them at once,
+   * splits its {@code lk} keys in {@link #MID_TAIL_SPLITS} merged in a cluster (on a device with clusters): head dim
+   * {@link #MID_TAIL_HEAD_DIM}, more than {@link #UNSPLIT_MAX_KEYS} and fewer than {@link #STEAL_MIN_KEYS_HEAD_DIM_64}
+   * keys, {@link #MID_TAIL_MIN_WAVES} to {@link #TAIL_WAVES} waves, the last one {@link #MID_TAIL_MIN_FILL} to {@link
+   * #MID_TAIL_MAX_FILL} full (two splits make its blocks half as long and its last wave fuller: B=14, H=32 runs 896
+   * blocks, 6.79 waves). Measured on an H100 (KERNEL_NOTES.md v18; fp16 unless named, medians over 2-3 placements,
+   * ratio to cuDNN, one split / two cluster splits): H=32, B=14 (448 blocks, 3.39 waves) at Lk=6k 1.003 / 1.012, 7k
+   * 0.998 / 1.005, 8k 0.997 / 1.017 (bf16 0.998 / 1.017), 12k 0.992 / 1.021, 14k 0.997 / 1.024; B=10 (2.42 waves) at 8k
+   * 1.007 / 1.011, 12k 1.010 / 1.017 (bf16 1.006 / 1.013), 14k 1.008 / 1.022; H=40, B=11 at 8k 0.985 / 1.017; H=16,
+   * B=28 at 8k 0.996 / 1.015. At 4096 keys one split stays ahead (B=14 1.003 / 0.995), as it does for last waves 0.15
+   * full (B=13 at 8k 1.043 / 1.014) or 0.91 (B=12 at 7k 1.005 / 0.980).
+   */
+  static boolean midTail(int headDim, long blocks, long lk, int resident) {
+    if (headDim != MID_TAIL_HEAD_DIM || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_MIN_KEYS_HEAD_DIM_64) {
+      return false;
+    }
+    double waves = (double) blocks / resident;
+    double fill = waves - Math.floor(waves);
+    return waves >= MID_TAIL_MIN_WAVES && waves < TAIL_WAVES && fill >= MID_TAIL_MIN_FILL && fill <= MID_TAIL_MAX_FILL;
   }
 
   /** A main-kernel plan on traits {@code main}: {@code batchHeads} x the query blocks of {@code lq} queries. */

@@ -356,26 +356,29 @@ class FlashGpuTest {
    * 4096 keys, not paced) and four paced splits merged through the workspace (B = 4, 16384 keys), head dim 64 with two
    * paced splits (B = 2, H = 32, 16384 keys), paced grids of more than a wave, resident at once, on head dim 256's
    * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys), both at v17's slower pace, and
-   * a grid of more than four waves that keeps one split at 4096 keys (v17; B = 17, H = 32, head dim 64).
+   * a grid of more than four waves that keeps one split at 4096 keys (v17; B = 17, H = 32, head dim 64), and a grid of
+   * 3.4 waves whose last wave is 0.39 full, split in two and merged in a cluster (v18; B = 14, H = 32, 6001 keys).
    */
   @Test
   void headDim64And256DecodeBlocksMatchTheReference() {
     CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
     Random rnd = seeded("headDim64And256DecodeBlocksMatchTheReference");
     FlashPlan.DecodeTraits compact256 = FlashPlan.DECODE_COMPACT[FlashPlan.headDimClass(256)];
-    // {B, H, Lk, E, splits, paced (1 / 0)} and the traits each runs on
-    long[][] cases = {{8, 8, 4096, 256, 1, 0}, {4, 8, 16_384, 256, 4, 1}, {2, 32, 16_384, 64, 2, 1},
-        {17, 8, 1000, 256, 1, 1}, {5, 32, 3000, 64, 1, 1}, {17, 32, 4096, 64, 1, 0}};
+    // {B, H, Lk, E, splits, paced (1 / 0), cluster (1 / 0)} and the traits each runs on
+    long[][] cases = {{8, 8, 4096, 256, 1, 0, 0}, {4, 8, 16_384, 256, 4, 1, 0}, {2, 32, 16_384, 64, 2, 1, 0},
+        {17, 8, 1000, 256, 1, 1, 0}, {5, 32, 3000, 64, 1, 1, 0}, {17, 32, 4096, 64, 1, 0, 0},
+        {14, 32, 6001, 64, 2, 0, 1}};
     FlashPlan.DecodeTraits[] traits = {FlashPlan.DECODE[5], FlashPlan.DECODE[5], FlashPlan.DECODE[1], compact256,
-        FlashPlan.NARROW_64, FlashPlan.DECODE[1]};
+        FlashPlan.NARROW_64, FlashPlan.DECODE[1], FlashPlan.DECODE[1]};
     for (int i = 0; i < cases.length; i++) {
       long[] c = cases[i];
       long b = c[0], h = c[1], lk = c[2], e = c[3];
       String name = traits[i].name();
       FlashPlan plan = devicePlan(ctx, b * h, lk, e, true);
-      assumeTrue(plan.splits() == c[4] && plan.paced() == (c[5] == 1) && !plan.cluster()
+      assumeTrue(plan.splits() == c[4] && plan.paced() == (c[5] == 1) && plan.cluster() == (c[6] == 1)
           && plan.traitsName().equals(name) && plan.headDim() == e, () -> "E = " + e + ", B = " + b + " does not run "
-          + c[4] + (c[5] == 1 ? " paced" : "") + " splits on " + name + " here: " + plan);
+          + c[4] + (c[5] == 1 ? " paced" : "") + (c[6] == 1 ? " cluster" : "") + " splits on " + name + " here: "
+          + plan);
       boolean bf16 = i % 2 == 1;
       decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 3, true, false);
     }

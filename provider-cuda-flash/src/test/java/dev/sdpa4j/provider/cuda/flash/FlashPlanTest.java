@@ -428,6 +428,52 @@ class FlashPlanTest {
         .isFalse();
   }
 
+  /**
+   * v18: head dim 64's one-split decode grids of two to four waves whose last wave is 0.3-0.5 full split their keys in
+   * two, merged in a cluster, above 4096 and below 16384 keys, deterministic or not, paced memory known or not; other
+   * last waves, 4096 keys, longer grids (stealing, or tail splits from four waves), head dim 128 at the same grids,
+   * the compact traits and devices without clusters keep their plans.
+   */
+  @Test
+  void headDim64GridsWithAPartFilledLastWaveSplitInTwoClusters() {
+    // {batch x heads, keys}: H = 32, B = 10 (2.42 waves, 0.42 full) and B = 14 (3.39, 0.39); H = 40, B = 11 (3.33);
+    // the fill's bounds (304 blocks: 0.303 full; 330: 0.5); a padded head dim
+    long[][] split = {{10 * 32, 8192}, {14 * 32, 4097}, {14 * 32, 16_383}, {11 * 40, 6001}, {304, 12_000},
+        {330, 5000}};
+    for (long[] c : split) {
+      for (boolean deterministic : new boolean[] {false, true}) {
+        for (FlashPlan.Dram dram : new FlashPlan.Dram[] {FlashPlan.Dram.UNKNOWN, H100_DRAM}) {
+          FlashPlan p = FlashPlan.of(c[0], 1, c[1], 64, H100_SMS, H100_SHARED, false, true, deterministic, dram);
+          assertThat(p.splits()).as("%d blocks, Lk = %d", c[0], c[1]).isEqualTo(FlashPlan.MID_TAIL_SPLITS);
+          assertThat(p.cluster()).isTrue();
+          assertThat(p.paced()).isFalse();
+          assertThat(p.workspace()).isFalse();
+          assertThat(p.gridY()).isEqualTo(c[0]);
+          assertThat(p.kernel(DType.BFLOAT16, 56, false)).isEqualTo("flash_decode_bf16_d64_n64w4s2_cl_pad");
+        }
+      }
+    }
+    // one split: last waves 0.15 (B = 13), 0.64 (B = 15), 0.91 (B = 12) full and just outside the bounds (303
+    // blocks: 0.295; 331: 0.508), 4096 keys, a grid of fewer than two waves beyond the paced bytes (B = 8 at 12k)
+    long[][] oneSplit = {{13 * 32, 8192}, {15 * 32, 8192}, {12 * 32, 7168}, {303, 12_000}, {331, 5000},
+        {14 * 32, 4096}, {8 * 32, 12_000}};
+    for (long[] c : oneSplit) {
+      FlashPlan p = FlashPlan.of(c[0], 1, c[1], 64, H100_SMS, H100_SHARED, false, true, false);
+      assertThat(p.splits()).as("%d blocks, Lk = %d", c[0], c[1]).isEqualTo(1);
+      assertThat(p.steal()).isFalse();
+    }
+    // from STEAL_MIN_KEYS_HEAD_DIM_64 keys B = 14 steals (deterministic: one split); from four waves (B = 18, 4.36
+    // waves, 0.36 full) the tail splits
+    assertThat(FlashPlan.of(14 * 32, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    assertThat(FlashPlan.of(14 * 32, 1, 16_384, 64, H100_SMS, H100_SHARED, false, true, true).splits()).isEqualTo(1);
+    assertThat(FlashPlan.of(18 * 32, 1, 8192, 64, H100_SMS, H100_SHARED, false, true, false).splits())
+        .isEqualTo((int) (8192 / FlashPlan.TAIL_SPLIT_KEYS));
+    // head dim 128 (H = 16, B = 28: the same 448 blocks), the compact traits, no clusters
+    assertThat(FlashPlan.of(28 * 16, 1, 6144, 128, H100_SMS, H100_SHARED, false, true, false).splits()).isEqualTo(1);
+    assertThat(FlashPlan.of(14 * 32, 1, 8192, 64, H100_SMS, SM86_SHARED, false, true, false).cluster()).isFalse();
+    assertThat(FlashPlan.of(14 * 32, 1, 8192, 64, H100_SMS, H100_SHARED, false, false, false).splits()).isEqualTo(1);
+  }
+
   private static void assertOneSplitOf(FlashPlan.DecodeTraits traits, long b, long lk) {
     for (boolean deterministic : new boolean[] {true, false}) {
       FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, deterministic);
