@@ -237,6 +237,19 @@ def main():
                 (10, 32, 1, 1, 12000, 56, torch.float16, 0, "pad", 0.3, None),
                 (28, 32, 2, 1, 7000, 64, torch.bfloat16, 2, "bhle", None, None)]
     cfgs += mid_tail
+    # v18: head dims 64 and 128 are not paced where the grid's streams are stack-aligned (FlashPlan.KvLayout: heads
+    # 5120 keys apart on an H100's five stacks, or one wave's two splits of 10240 keys); head dim 256 keeps pace
+    from flashlib import STACK_ALIGNMENT
+    stack_unpaced = [(20, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
+                     (6, 32, 1, 1, 5120, 64, torch.bfloat16, 0, "bhle", None, None),
+                     (4, 16, 1, 1, 20480, 128, torch.float16, 0, "bhle", None, None)]
+    stack_paced = [(20, 8, 1, 1, 5120, 256, torch.float16, 0, "bhle", None, None)]
+    # ... and their grids of one to two waves with stack-aligned heads split in three clusters, those of two to four
+    # waves that would steal in two (FlashPlan.stackAlignedSplits)
+    stack_split = {(9, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None): 3,
+                   (5, 32, 1, 1, 10240, 64, torch.bfloat16, 0, "bhle", -0.3, None): 3,
+                   (20, 16, 1, 1, 10240, 128, torch.bfloat16, 0, "bhle", None, None): 2}
+    cfgs += stack_unpaced + stack_paced + list(stack_split)
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
@@ -245,6 +258,7 @@ def main():
     main_set = set(main_decode)
     one_split_set = set(one_split)
     mid_tail_set = set(mid_tail)
+    stack_unpaced_set, stack_paced_set = set(stack_unpaced), set(stack_paced)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         if CLUSTERS and cfg in main_set and info["split"]:
@@ -253,6 +267,12 @@ def main():
             ok = False   # one split should have run it
         if CLUSTERS and cfg in mid_tail_set and (int(info["splits"]) != 2 or not info["cluster"]):
             ok = False   # two cluster splits should have run it
+        if STACK_ALIGNMENT == 5 << 16 and (cfg in stack_unpaced_set and info["pace_ps"]
+                                           or cfg in stack_paced_set and not info["pace_ps"]):
+            ok = False   # an H100's stack rule: paced where it should not be, or the reverse
+        if STACK_ALIGNMENT == 5 << 16 and cfg in stack_split and (int(info["splits"]) != stack_split[cfg]
+                                                                  or not info["cluster"]):
+            ok = False   # an H100's stack rule: these cluster splits should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])

@@ -113,6 +113,32 @@ def _driver_attribute(attr):
 # CudaDevice.memoryBandwidth (2 x memory clock x bus width, bytes/s) and l2CacheBytes, as the provider reads them
 BANDWIDTH = 2 * _driver_attribute(36) * 1000 * _driver_attribute(37) // 8   # CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE (kHz), _BUS_WIDTH
 L2_BYTES = _driver_attribute(38)   # CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE
+# FlashPlan.Dram.of's stackAlignment (v18): the odd part of the HBM stack count (bus bits / 1024) x STACK_GRANULE, or 0
+STACK_GRANULE = 1 << 16
+_stacks = _driver_attribute(37) // 1024
+_odd = _stacks // (_stacks & -_stacks) if _stacks else 0
+STACK_ALIGNMENT = _odd * STACK_GRANULE if _odd > 1 else 0
+# FlashPlan.STACK_ALIGNED_UNPACED_HEAD_DIMS (v18): head dims not paced where the grid's streams are stack-aligned
+STACK_ALIGNED_UNPACED_HEAD_DIMS = (64, 128)
+
+# FlashPlan.STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS (v18)
+STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS = 3, 2
+
+def stack_aligned_splits(head_dim, blocks, lk, resident, stealing, kv):
+    """FlashPlan.stackAlignedSplits: the cluster splits of a grid whose heads are stack-aligned, or 0."""
+    if head_dim not in STACK_ALIGNED_UNPACED_HEAD_DIMS or lk <= UNSPLIT_MAX_KEYS or not stack_aligned(kv, 1, lk):
+        return 0
+    if resident < blocks <= 2 * resident:
+        return STACK_ALIGNED_SHORT_SPLITS
+    return STACK_ALIGNED_SPLITS if stealing and 2 * resident < blocks < TAIL_WAVES * resident else 0
+
+def stack_aligned(kv, splits, split_keys, alignment=None):
+    """FlashPlan.KvLayout.stackAligned: kv = (K head, K row, V head, V row) strides in bytes."""
+    alignment = STACK_ALIGNMENT if alignment is None else alignment
+    if not alignment:
+        return False
+    spacing = (kv[0], kv[2]) if splits == 1 else (split_keys * kv[1], split_keys * kv[3])
+    return any(x % alignment == 0 for x in spacing)
 
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
@@ -127,11 +153,12 @@ def pace_ps(grid_blocks, lk_per_split, e, traits, bandwidth=None, fraction=None)
     return round(2 * bn * e * 2 * w * grid_blocks * 1e12 / (fraction * bandwidth))
 
 def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, l2=None, one_wave=False,
-              head_dims=PACE_HEAD_DIMS, wide_table=None):
+              head_dims=PACE_HEAD_DIMS, wide_table=None, kv=None):
     """FlashPlan.of's paced plans: (splits, decode_pace_ps, traits) for a decode grid of `blocks` (batch x heads x row
     blocks), traits None (FlashPlan.DECODE's) or the kind of its PACED_WIDE entry ("narrow64", "narrow", "slim",
     "compact"); or None where it does not pace. one_wave: v12's rule (grids of at most one wave only); head_dims: the
-    paced head dims (v12-v14: 128 only); wide_table: PACED_WIDE (None) or PACED_WIDE_V16."""
+    paced head dims (v12-v14: 128 only); wide_table: PACED_WIDE (None) or PACED_WIDE_V16; kv: K's and V's head and row
+    strides in bytes (FlashPlan.KvLayout; None: before v18, no stack rule)."""
     wide_table = PACED_WIDE if wide_table is None else wide_table
     sms = SMS if sms is None else sms
     bandwidth = BANDWIDTH if bandwidth is None else bandwidth
@@ -143,6 +170,10 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
         splits = max(1, min(sms // blocks, lk // PACE_MIN_SPLIT_KEYS))
         if blocks * splits < PACE_MIN_WAVES * sms:
             return None
+        bn = DECODE[dc][0]
+        if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS \
+                and stack_aligned(kv, splits, cdiv(cdiv(lk, bn), splits) * bn):
+            return None
         return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, DECODE[dc], bandwidth), None
     if one_wave:
         return None
@@ -150,6 +181,8 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
     if not wide or blocks * lk * e * 4 > wide[0][4] or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
         return None
     _, traits, _, _, _, slower, kind = wide[0]
+    if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv, 1, lk):
+        return None
     fraction = next((f for w, keys, f in slower if blocks <= w * sms and lk <= keys), None)
     return 1, pace_ps(blocks, lk, e, traits, bandwidth, fraction), kind
 
@@ -250,7 +283,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     grids of at most one wave (v12's plans, for a baseline harness of that kernel); "v14" / ... / "v17b": those
     versions' plans (v14: pacing at head dim 128 only; v15: no decode on the main kernel; v16: tail splits at every head
     dim, no slower pace, 1.5 GB paced grids at head dim 256; v17: head dim 64 steals from 8192 keys; v17b: no mid-tail
-    split). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
+    split, pacing stack-aligned streams). sm90: None = FlashPlan's rule for the Hopper wgmma kernels, False = the mma.sync
     main kernel, or a name in SM90_VARIANTS (bench only). steal: None = FlashPlan's work-stealing rule for the decode
     kernel (the _ws kernels, only where not `deterministic`), True / False forced; steal_blocks overrides its grid.
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
@@ -319,6 +352,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             if split:   # FlashPlan.of: the fewest splits within 95% of the best wave efficiency
                 can_cl = CLUSTERS and cluster is not False and hasattr(lib, "harness_launch_cluster")
                 blocks, kblocks = B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw)
+                kv_bytes = tuple(x * k.element_size() for x in (ks[1], ks[2], vs[1], vs[2]))   # FlashPlan.KvLayout
                 if rules == "v7":   # one decode block per SM (per two SMs where clusters merge the splits)
                     splits = num_splits(blocks, kblocks, (SMS // 2 if can_cl else SMS) * split_slots_mul, min_eff=0.95)
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
@@ -330,7 +364,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                 elif paced is not False and (paced_plan := pace_plan(
                         blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
                         head_dims=(128,) if rules_before(rules, "v15") else PACE_HEAD_DIMS,
-                        wide_table=PACED_WIDE_V16 if rules_before(rules, "v17") else PACED_WIDE)):
+                        wide_table=PACED_WIDE_V16 if rules_before(rules, "v17") else PACED_WIDE,
+                        kv=None if rules_before(rules, "v18") else kv_bytes)):
                     splits, pace, kind = paced_plan
                     steal = short_tiles = False
                     narrow, slim, narrow64 = kind == "narrow", kind == "slim", kind == "narrow64"
@@ -377,7 +412,11 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         steal = not full or Lk >= STEAL_LONG_KEYS
                         if steal:
                             steal_blocks = steal_blocks or min(blocks, resident)
-                    if can_cl and not rules_before(rules, "v18") and splits == 1 and not steal and not compact \
+                    aligned = 0 if not can_cl or rules_before(rules, "v18") or compact or cdiv(lq, 16) != 1 \
+                        else stack_aligned_splits(TRAITS[dc][0], blocks, Lk, resident, bool(steal), kv_bytes)
+                    if aligned:   # FlashPlan.stackAlignedSplits (v18)
+                        splits, plan_cluster, steal = aligned, True, False
+                    elif can_cl and not rules_before(rules, "v18") and splits == 1 and not steal and not compact \
                             and mid_tail(TRAITS[dc][0], blocks, Lk, resident):   # FlashPlan.midTail (v18)
                         splits, plan_cluster = MID_TAIL_SPLITS, True
                     if narrow is None:

@@ -16,10 +16,11 @@ import java.util.Objects;
  * @param memoryBandwidth              peak DRAM bandwidth in bytes per second: twice the memory clock times the bus
  *                                     width (0 where the driver reports neither)
  * @param l2CacheBytes                 size of the L2 cache in bytes
+ * @param memoryBusBits                width of the memory bus in bits (1024 per HBM stack; 0 where not reported)
  */
 public record CudaDevice(int ordinal, String name, ComputeCapability computeCapability, long totalMemoryBytes,
                          int multiprocessorCount, int maxSharedMemoryPerBlockOptin, long memoryBandwidth,
-                         long l2CacheBytes) {
+                         long l2CacheBytes, int memoryBusBits) {
   public CudaDevice {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(computeCapability, "computeCapability");

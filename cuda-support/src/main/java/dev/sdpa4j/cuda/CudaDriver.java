@@ -213,10 +213,10 @@ public final class CudaDriver {
     int sms = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
     int smem = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
     long memoryClockKhz = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE);
-    long busBits = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
+    int busBits = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
     long l2 = attribute(dev[0], cudart.CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE);
     return new CudaDevice(ordinal, new String(name, 0, len, java.nio.charset.StandardCharsets.UTF_8),
-        new ComputeCapability(major, minor), total, sms, smem, 2 * memoryClockKhz * 1000 * busBits / 8, l2);
+        new ComputeCapability(major, minor), total, sms, smem, 2 * memoryClockKhz * 1000 * busBits / 8, l2, busBits);
   }
 
   private static int attribute(int dev, int attribute) {

@@ -14,7 +14,7 @@ class CudaDriverTest {
 
   private static CudaDevice device(int major, int minor) {
     return new CudaDevice(0, "test", new ComputeCapability(major, minor), 1L << 30, 10, 100_000, 1_000_000_000_000L,
-        40L << 20);
+        40L << 20, 5120);
   }
 
   @Test

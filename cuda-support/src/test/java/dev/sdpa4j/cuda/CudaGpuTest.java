@@ -69,6 +69,7 @@ class CudaGpuTest {
     // HBM2e / HBM3 / GDDR6 devices: from about 200 GB/s to a few TB/s; L2 of several MiB
     assertThat(d.memoryBandwidth()).isBetween(100_000_000_000L, 20_000_000_000_000L);
     assertThat(d.l2CacheBytes()).isBetween(1L << 20, 1L << 30);
+    assertThat(d.memoryBusBits()).isBetween(64, 16_384);
   }
 
   @Test

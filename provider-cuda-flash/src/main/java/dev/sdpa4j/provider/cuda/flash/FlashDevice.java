@@ -349,9 +349,10 @@ final class FlashDevice {
     long lk = s.keyLength();
     long e = s.headDim();
     CudaDevice device = context.device();
+    long es = r.dtype().byteSize();
     FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, device.multiprocessorCount(),
         device.maxSharedMemoryPerBlockOptin(), dropout, clusters(), r.options().deterministic(),
-        new FlashPlan.Dram(device.memoryBandwidth(), device.l2CacheBytes()));
+        FlashPlan.Dram.of(device), new FlashPlan.KvLayout(k.s1() * es, k.s2() * es, v.s1() * es, v.s2() * es));
     long oAccum = 0;
     long lseAccum = 0;
     DeviceMemory borrowed = null;

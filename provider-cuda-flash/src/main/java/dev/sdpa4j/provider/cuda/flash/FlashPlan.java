@@ -37,13 +37,58 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int threads, int sharedBytes, String traitsName, long pacePicos) {
 
   /**
-   * What FlashPlan knows of the device's memory: its peak DRAM bandwidth and L2 size ({@link #UNKNOWN}: never pace).
+   * What FlashPlan knows of the device's memory: its peak DRAM bandwidth and L2 size ({@link #UNKNOWN}: never pace),
+   * and the spacing of the key streams that read in step from the same memory stacks.
    *
-   * @param bandwidth peak DRAM bandwidth in bytes per second
-   * @param l2Bytes   L2 cache size in bytes
+   * @param bandwidth      peak DRAM bandwidth in bytes per second
+   * @param l2Bytes        L2 cache size in bytes
+   * @param stackAlignment 0, or the bytes whose multiples place the streams of a decode grid (one per head, or per
+   *                       split) on the same memory stacks at the same time: the odd part of the HBM stack count
+   *                       times {@link #STACK_GRANULE} (an H100 SXM, five stacks: 327,680)
    */
-  record Dram(long bandwidth, long l2Bytes) {
-    static final Dram UNKNOWN = new Dram(0, 0);
+  record Dram(long bandwidth, long l2Bytes, long stackAlignment) {
+    static final Dram UNKNOWN = new Dram(0, 0, 0);
+
+    /** A memory of unknown stack layout. */
+    Dram(long bandwidth, long l2Bytes) {
+      this(bandwidth, l2Bytes, 0);
+    }
+
+    /** The memory of {@code device}: its bandwidth, L2 and the stacks of its bus (1024 bits per HBM stack). */
+    static Dram of(dev.sdpa4j.cuda.CudaDevice device) {
+      int stacks = device.memoryBusBits() / 1024;
+      int odd = stacks >> Integer.numberOfTrailingZeros(Math.max(1, stacks));
+      return new Dram(device.memoryBandwidth(), device.l2CacheBytes(), odd > 1 ? odd * STACK_GRANULE : 0);
+    }
+
+    /** Whether streams {@code spacingBytes} apart read in step from the same stacks (never for unknown stacks). */
+    boolean stackAligned(long spacingBytes) {
+      return stackAlignment > 0 && spacingBytes % stackAlignment == 0;
+    }
+  }
+
+  /**
+   * The layout of K and V in bytes: the stride between heads (kv heads) and between keys.
+   *
+   * @param kHeadBytes bytes between two heads of K
+   * @param kRowBytes  bytes between two keys of K
+   * @param vHeadBytes bytes between two heads of V
+   * @param vRowBytes  bytes between two keys of V
+   */
+  record KvLayout(long kHeadBytes, long kRowBytes, long vHeadBytes, long vRowBytes) {
+    /** Contiguous [B, H, Lk, E] K and V of two-byte elements. */
+    static KvLayout contiguous(long lk, long e) {
+      return new KvLayout(lk * e * 2, e * 2, lk * e * 2, e * 2);
+    }
+
+    /**
+     * Whether the streams of a paced grid read in step from the same stacks of {@code dram}: with one split, K's or
+     * V's heads are {@link Dram#stackAligned}; with more, splits of {@code splitKeys} keys are.
+     */
+    boolean stackAligned(Dram dram, int splits, long splitKeys) {
+      return splits == 1 ? dram.stackAligned(kHeadBytes) || dram.stackAligned(vHeadBytes)
+          : dram.stackAligned(splitKeys * kRowBytes) || dram.stackAligned(splitKeys * vRowBytes);
+    }
   }
 
   /**
@@ -327,6 +372,41 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /** Least bandwidth (bytes per second) that paces: a device that reports less is not paced. */
   static final long PACE_MIN_BANDWIDTH = 100_000_000_000L;
   /**
+   * The power of two in {@link Dram#stackAlignment}: the streams of a paced grid whose spacing is a multiple of the
+   * odd part of the stack count times this read in step from the same stacks (H100 SXM, five stacks, H=16, E=128,
+   * B=20, Lk=4096, fp16, ratio to cuDNN over two placements, paced on the {@link #SLIM} blocks / one split unpaced:
+   * heads 5120 keys apart, 5 x 2^18 bytes, 0.987 / 1.110; 4480 keys, 35 x 2^15, 1.061 / 1.049; 4160 keys, 65 x 2^14,
+   * 1.070 / 1.052; 4100 keys, 1025 x 2^10, 1.060 / 1.048; KERNEL_NOTES.md v18).
+   */
+  static final long STACK_GRANULE = 1L << 16;
+  /**
+   * Head dims whose paced plans give way to the unpaced rules where their streams are {@link KvLayout#stackAligned}:
+   * paced in step, their blocks queue on the same stacks (H100, KERNEL_NOTES.md v18, fp16, ratio to cuDNN, medians
+   * over 2-3 placements, paced / the unpaced rules: H=16, E=128 on the {@link #SLIM} blocks, B=17-32 at Lk=5120
+   * 0.946-0.963 / 1.019-1.128, B=20 and 28 at 2560 0.954 and 0.925 / 1.118 and 1.075; H=32, E=64 on the
+   * {@link #NARROW_64} blocks, B=5-8 at 5120 0.951-1.026 / 1.027-1.129, B=6 at 10240, 12800, 15360 1.047, 1.053, 1.032
+   * / 1.118, 1.100, 1.077; one wave of two paced splits: H=16, E=128, B=4 at 20480 0.978 / 0.995; H=32, E=64, B=2 at
+   * 40960 0.971 / 0.987). Head dim 256's compact blocks keep pace (H=8, B=20 at 5120: 1.303 / 1.250).
+   */
+  static final Set<Integer> STACK_ALIGNED_UNPACED_HEAD_DIMS = Set.of(64, 128);
+  /**
+   * Key splits, merged in a cluster, of a grid of one to two waves at those head dims whose heads are stack-aligned and
+   * which has more than {@link #UNSPLIT_MAX_KEYS} keys: one split, or stealing, leaves its short last wave's blocks in
+   * step on the same stacks (H100, KERNEL_NOTES.md v18, fp16, ratio to the best of cuDNN and PyTorch flash over two
+   * placements, one split or stealing / three cluster splits: H=16, E=128, B=9 (1.09 waves) at Lk=5120 0.903 / 1.028,
+   * at 10240 0.929 / 1.010 (stealing), B=10 0.963 / 1.087 and 0.977 / 1.044, B=12-16 at 10240 0.985-1.002 / 1.030-1.061;
+   * H=32, E=64, B=5 (1.21 waves) at 5120, 10240, 15360 1.014, 0.964, 1.033 / 1.065, 1.076, 1.142; B=6-8 within 3%
+   * either way, 1.008-1.137).
+   */
+  static final int STACK_ALIGNED_SHORT_SPLITS = 3;
+  /**
+   * Key splits, merged in a cluster, that replace stealing in a grid of two to {@link #TAIL_WAVES} waves at those head
+   * dims whose heads are stack-aligned (H100, KERNEL_NOTES.md v18, H=16, E=128, fp16, ratio to cuDNN over two
+   * placements, stealing / two cluster splits: B=20 at Lk=10240, 12800, 15360 1.078, 1.096, 1.103 / 1.122, 1.138,
+   * 1.128; B=28 1.027, 1.002, 1.015 / 1.051, 1.018, 1.024).
+   */
+  static final int STACK_ALIGNED_SPLITS = 2;
+  /**
    * Waves (of one block per SM) up to which a paced grid of more than a wave runs on the {@link #NARROW} blocks, one
    * split, three per SM; above, on the {@link #SLIM} ones (H100, H=16, fp16, Lk=4k, µs, narrow / slim: B=16 174.4 /
    * 176.2, B=18 198.4 / 198.0, B=20 229.1 / 220.8).
@@ -517,6 +597,18 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic, Dram dram) {
+    return of(batchHeads, lq, lk, e, sms, maxSharedPerBlock, dropout, clusters, deterministic, dram,
+        KvLayout.contiguous(lk, e));
+  }
+
+  /**
+   * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean, Dram)}, for K and V laid out as
+   * {@code kv}: at head dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} a grid whose streams are
+   * {@link KvLayout#stackAligned} is not paced, and one of one row block per head whose heads are takes
+   * {@link #stackAlignedSplits}.
+   */
+  static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
+      boolean clusters, boolean deterministic, Dram dram, KvLayout kv) {
     int c = headDimClass(e);
     Traits main = MAIN[c];
     boolean useSplit = !dropout && lq <= DECODE_ROWS;
@@ -534,7 +626,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       return mainPlan(main, batchHeads, lq);
     }
     if (clusters && d == DECODE[c]) {
-      Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, maxSharedPerBlock, dram);
+      Optional<FlashPlan> paced = paced(d, batchHeads, rowBlocks, lk, e, sms, maxSharedPerBlock, dram, kv);
       if (paced.isPresent()) {
         return paced.get();
       }
@@ -575,7 +667,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         stealBlocks = (int) Math.min(blocks, resident);
       }
     }
-    if (clusters && d == DECODE[c] && splits == 1 && stealBlocks == 0 && midTail(d.headDim(), blocks, lk, resident)) {
+    int aligned = clusters && d == DECODE[c] && rowBlocks == 1
+        ? stackAlignedSplits(d.headDim(), blocks, lk, resident, stealBlocks > 0, dram, kv) : 0;
+    if (aligned > 0) {
+      splits = aligned;
+      cluster = true;
+      stealBlocks = 0;
+    } else if (clusters && d == DECODE[c] && splits == 1 && stealBlocks == 0
+        && midTail(d.headDim(), blocks, lk, resident)) {
       splits = MID_TAIL_SPLITS;
       cluster = true;
     }
@@ -606,6 +705,23 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     double waves = (double) blocks / resident;
     double fill = waves - Math.floor(waves);
     return waves >= MID_TAIL_MIN_WAVES && waves < TAIL_WAVES && fill >= MID_TAIL_MIN_FILL && fill <= MID_TAIL_MAX_FILL;
+  }
+
+  /**
+   * The cluster splits of a grid whose heads are stack-aligned ({@link KvLayout#stackAligned} with one split) at head
+   * dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} with more than {@link #UNSPLIT_MAX_KEYS} keys, or 0 for the usual
+   * plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to two waves of {@code resident} blocks, {@link
+   * #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would steal ({@code stealing}).
+   */
+  static int stackAlignedSplits(int headDim, long blocks, long lk, int resident, boolean stealing, Dram dram,
+      KvLayout kv) {
+    if (!STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(headDim) || lk <= UNSPLIT_MAX_KEYS || !kv.stackAligned(dram, 1, lk)) {
+      return 0;
+    }
+    if (blocks > resident && blocks <= 2L * resident) {
+      return STACK_ALIGNED_SHORT_SPLITS;
+    }
+    return stealing && blocks > 2L * resident && blocks < (long) TAIL_WAVES * resident ? STACK_ALIGNED_SPLITS : 0;
   }
 
   /** A main-kernel plan on traits {@code main}: {@code batchHeads} x the query blocks of {@code lq} queries. */
@@ -662,7 +778,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
-      int maxSharedPerBlock, Dram dram) {
+      int maxSharedPerBlock, Dram dram, KvLayout kv) {
     if (!PACE_HEAD_DIMS.contains(d.headDim()) || rowBlocks != 1 || dram.bandwidth() < PACE_MIN_BANDWIDTH
         || batchHeads * lk * e * 4 < PACE_MIN_L2_MULTIPLE * dram.l2Bytes()) {
       return Optional.empty();
@@ -683,6 +799,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       }
       traits = wide.traits();
       slower = wide.slower();
+    }
+    if (STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim())
+        && kv.stackAligned(dram, splits, ceilDiv(ceilDiv(lk, traits.blockN()), splits) * traits.blockN())) {
+      return Optional.empty();
     }
     double usual = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
     double fraction = slower.stream().filter(p -> p.serves(batchHeads, lk, sms)).mapToDouble(SlowerPace::fraction)

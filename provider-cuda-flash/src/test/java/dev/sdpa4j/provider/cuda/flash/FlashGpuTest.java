@@ -405,7 +405,7 @@ class FlashGpuTest {
     long b = 28, h = 16, hk = 8, lk = 777, e = 256;
     var d = ctx.device();
     FlashPlan plan = FlashPlan.of(b * hk, h / hk, lk, e, d.multiprocessorCount(), d.maxSharedMemoryPerBlockOptin(),
-        false, true, false, new FlashPlan.Dram(d.memoryBandwidth(), d.l2CacheBytes()));
+        false, true, false, FlashPlan.Dram.of(d));
     assumeTrue(!plan.split(), () -> "GQA, B = " + b + " does not run on the main kernel here: " + plan);
     gqaBottomRightMatchesTheReference(rnd, DType.FLOAT16, b, h, hk, 1, lk, e, 4e-3);
   }
@@ -449,7 +449,7 @@ class FlashGpuTest {
   private static FlashPlan devicePlan(CudaContext ctx, long batchHeads, long lk, long e, boolean deterministic) {
     var d = ctx.device();
     return FlashPlan.of(batchHeads, 1, lk, e, d.multiprocessorCount(), d.maxSharedMemoryPerBlockOptin(), false, true,
-        deterministic, new FlashPlan.Dram(d.memoryBandwidth(), d.l2CacheBytes()));
+        deterministic, FlashPlan.Dram.of(d));
   }
 
   /**

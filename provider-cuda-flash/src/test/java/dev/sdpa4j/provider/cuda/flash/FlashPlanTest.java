@@ -474,6 +474,94 @@ class FlashPlanTest {
     assertThat(FlashPlan.of(14 * 32, 1, 8192, 64, H100_SMS, H100_SHARED, false, false, false).splits()).isEqualTo(1);
   }
 
+  /**
+   * v18: the stack alignment comes from the bus width (the odd part of its HBM stacks); head dims 64 and 128 give up
+   * pacing where their streams are stack-aligned - heads, or one wave's splits - and take the unpaced rules' plan,
+   * while head dim 256, other strides and memories of unknown or power-of-two stacks keep pace.
+   */
+  @Test
+  void stackAlignedStreamsOfHeadDims64And128AreNotPaced() {
+    assertThat(FlashPlan.Dram.of(device(5120)).stackAlignment()).isEqualTo(5 * FlashPlan.STACK_GRANULE);
+    assertThat(FlashPlan.Dram.of(device(6144)).stackAlignment()).isEqualTo(3 * FlashPlan.STACK_GRANULE);
+    assertThat(FlashPlan.Dram.of(device(8192)).stackAlignment()).isZero();
+    assertThat(FlashPlan.Dram.of(device(384)).stackAlignment()).isZero();
+    assertThat(FlashPlan.Dram.of(device(0)).stackAlignment()).isZero();
+    assertThat(FlashPlan.Dram.of(device(5120)).bandwidth()).isEqualTo(H100_DRAM.bandwidth());
+    FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
+    // {batch x heads, keys, head dim, head stride in keys (0: contiguous), paced (1 / 0)}
+    long[][] cases = {{20 * 16, 4096, 128, 0, 1}, {20 * 16, 4096, 128, 5120, 0}, {20 * 16, 4096, 128, 4480, 1},
+        {20 * 16, 5120, 128, 0, 0}, {28 * 16, 2560, 128, 0, 0}, {6 * 32, 5120, 64, 0, 0}, {6 * 32, 10_240, 64, 0, 0},
+        {6 * 32, 6144, 64, 0, 1}, {4 * 16, 20_480, 128, 0, 0}, {4 * 16, 16_384, 128, 20_480, 1},
+        {2 * 32, 40_960, 64, 0, 0}, {20 * 8, 5120, 256, 0, 1}};
+    for (long[] c : cases) {
+      long bh = c[0], lk = c[1], e = c[2], stride = (c[3] == 0 ? lk : c[3]) * e * 2;
+      FlashPlan.KvLayout kv = new FlashPlan.KvLayout(stride, e * 2, stride, e * 2);
+      FlashPlan p = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, h100, kv);
+      assertThat(p.paced()).as("%d blocks, Lk = %d, E = %d, heads %d keys apart", bh, lk, e, c[3]).isEqualTo(c[4] == 1);
+      if (c[4] == 0) {   // the plan of a memory too slow to pace, with the same stacks
+        assertThat(p).isEqualTo(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false,
+            new FlashPlan.Dram(0, 0, h100.stackAlignment()), kv));
+      }
+      // an unknown stack layout paces them all, as before
+      assertThat(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, H100_DRAM, kv).paced()).isTrue();
+    }
+    // V alone aligned is enough
+    FlashPlan.KvLayout vAligned = new FlashPlan.KvLayout(4096 * 256, 256, 5120 * 256, 256);
+    assertThat(FlashPlan.of(20 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true, false, h100, vAligned).paced())
+        .isFalse();
+  }
+
+  /**
+   * v18: grids whose heads are stack-aligned, above 4096 keys, at head dims 64 and 128 split their keys in three
+   * clusters from one to two waves, and in two from two to four waves where they would steal; other grids, 4096 keys,
+   * head dim 256, several row blocks per head and memories of unknown stacks keep the usual plans.
+   */
+  @Test
+  void stackAlignedHeadsSplitInClusters() {
+    FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
+    // {batch x heads, keys, head dim, splits (0: not a cluster plan)}: H = 16, E = 128, B = 9 (1.09 waves) and
+    // B = 16 (1.94) at 5120 and 10240 keys, B = 20 (2.42) at 10240 (would steal) and 5120 (one split); H = 32, E = 64,
+    // B = 5 at 10240 and 20480 (would steal), B = 4 (0.97 waves); 2560 keys; head dim 256
+    long[][] cases = {{9 * 16, 5120, 128, 3}, {9 * 16, 10_240, 128, 3}, {16 * 16, 5120, 128, 3},
+        {16 * 16, 10_240, 128, 3}, {20 * 16, 10_240, 128, 2}, {20 * 16, 15_360, 128, 2}, {20 * 16, 5120, 128, 0},
+        {5 * 32, 10_240, 64, 3}, {5 * 32, 20_480, 64, 3}, {4 * 32, 5120, 64, 0}, {9 * 16, 2560, 128, 0},
+        {20 * 8, 5120, 256, 0}};
+    for (long[] c : cases) {
+      long bh = c[0], lk = c[1], e = c[2];
+      FlashPlan.KvLayout kv = FlashPlan.KvLayout.contiguous(lk, e);
+      // two splits replace stealing, which deterministic calls never do (below)
+      for (boolean deterministic : c[3] == 2 ? new boolean[] {false} : new boolean[] {false, true}) {
+        FlashPlan p = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, deterministic, h100, kv);
+        String what = bh + " blocks, Lk = " + lk + ", E = " + e + (deterministic ? ", deterministic" : "");
+        if (c[3] > 0) {
+          assertThat(p.splits()).as(what).isEqualTo((int) c[3]);
+          assertThat(p.cluster()).as(what).isTrue();
+          assertThat(p.steal()).as(what).isFalse();
+          assertThat(p.paced()).as(what).isFalse();
+          assertThat(p.traitsName()).isEqualTo(FlashPlan.DECODE[FlashPlan.headDimClass(e)].name());
+        } else {
+          assertThat(p.cluster() && p.splits() == FlashPlan.STACK_ALIGNED_SHORT_SPLITS).as(what).isFalse();
+        }
+      }
+      if (c[3] > 0) {   // unknown stacks: the usual plan
+        FlashPlan usual = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false,
+            new FlashPlan.Dram(0, 0), kv);
+        assertThat(usual.cluster() && usual.splits() == c[3]).as("%d blocks, Lk = %d", bh, lk).isFalse();
+      }
+    }
+    // B = 20 at 10240 keys, deterministic: no stealing to replace, one split
+    assertThat(FlashPlan.of(20 * 16, 1, 10_240, 128, H100_SMS, H100_SHARED, false, true, true, h100,
+        FlashPlan.KvLayout.contiguous(10_240, 128)).splits()).isEqualTo(1);
+    // several row blocks per head (GQA-packed rows of 32 query heads): the usual plan
+    assertThat(FlashPlan.of(9 * 16, 32, 5120, 128, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(5120, 128)).splits()).isNotEqualTo(3);
+  }
+
+  private static dev.sdpa4j.cuda.CudaDevice device(int busBits) {
+    return new dev.sdpa4j.cuda.CudaDevice(0, "test", new dev.sdpa4j.spi.ComputeCapability(9, 0), 80L << 30, H100_SMS,
+        H100_SHARED, H100_DRAM.bandwidth(), H100_DRAM.l2Bytes(), busBits);
+  }
+
   private static void assertOneSplitOf(FlashPlan.DecodeTraits traits, long b, long lk) {
     for (boolean deterministic : new boolean[] {true, false}) {
       FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, deterministic);
