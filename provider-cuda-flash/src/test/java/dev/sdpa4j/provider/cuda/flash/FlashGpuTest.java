@@ -357,7 +357,8 @@ class FlashGpuTest {
    * paced splits (B = 2, H = 32, 16384 keys), paced grids of more than a wave, resident at once, on head dim 256's
    * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys), both at v17's slower pace, and
    * a grid of more than four waves that keeps one split at 4096 keys (v17; B = 17, H = 32, head dim 64), and a grid of
-   * 3.4 waves whose last wave is 0.39 full, split in two and merged in a cluster (v18; B = 14, H = 32, 6001 keys).
+   * 3.4 waves whose last wave is 0.39 full, split in two and merged in a cluster (v18; B = 14, H = 32, 6001 keys), and
+   * one of 1.2 waves whose heads lie 5120 keys apart, stack-aligned on an H100, in three cluster splits (v18; B = 5).
    */
   @Test
   void headDim64And256DecodeBlocksMatchTheReference() {
@@ -367,9 +368,9 @@ class FlashGpuTest {
     // {B, H, Lk, E, splits, paced (1 / 0), cluster (1 / 0)} and the traits each runs on
     long[][] cases = {{8, 8, 4096, 256, 1, 0, 0}, {4, 8, 16_384, 256, 4, 1, 0}, {2, 32, 16_384, 64, 2, 1, 0},
         {17, 8, 1000, 256, 1, 1, 0}, {5, 32, 3000, 64, 1, 1, 0}, {17, 32, 4096, 64, 1, 0, 0},
-        {14, 32, 6001, 64, 2, 0, 1}};
+        {14, 32, 6001, 64, 2, 0, 1}, {5, 32, 5120, 64, 3, 0, 1}};
     FlashPlan.DecodeTraits[] traits = {FlashPlan.DECODE[5], FlashPlan.DECODE[5], FlashPlan.DECODE[1], compact256,
-        FlashPlan.NARROW_64, FlashPlan.DECODE[1], FlashPlan.DECODE[1]};
+        FlashPlan.NARROW_64, FlashPlan.DECODE[1], FlashPlan.DECODE[1], FlashPlan.DECODE[1]};
     for (int i = 0; i < cases.length; i++) {
       long[] c = cases[i];
       long b = c[0], h = c[1], lk = c[2], e = c[3];
