@@ -126,7 +126,8 @@ STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS = 3, 2
 
 def stack_aligned_splits(head_dim, blocks, lk, resident, stealing, kv):
     """FlashPlan.stackAlignedSplits: the cluster splits of a grid whose heads are stack-aligned, or 0."""
-    if head_dim not in STACK_ALIGNED_UNPACED_HEAD_DIMS or lk <= UNSPLIT_MAX_KEYS or not stack_aligned(kv, 1, lk):
+    if head_dim not in STACK_ALIGNED_UNPACED_HEAD_DIMS or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_LONG_KEYS \
+            or not stack_aligned(kv, 1, lk):
         return 0
     if resident < blocks <= 2 * resident:
         return STACK_ALIGNED_SHORT_SPLITS

@@ -709,13 +709,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * The cluster splits of a grid whose heads are stack-aligned ({@link KvLayout#stackAligned} with one split) at head
-   * dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} with more than {@link #UNSPLIT_MAX_KEYS} keys, or 0 for the usual
-   * plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to two waves of {@code resident} blocks, {@link
-   * #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would steal ({@code stealing}).
+   * dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} with more than {@link #UNSPLIT_MAX_KEYS} and fewer than
+   * {@link #STEAL_LONG_KEYS} keys, or 0 for the usual plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to two waves of
+   * {@code resident} blocks, {@link #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would steal
+   * ({@code stealing}). From {@link #STEAL_LONG_KEYS} keys stealing stays ahead at head dim 128 (H100, H=16, Lk=40960,
+   * ratio to the best of cuDNN and PyTorch flash, three cluster splits / stealing: B=9 0.982 / 0.996, B=12 1.040 /
+   * 1.053, B=16 1.002 / 1.019).
    */
   static int stackAlignedSplits(int headDim, long blocks, long lk, int resident, boolean stealing, Dram dram,
       KvLayout kv) {
-    if (!STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(headDim) || lk <= UNSPLIT_MAX_KEYS || !kv.stackAligned(dram, 1, lk)) {
+    if (!STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(headDim) || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_LONG_KEYS
+        || !kv.stackAligned(dram, 1, lk)) {
       return 0;
     }
     if (blocks > resident && blocks <= 2L * resident) {

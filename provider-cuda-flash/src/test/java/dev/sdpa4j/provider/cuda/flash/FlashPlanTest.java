@@ -521,11 +521,12 @@ class FlashPlanTest {
     FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
     // {batch x heads, keys, head dim, splits (0: not a cluster plan)}: H = 16, E = 128, B = 9 (1.09 waves) and
     // B = 16 (1.94) at 5120 and 10240 keys, B = 20 (2.42) at 10240 (would steal) and 5120 (one split); H = 32, E = 64,
-    // B = 5 at 10240 and 20480 (would steal), B = 4 (0.97 waves); 2560 keys; head dim 256
+    // B = 5 at 10240 and 20480 (would steal), B = 4 (0.97 waves); 2560 keys; from STEAL_LONG_KEYS keys (B = 9, 20 at
+    // 40960: stealing); head dim 256
     long[][] cases = {{9 * 16, 5120, 128, 3}, {9 * 16, 10_240, 128, 3}, {16 * 16, 5120, 128, 3},
         {16 * 16, 10_240, 128, 3}, {20 * 16, 10_240, 128, 2}, {20 * 16, 15_360, 128, 2}, {20 * 16, 5120, 128, 0},
         {5 * 32, 10_240, 64, 3}, {5 * 32, 20_480, 64, 3}, {4 * 32, 5120, 64, 0}, {9 * 16, 2560, 128, 0},
-        {20 * 8, 5120, 256, 0}};
+        {9 * 16, 40_960, 128, 0}, {20 * 16, 40_960, 128, 0}, {20 * 8, 5120, 256, 0}};
     for (long[] c : cases) {
       long bh = c[0], lk = c[1], e = c[2];
       FlashPlan.KvLayout kv = FlashPlan.KvLayout.contiguous(lk, e);
@@ -539,8 +540,10 @@ class FlashPlanTest {
           assertThat(p.steal()).as(what).isFalse();
           assertThat(p.paced()).as(what).isFalse();
           assertThat(p.traitsName()).isEqualTo(FlashPlan.DECODE[FlashPlan.headDimClass(e)].name());
-        } else {
-          assertThat(p.cluster() && p.splits() == FlashPlan.STACK_ALIGNED_SHORT_SPLITS).as(what).isFalse();
+        } else {   // unpaced, the same plan as with unknown stacks
+          assertThat(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, deterministic,
+              new FlashPlan.Dram(0, 0, h100.stackAlignment()), kv)).as(what).isEqualTo(FlashPlan.of(bh, 1, lk, e,
+              H100_SMS, H100_SHARED, false, true, deterministic, new FlashPlan.Dram(0, 0), kv));
         }
       }
       if (c[3] > 0) {   // unknown stacks: the usual plan
