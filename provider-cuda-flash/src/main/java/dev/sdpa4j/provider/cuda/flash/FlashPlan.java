@@ -1,6 +1,7 @@
 package dev.sdpa4j.provider.cuda.flash;
 
 import dev.sdpa4j.DType;
+import dev.sdpa4j.cuda.CudaDevice;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -55,7 +56,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
 
     /** The memory of {@code device}: its bandwidth, L2 and the stacks of its bus (1024 bits per HBM stack). */
-    static Dram of(dev.sdpa4j.cuda.CudaDevice device) {
+    static Dram of(CudaDevice device) {
       int stacks = device.memoryBusBits() / 1024;
       int odd = stacks >> Integer.numberOfTrailingZeros(Math.max(1, stacks));
       return new Dram(device.memoryBandwidth(), device.l2CacheBytes(), odd > 1 ? odd * STACK_GRANULE : 0);

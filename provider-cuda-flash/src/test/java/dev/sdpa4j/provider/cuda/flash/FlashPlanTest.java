@@ -3,6 +3,8 @@ package dev.sdpa4j.provider.cuda.flash;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.sdpa4j.DType;
+import dev.sdpa4j.cuda.CudaDevice;
+import dev.sdpa4j.spi.ComputeCapability;
 import org.junit.jupiter.api.Test;
 
 class FlashPlanTest {
@@ -560,9 +562,10 @@ class FlashPlanTest {
         FlashPlan.KvLayout.contiguous(5120, 128)).splits()).isNotEqualTo(3);
   }
 
-  private static dev.sdpa4j.cuda.CudaDevice device(int busBits) {
-    return new dev.sdpa4j.cuda.CudaDevice(0, "test", new dev.sdpa4j.spi.ComputeCapability(9, 0), 80L << 30, H100_SMS,
-        H100_SHARED, H100_DRAM.bandwidth(), H100_DRAM.l2Bytes(), busBits);
+  /** An H100 SXM of {@code busBits} bits of memory bus. */
+  private static CudaDevice device(int busBits) {
+    return new CudaDevice(0, "test", new ComputeCapability(9, 0), 80L << 30, H100_SMS, H100_SHARED,
+        H100_DRAM.bandwidth(), H100_DRAM.l2Bytes(), busBits);
   }
 
   private static void assertOneSplitOf(FlashPlan.DecodeTraits traits, long b, long lk) {
