@@ -249,7 +249,10 @@ def main():
     stack_split = {(9, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None): 3,
                    (5, 32, 1, 1, 10240, 64, torch.bfloat16, 0, "bhle", -0.3, None): 3,
                    (20, 16, 1, 1, 10240, 128, torch.bfloat16, 0, "bhle", None, None): 2}
-    cfgs += stack_unpaced + stack_paced + list(stack_split)
+    # ... and head dim 128's grids of 0.7-0.9 waves with stack-aligned heads do not run the short-tile blocks
+    stack_no_short = [(6, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
+                      (7, 16, 1, 1, 4096, 120, torch.bfloat16, 0, "bhle", 0.2, None)]   # 4096 x 240 bytes: aligned
+    cfgs += stack_unpaced + stack_paced + list(stack_split) + stack_no_short
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
@@ -273,6 +276,8 @@ def main():
         if STACK_ALIGNMENT == 5 << 16 and cfg in stack_split and (int(info["splits"]) != stack_split[cfg]
                                                                   or not info["cluster"]):
             ok = False   # an H100's stack rule: these cluster splits should have run it
+        if STACK_ALIGNMENT == 5 << 16 and cfg in stack_no_short and info.get("short_tiles"):
+            ok = False   # an H100's stack rule: no short tiles here
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])

@@ -383,8 +383,10 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = False
                     if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
-                    if short_tiles is None:
+                    if short_tiles is None:   # (v18: not where the heads are stack-aligned)
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
+                            and (rules_before(rules, "v18") or TRAITS[dc][0] not in STACK_ALIGNED_UNPACED_HEAD_DIMS
+                                 or not stack_aligned(kv_bytes, 1, Lk)) \
                             and SHORT_TILES_MIN_WAVES * SMS <= blocks < SHORT_TILES_MAX_WAVES * SMS \
                             and hasattr(lib, "harness_launch_d128")
                     if short_tiles:

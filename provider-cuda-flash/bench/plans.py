@@ -21,10 +21,11 @@ from flashlib import SMS, kv_read, prepare
 
 PAGE = 2 << 20
 # name -> flashlib.prepare's arguments: the rule, one split (unpaced), 2 / 3 / 4 splits merged in a cluster, head dim
-# 128's slim blocks in one split, the rule without pacing, an older rule set
+# 128's slim blocks in one split, the rule without pacing, the rule without head dim 128's short-tile blocks, an older
+# rule set
 VARIANTS = {"rule": {}, "one": dict(force_splits=1), "cl2": dict(force_splits=2), "cl3": dict(force_splits=3),
             "cl4": dict(force_splits=4), "slim1": dict(force_splits=1, slim=True), "nopace": dict(paced=False),
-            "base": dict(rules=os.environ.get("PLAN_BASE_RULES", "v17b"))}
+            "noshort": dict(short_tiles=False), "base": dict(rules=os.environ.get("PLAN_BASE_RULES", "v17b"))}
 BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
 
 

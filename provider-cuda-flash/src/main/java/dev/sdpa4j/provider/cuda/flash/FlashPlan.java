@@ -387,7 +387,10 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * 0.946-0.963 / 1.019-1.128, B=20 and 28 at 2560 0.954 and 0.925 / 1.118 and 1.075; H=32, E=64 on the
    * {@link #NARROW_64} blocks, B=5-8 at 5120 0.951-1.026 / 1.027-1.129, B=6 at 10240, 12800, 15360 1.047, 1.053, 1.032
    * / 1.118, 1.100, 1.077; one wave of two paced splits: H=16, E=128, B=4 at 20480 0.978 / 0.995; H=32, E=64, B=2 at
-   * 40960 0.971 / 0.987). Head dim 256's compact blocks keep pace (H=8, B=20 at 5120: 1.303 / 1.250).
+   * 40960 0.971 / 0.987). Head dim 256's compact blocks keep pace (H=8, B=20 at 5120: 1.303 / 1.250). Nor do such
+   * grids of head dim 128 run the {@link #SHORT_TILES} blocks, which lose the same way (H=16, B=6 and 7, 0.73 and 0.85
+   * waves, at Lk=2560, 5120, 7680, short tiles / the rules without them: 0.996, 0.923, 0.953 and 0.998, 0.994, 0.964 /
+   * 1.037, 1.010, 1.022 and 1.091, 1.103, 1.038).
    */
   static final Set<Integer> STACK_ALIGNED_UNPACED_HEAD_DIMS = Set.of(64, 128);
   /**
@@ -605,8 +608,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean, Dram)}, for K and V laid out as
    * {@code kv}: at head dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} a grid whose streams are
-   * {@link KvLayout#stackAligned} is not paced, and one of one row block per head whose heads are takes
-   * {@link #stackAlignedSplits}.
+   * {@link KvLayout#stackAligned} is not paced, one whose heads are does not run the {@link #SHORT_TILES} blocks, and
+   * one of one row block per head whose heads are takes {@link #stackAlignedSplits}.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic, Dram dram, KvLayout kv) {
@@ -641,7 +644,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
-        && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms) {
+        && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms
+        && !(STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk))) {
       return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads);
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {

@@ -562,6 +562,26 @@ class FlashPlanTest {
         FlashPlan.KvLayout.contiguous(5120, 128)).splits()).isNotEqualTo(3);
   }
 
+  /**
+   * v18: head dim 128's grids of 0.7-0.9 waves run the short-tile blocks unless their heads are stack-aligned (memories
+   * too slow to pace, so that the short-tile rule decides).
+   */
+  @Test
+  void stackAlignedHeadsDoNotRunTheShortTiles() {
+    FlashPlan.Dram aligned = new FlashPlan.Dram(0, 0, FlashPlan.Dram.of(device(5120)).stackAlignment());
+    for (long b : new long[] {6, 7}) {
+      for (long lk : new long[] {2560, 4096, 5120, 6144, 7680}) {
+        FlashPlan.KvLayout kv = FlashPlan.KvLayout.contiguous(lk, 128);
+        boolean stackAligned = lk % 2560 == 0;
+        FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, false, aligned, kv);
+        assertThat(p.traitsName().equals(FlashPlan.SHORT_TILES.name())).as("B = %d, Lk = %d", b, lk)
+            .isEqualTo(!stackAligned);
+        assertThat(FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, false,
+            new FlashPlan.Dram(0, 0), kv).traitsName()).isEqualTo(FlashPlan.SHORT_TILES.name());
+      }
+    }
+  }
+
   /** An H100 SXM of {@code busBits} bits of memory bus. */
   private static CudaDevice device(int busBits) {
     return new CudaDevice(0, "test", new ComputeCapability(9, 0), 80L << 30, H100_SMS, H100_SHARED,
