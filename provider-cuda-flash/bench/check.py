@@ -240,6 +240,7 @@ def main():
     # v18: head dims 64 and 128 are not paced where the grid's streams are stack-aligned (FlashPlan.KvLayout: heads
     # 5120 keys apart on an H100's five stacks, or one wave's two splits of 10240 keys); head dim 256 keeps pace
     from flashlib import STACK_ALIGNMENT
+    h100_stacks = STACK_ALIGNMENT == 5 << 16   # the stack rules' expectations hold on an H100's five stacks
     stack_unpaced = [(20, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
                      (6, 32, 1, 1, 5120, 64, torch.bfloat16, 0, "bhle", None, None),
                      (4, 16, 1, 1, 20480, 128, torch.float16, 0, "bhle", None, None)]
@@ -270,13 +271,12 @@ def main():
             ok = False   # one split should have run it
         if CLUSTERS and cfg in mid_tail_set and (int(info["splits"]) != 2 or not info["cluster"]):
             ok = False   # two cluster splits should have run it
-        if STACK_ALIGNMENT == 5 << 16 and (cfg in stack_unpaced_set and info["pace_ps"]
-                                           or cfg in stack_paced_set and not info["pace_ps"]):
+        if h100_stacks and (cfg in stack_unpaced_set and info["pace_ps"]
+                            or cfg in stack_paced_set and not info["pace_ps"]):
             ok = False   # an H100's stack rule: paced where it should not be, or the reverse
-        if STACK_ALIGNMENT == 5 << 16 and cfg in stack_split and (int(info["splits"]) != stack_split[cfg]
-                                                                  or not info["cluster"]):
+        if h100_stacks and cfg in stack_split and (int(info["splits"]) != stack_split[cfg] or not info["cluster"]):
             ok = False   # an H100's stack rule: these cluster splits should have run it
-        if STACK_ALIGNMENT == 5 << 16 and cfg in stack_no_short and info.get("short_tiles"):
+        if h100_stacks and cfg in stack_no_short and info.get("short_tiles"):
             ok = False   # an H100's stack rule: no short tiles here
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))

@@ -124,10 +124,9 @@ STACK_ALIGNED_UNPACED_HEAD_DIMS = (64, 128)
 # FlashPlan.STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS (v18)
 STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS = 3, 2
 
-def stack_aligned_splits(head_dim, blocks, lk, resident, stealing, kv):
+def stack_aligned_splits(aligned_heads, blocks, lk, resident, stealing):
     """FlashPlan.stackAlignedSplits: the cluster splits of a grid whose heads are stack-aligned, or 0."""
-    if head_dim not in STACK_ALIGNED_UNPACED_HEAD_DIMS or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_LONG_KEYS \
-            or not stack_aligned(kv, 1, lk):
+    if not aligned_heads or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_LONG_KEYS:
         return 0
     if resident < blocks <= 2 * resident:
         return STACK_ALIGNED_SHORT_SPLITS
@@ -381,12 +380,14 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     resident = SMS if v13 else resident_blocks(dsmem)
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
+                    # FlashPlan.of's alignedHeads (v18)
+                    aligned_heads = not rules_before(rules, "v18") \
+                        and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
                     if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
                     if short_tiles is None:   # (v18: not where the heads are stack-aligned)
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
-                            and (rules_before(rules, "v18") or TRAITS[dc][0] not in STACK_ALIGNED_UNPACED_HEAD_DIMS
-                                 or not stack_aligned(kv_bytes, 1, Lk)) \
+                            and not aligned_heads \
                             and SHORT_TILES_MIN_WAVES * SMS <= blocks < SHORT_TILES_MAX_WAVES * SMS \
                             and hasattr(lib, "harness_launch_d128")
                     if short_tiles:
@@ -415,8 +416,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         steal = not full or Lk >= STEAL_LONG_KEYS
                         if steal:
                             steal_blocks = steal_blocks or min(blocks, resident)
-                    aligned = 0 if not can_cl or rules_before(rules, "v18") or compact or cdiv(lq, 16) != 1 \
-                        else stack_aligned_splits(TRAITS[dc][0], blocks, Lk, resident, bool(steal), kv_bytes)
+                    aligned = 0 if not can_cl or compact or cdiv(lq, 16) != 1 \
+                        else stack_aligned_splits(aligned_heads, blocks, Lk, resident, bool(steal))
                     if aligned:   # FlashPlan.stackAlignedSplits (v18)
                         splits, plan_cluster, steal = aligned, True, False
                     elif can_cl and not rules_before(rules, "v18") and splits == 1 and not steal and not compact \

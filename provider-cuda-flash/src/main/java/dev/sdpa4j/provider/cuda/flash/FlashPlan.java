@@ -398,9 +398,9 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * which has more than {@link #UNSPLIT_MAX_KEYS} keys: one split, or stealing, leaves its short last wave's blocks in
    * step on the same stacks (H100, KERNEL_NOTES.md v18, fp16, ratio to the best of cuDNN and PyTorch flash over two
    * placements, one split or stealing / three cluster splits: H=16, E=128, B=9 (1.09 waves) at Lk=5120 0.903 / 1.028,
-   * at 10240 0.929 / 1.010 (stealing), B=10 0.963 / 1.087 and 0.977 / 1.044, B=12-16 at 10240 0.985-1.002 / 1.030-1.061;
-   * H=32, E=64, B=5 (1.21 waves) at 5120, 10240, 15360 1.014, 0.964, 1.033 / 1.065, 1.076, 1.142; B=6-8 within 3%
-   * either way, 1.008-1.137).
+   * at 10240 0.929 / 1.010 (stealing), B=10 0.963 / 1.087 and 0.977 / 1.044, B=12-16 at 10240 0.985-1.002 /
+   * 1.030-1.061; H=32, E=64, B=5 (1.21 waves) at 5120, 10240, 15360 1.014, 0.964, 1.033 / 1.065, 1.076, 1.142; B=6-8
+   * within 3% either way, 1.008-1.137).
    */
   static final int STACK_ALIGNED_SHORT_SPLITS = 3;
   /**
@@ -640,12 +640,14 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int splits = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
     boolean cluster = false;
     int stealBlocks = 0;
+    // heads whose streams meet on the same memory stacks (KvLayout.stackAligned), at the head dims where that matters
+    boolean alignedHeads = STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk);
     if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
         && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms
-        && !(STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk))) {
+        && !alignedHeads) {
       return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads);
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
@@ -673,7 +675,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       }
     }
     int aligned = clusters && d == DECODE[c] && rowBlocks == 1
-        ? stackAlignedSplits(d.headDim(), blocks, lk, resident, stealBlocks > 0, dram, kv) : 0;
+        ? stackAlignedSplits(alignedHeads, blocks, lk, resident, stealBlocks > 0) : 0;
     if (aligned > 0) {
       splits = aligned;
       cluster = true;
@@ -713,18 +715,16 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   }
 
   /**
-   * The cluster splits of a grid whose heads are stack-aligned ({@link KvLayout#stackAligned} with one split) at head
-   * dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} with more than {@link #UNSPLIT_MAX_KEYS} and fewer than
-   * {@link #STEAL_LONG_KEYS} keys, or 0 for the usual plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to two waves of
-   * {@code resident} blocks, {@link #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would steal
-   * ({@code stealing}). From {@link #STEAL_LONG_KEYS} keys stealing stays ahead at head dim 128 (H100, H=16, Lk=40960,
-   * ratio to the best of cuDNN and PyTorch flash, three cluster splits / stealing: B=9 0.982 / 0.996, B=12 1.040 /
-   * 1.053, B=16 1.002 / 1.019).
+   * The cluster splits of a grid whose heads are stack-aligned ({@code alignedHeads}: {@link KvLayout#stackAligned}
+   * with one split, at head dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS}) with more than {@link #UNSPLIT_MAX_KEYS} and
+   * fewer than {@link #STEAL_LONG_KEYS} keys, or 0 for the usual plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to
+   * two waves of {@code resident} blocks, {@link #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would
+   * steal ({@code stealing}). From {@link #STEAL_LONG_KEYS} keys stealing stays ahead at head dim 128 (H100, H=16,
+   * Lk=40960, ratio to the best of cuDNN and PyTorch flash, three cluster splits / stealing: B=9 0.982 / 0.996, B=12
+   * 1.040 / 1.053, B=16 1.002 / 1.019).
    */
-  static int stackAlignedSplits(int headDim, long blocks, long lk, int resident, boolean stealing, Dram dram,
-      KvLayout kv) {
-    if (!STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(headDim) || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_LONG_KEYS
-        || !kv.stackAligned(dram, 1, lk)) {
+  static int stackAlignedSplits(boolean alignedHeads, long blocks, long lk, int resident, boolean stealing) {
+    if (!alignedHeads || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_LONG_KEYS) {
       return 0;
     }
     if (blocks > resident && blocks <= 2L * resident) {
