@@ -34,7 +34,7 @@ def make(B, H, L, E, dtype, layout, gen):
     return t[..., :E]
 
 def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None, paced=None,
-        deterministic=False):
+        deterministic=False, stagger=None):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -45,7 +45,7 @@ def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, st
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
     run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact,
-                  cluster=cluster, steal=steal, paced=paced, deterministic=deterministic)
+                  cluster=cluster, steal=steal, paced=paced, deterministic=deterministic, stagger=stagger)
     run()
     torch.cuda.synchronize()
     if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
@@ -237,23 +237,29 @@ def main():
                 (10, 32, 1, 1, 12000, 56, torch.float16, 0, "pad", 0.3, None),
                 (28, 32, 2, 1, 7000, 64, torch.bfloat16, 2, "bhle", None, None)]
     cfgs += mid_tail
-    # v18: head dims 64 and 128 are not paced where the grid's streams are stack-aligned (FlashPlan.KvLayout: heads
-    # 5120 keys apart on an H100's five stacks, or one wave's two splits of 10240 keys); head dim 256 keeps pace
+    # v19: decode grids whose streams are stack-aligned (FlashPlan.KvLayout.stackAligned: heads 5120 keys apart on an
+    # H100's five stacks, or a head's splits 10240 keys apart) start each block at a hashed tile (FlashPlan.stagger) on
+    # their usual plans: paced (head dims 64, 128, 256; one wave of splits; the narrow blocks of 64 and 128 just over a
+    # wave; a padded head dim whose 4096 keys are 3 x 327,680 bytes apart), head dim 128's short-tile blocks, ...
     from flashlib import STACK_ALIGNMENT
     h100_stacks = STACK_ALIGNMENT == 5 << 16   # the stack rules' expectations hold on an H100's five stacks
-    stack_unpaced = [(20, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
-                     (6, 32, 1, 1, 5120, 64, torch.bfloat16, 0, "bhle", None, None),
-                     (4, 16, 1, 1, 20480, 128, torch.float16, 0, "bhle", None, None)]
-    stack_paced = [(20, 8, 1, 1, 5120, 256, torch.float16, 0, "bhle", None, None)]
-    # ... and their grids of one to two waves with stack-aligned heads split in three clusters, those of two to four
-    # waves that would steal in two (FlashPlan.stackAlignedSplits)
-    stack_split = {(9, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None): 3,
-                   (5, 32, 1, 1, 10240, 64, torch.bfloat16, 0, "bhle", -0.3, None): 3,
-                   (20, 16, 1, 1, 10240, 128, torch.bfloat16, 0, "bhle", None, None): 2}
-    # ... and head dim 128's grids of 0.7-0.9 waves with stack-aligned heads do not run the short-tile blocks
-    stack_no_short = [(6, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
-                      (7, 16, 1, 1, 4096, 120, torch.bfloat16, 0, "bhle", 0.2, None)]   # 4096 x 240 bytes: aligned
-    cfgs += stack_unpaced + stack_paced + list(stack_split) + stack_no_short
+    stack_paced = [(20, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
+                   (6, 32, 1, 1, 5120, 64, torch.bfloat16, 0, "bhle", None, None),
+                   (4, 16, 1, 1, 20480, 128, torch.float16, 0, "bhle", None, None),
+                   (20, 8, 1, 1, 5120, 256, torch.float16, 0, "bhle", None, None),
+                   (9, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
+                   (5, 32, 1, 1, 10240, 64, torch.bfloat16, 0, "bhle", -0.3, None),
+                   (6, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None),
+                   (7, 16, 1, 1, 4096, 120, torch.bfloat16, 0, "bhle", 0.2, None)]
+    stack_short = [(6, 16, 1, 1, 1280, 128, torch.float16, 0, "bhle", None, None)]   # K + V below 2 x the L2: not paced
+    # ... and the two cluster splits of grids of two to four waves of stack-aligned heads that would steal
+    # (FlashPlan.stackAlignedSplits), staggered
+    stack_split = {(20, 16, 1, 1, 10240, 128, torch.bfloat16, 0, "bhle", None, None): 2}
+    # never staggered: power-of-two strides, and the work-stealing kernels
+    unstaggered = [(8, 16, 1, 1, 16384, 128, torch.float16, 0, "bhle", None, None),
+                   (8, 32, 1, 1, 4096, 64, torch.bfloat16, 0, "bhle", None, None),
+                   (9, 16, 1, 1, 40960, 128, torch.float16, 0, "bhle", None, None)]
+    cfgs += stack_paced + stack_short + list(stack_split) + unstaggered
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
@@ -262,7 +268,7 @@ def main():
     main_set = set(main_decode)
     one_split_set = set(one_split)
     mid_tail_set = set(mid_tail)
-    stack_unpaced_set, stack_paced_set = set(stack_unpaced), set(stack_paced)
+    stack_paced_set, stack_short_set, unstaggered_set = set(stack_paced), set(stack_short), set(unstaggered)
     for cfg in cfgs:
         ok, oe, le, info = one(cfg, gen, paced=False if cfg in unpaced_set else None)
         if CLUSTERS and cfg in main_set and info["split"]:
@@ -271,13 +277,16 @@ def main():
             ok = False   # one split should have run it
         if CLUSTERS and cfg in mid_tail_set and (int(info["splits"]) != 2 or not info["cluster"]):
             ok = False   # two cluster splits should have run it
-        if h100_stacks and (cfg in stack_unpaced_set and info["pace_ps"]
-                            or cfg in stack_paced_set and not info["pace_ps"]):
-            ok = False   # an H100's stack rule: paced where it should not be, or the reverse
+        if h100_stacks and (cfg in stack_paced_set or cfg in stack_short_set or cfg in stack_split) \
+                and not info["stagger"]:
+            ok = False   # an H100's stack rule: a staggered start should have run it
+        if h100_stacks and (cfg in stack_paced_set and not info["pace_ps"]
+                            or cfg in stack_short_set and not info["short_tiles"]):
+            ok = False   # an H100's stack rule: its usual plan (paced, short tiles) should have run it
         if h100_stacks and cfg in stack_split and (int(info["splits"]) != stack_split[cfg] or not info["cluster"]):
             ok = False   # an H100's stack rule: these cluster splits should have run it
-        if h100_stacks and cfg in stack_no_short and info.get("short_tiles"):
-            ok = False   # an H100's stack rule: no short tiles here
+        if cfg in unstaggered_set and info["stagger"]:
+            ok = False   # staggered where the streams are not stack-aligned, or where the kernel steals
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])
@@ -338,9 +347,38 @@ def main():
         if not ok or (CLUSTERS and TRAITS[dclass(cfg[5])][0] in PACE_HEAD_DIMS and not info["pace_ps"]):
             fails += 1
             print("FAIL paced", cfg[:6], cfg[6], "oerr %.2e lerr %.2e" % (oe, le), info)
+    # the staggered start (p.decode_stagger, forced): every decode kernel family that takes it - one split, workspace
+    # and cluster merges (mostly empty splits, a split of one tile, replays), paced, the narrow / short-tile / compact
+    # blocks, causal both ways, GQA-packed rows, padded head dims and strides, negative scale
+    staggered = 0
+    for cfg, kw in ((((1, 16, 1, 1, 4096, 128, torch.float16, 0, "bhle", None, 8), dict(cluster=True)),
+                    ((1, 16, 1, 1, 4096, 128, torch.bfloat16, 0, "blhe", None, 8), dict(cluster=False)),
+                    ((2, 8, 4, 1, 2049, 120, torch.float16, 2, "pad", 0.3, 6), dict(cluster=True)),
+                    ((2, 8, 4, 1, 2049, 120, torch.bfloat16, 2, "pad", 0.3, 6), dict(cluster=False)),
+                    ((1, 4, 1, 3, 1500, 64, torch.bfloat16, 1, "bhle", -0.3, 7), dict(cluster=False)),
+                    ((1, 2, 1, 16, 555, 96, torch.float16, 2, "blhe", None, 16), dict(cluster=True)),
+                    ((1, 2, 1, 1, 20, 256, torch.float16, 0, "bhle", None, 16), dict(cluster=True)),
+                    ((1, 1, 1, 1, 1, 32, torch.float16, 0, "bhle", None, 2), dict(cluster=False)),
+                    ((1, 4, 1, 1, 40000, 192, torch.bfloat16, 0, "bhle", None, 8), dict(cluster=True)),
+                    ((3, 4, 1, 5, 1500, 128, torch.float16, 1, "pad", 0.3, 1), dict(compact=True)),
+                    ((9, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None), {}),
+                    ((5, 32, 1, 1, 10240, 64, torch.bfloat16, 0, "bhle", -0.3, None), {}),
+                    ((20, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None), {}),
+                    ((6, 16, 1, 1, 5120, 128, torch.float16, 0, "bhle", None, None), dict(paced=False)),
+                    ((7, 16, 1, 1, 5000, 104, torch.float16, 0, "pad", None, None), {}),
+                    ((10, 16, 1, 1, 6000, 128, torch.bfloat16, 0, "blhe", None, None), {}),
+                    ((14, 32, 1, 1, 8192, 64, torch.float16, 0, "bhle", None, None), {}),
+                    ((16, 32, 4, 1, 16384, 64, torch.float16, 0, "pad", None, None), dict(steal=False)))
+                    + tuple((cfg, {}) for cfg in paced[:6])):
+        cfgs.append(cfg)
+        ok, oe, le, info = one(cfg, gen, replays=2, stagger=True, **kw)
+        staggered += bool(info["stagger"])
+        if not ok or not info["stagger"]:
+            fails += 1
+            print("FAIL staggered", cfg[:6], cfg[6], kw, "oerr %.2e lerr %.2e" % (oe, le), info)
     dfails, dcases = dropout_checks(gen, rnd)
     print(f"check: {len(cfgs) + dcases} cases ({dcases} with dropout, {stealing} by the work-stealing decode kernels, "
-          f"{narrow} by the narrow or short-tile ones, {npaced} paced), "
+          f"{narrow} by the narrow or short-tile ones, {npaced} paced, {staggered} staggered), "
           f"{fails + dfails} failed; worst output error {worst}")
     return fails + dfails
 

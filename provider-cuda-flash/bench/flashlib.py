@@ -11,7 +11,7 @@ class FlashParams(ctypes.Structure):
         "lse_batch_stride lse_head_stride lse_row_stride batch heads kv_group seqlen_q seqlen_k head_dim causal "
         "causal_offset num_splits").split()] + [("scale", ctypes.c_float), ("scale_log2", ctypes.c_float)] + [
         (n, ctypes.c_int64) for n in "seed offset dropout_threshold".split()] + [("keep_scale", ctypes.c_float), ("pad_", ctypes.c_float),
-        ("decode_pace_ps", ctypes.c_int64)]
+        ("decode_pace_ps", ctypes.c_int64), ("decode_stagger", ctypes.c_int64)]
 
 # head dim class -> (D, BM, BN, warps), decode traits (keys per warp tile, warps, stages); same tables as the .cu and
 # FlashPlan.java (MAIN, DECODE)
@@ -124,21 +124,25 @@ STACK_ALIGNED_UNPACED_HEAD_DIMS = (64, 128)
 # FlashPlan.STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS (v18)
 STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS = 3, 2
 
-def stack_aligned_splits(aligned_heads, blocks, lk, resident, stealing):
-    """FlashPlan.stackAlignedSplits: the cluster splits of a grid whose heads are stack-aligned, or 0."""
-    if not aligned_heads or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_LONG_KEYS:
+def stack_aligned_splits(aligned_heads, blocks, lk, resident, stealing, only_stealing=True):
+    """FlashPlan.stackAlignedSplits: the cluster splits of a grid whose heads are stack-aligned, or 0; only_stealing:
+    v19's rule (only grids that would steal), else v18c's (one to two waves whatever their plan)."""
+    if not aligned_heads or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_LONG_KEYS or only_stealing and not stealing:
         return 0
     if resident < blocks <= 2 * resident:
         return STACK_ALIGNED_SHORT_SPLITS
     return STACK_ALIGNED_SPLITS if stealing and 2 * resident < blocks < TAIL_WAVES * resident else 0
 
-def stack_aligned(kv, splits, split_keys, alignment=None):
-    """FlashPlan.KvLayout.stackAligned: kv = (K head, K row, V head, V row) strides in bytes."""
+def stack_aligned(kv, splits, split_keys, alignment=None, either=False):
+    """kv = (K head, K row, V head, V row) strides in bytes. v18c's KvLayout.stackAligned (either False): the heads with
+    one split, the splits of a head with more; v19's FlashPlan.KvLayout.stackAligned (either True): the heads, or with
+    more than one split the splits of a head."""
     alignment = STACK_ALIGNMENT if alignment is None else alignment
     if not alignment:
         return False
-    spacing = (kv[0], kv[2]) if splits == 1 else (split_keys * kv[1], split_keys * kv[3])
-    return any(x % alignment == 0 for x in spacing)
+    heads = (kv[0], kv[2])
+    starts = (split_keys * kv[1], split_keys * kv[3]) if splits > 1 else ()
+    return any(x % alignment == 0 for x in (heads + starts if either else starts or heads))
 
 def decode_smem(D, bn, w, st):
     return w * st * 2 * bn * D * 2
@@ -260,15 +264,16 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 # prepare's baseline rule sets that follow v8's, oldest first (the default, "v8", is FlashPlan's current rules)
-BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b")
+BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b", "v18c")
 
 def rules_before(rules, version):
-    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v18")."""
+    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v19"; v18's
+    rules are gated as "v18c", the rule set they shipped in)."""
     return rules in (BASE_RULES[:BASE_RULES.index(version)] if version in BASE_RULES else BASE_RULES)
 
 def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0, lib=None, compact=False,
             split_slots_mul=1, zero_counters=None, cluster=None, sm90=None, rules="v8", steal=None, deterministic=False,
-            steal_blocks=None, narrow=None, short_tiles=None, paced=None, slim=False):
+            steal_blocks=None, narrow=None, short_tiles=None, paced=None, slim=False, stagger=None):
     """q,k,v,o: [B,H,L,E] views with unit last stride; lse [B,H,Lq] fp32 or None; causal 0 none, 1 top-left, 2 bottom-right.
     Returns a callable that launches on the current stream (workspace allocated once). lib=BASE_LIB runs the baseline
     harness (the committed kernel); one from before v6 with that kernel's launch rules. compact=True: the decode traits of devices with less shared
@@ -289,7 +294,8 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     narrow, short_tiles: None = FlashPlan's rules for the NARROW and SHORT_TILES decode traits (head dim 128, one
     split), True / False forced; slim=True forces FlashPlan.SLIM (one split; the paced rule also picks it). paced: None
     = FlashPlan's fair-share pacing rule (its splits, traits and pace), False = never, True = the rule's pace for the
-    grid as planned (with force_splits: that split count)."""
+    grid as planned (with force_splits: that split count). stagger: None = FlashPlan's rule for the staggered start
+    of the decode kernels that do not steal (p.decode_stagger), True / False forced."""
     B, H, Lq, E = q.shape
     Hk, Lk = k.shape[1], k.shape[2]
     G = H // Hk
@@ -311,6 +317,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     p.v_batch_stride, p.v_head_stride, p.v_row_stride = vs[0], vs[1], vs[2]
     p.o_batch_stride, p.o_head_stride, p.o_row_stride = os_[0], os_[1], os_[2]
     p.lse_batch_stride, p.lse_head_stride, p.lse_row_stride = ls[0], ls[1], ls[2]
+    kv_bytes = tuple(x * k.element_size() for x in (ks[1], ks[2], vs[1], vs[2]))   # FlashPlan.KvLayout
     p.batch, p.heads, p.kv_group, p.seqlen_q, p.seqlen_k, p.head_dim = B, heads, group, lq, Lk, E
     p.causal = 1 if cmode else 0
     p.causal_offset = (Lk - lq) if cmode == 2 else 0
@@ -352,7 +359,6 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
             if split:   # FlashPlan.of: the fewest splits within 95% of the best wave efficiency
                 can_cl = CLUSTERS and cluster is not False and hasattr(lib, "harness_launch_cluster")
                 blocks, kblocks = B * heads * cdiv(lq, 16), cdiv(Lk, dbn * dw)
-                kv_bytes = tuple(x * k.element_size() for x in (ks[1], ks[2], vs[1], vs[2]))   # FlashPlan.KvLayout
                 if rules == "v7":   # one decode block per SM (per two SMs where clusters merge the splits)
                     splits = num_splits(blocks, kblocks, (SMS // 2 if can_cl else SMS) * split_slots_mul, min_eff=0.95)
                     plan_cluster = can_cl and 2 <= splits <= MAX_CLUSTER
@@ -365,7 +371,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         blocks, cdiv(lq, 16), Lk, E, dc, compact, one_wave=rules == "v12",
                         head_dims=(128,) if rules_before(rules, "v15") else PACE_HEAD_DIMS,
                         wide_table=PACED_WIDE_V16 if rules_before(rules, "v17") else PACED_WIDE,
-                        kv=None if rules_before(rules, "v18") else kv_bytes)):
+                        kv=kv_bytes if rules == "v18c" else None)):
                     splits, pace, kind = paced_plan
                     steal = short_tiles = False
                     narrow, slim, narrow64 = kind == "narrow", kind == "slim", kind == "narrow64"
@@ -381,13 +387,13 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     splits = num_splits(blocks, kblocks, SMS * split_slots_mul, min_eff=0.95)
                     plan_cluster = False
                     # FlashPlan.of's alignedHeads (v18)
-                    aligned_heads = not rules_before(rules, "v18") \
+                    aligned_heads = not rules_before(rules, "v18c") \
                         and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
                     if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
-                    if short_tiles is None:   # (v18: not where the heads are stack-aligned)
+                    if short_tiles is None:   # (v18c: not where the heads are stack-aligned)
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
-                            and not aligned_heads \
+                            and not (aligned_heads and rules == "v18c") \
                             and SHORT_TILES_MIN_WAVES * SMS <= blocks < SHORT_TILES_MAX_WAVES * SMS \
                             and hasattr(lib, "harness_launch_d128")
                     if short_tiles:
@@ -417,10 +423,11 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         if steal:
                             steal_blocks = steal_blocks or min(blocks, resident)
                     aligned = 0 if not can_cl or compact or cdiv(lq, 16) != 1 \
-                        else stack_aligned_splits(aligned_heads, blocks, Lk, resident, bool(steal))
+                        else stack_aligned_splits(aligned_heads, blocks, Lk, resident, bool(steal),
+                                                  only_stealing=not rules_before(rules, "v19"))
                     if aligned:   # FlashPlan.stackAlignedSplits (v18)
                         splits, plan_cluster, steal = aligned, True, False
-                    elif can_cl and not rules_before(rules, "v18") and splits == 1 and not steal and not compact \
+                    elif can_cl and not rules_before(rules, "v18c") and splits == 1 and not steal and not compact \
                             and mid_tail(TRAITS[dc][0], blocks, Lk, resident):   # FlashPlan.midTail (v18)
                         splits, plan_cluster = MID_TAIL_SPLITS, True
                     if narrow is None:
@@ -481,6 +488,10 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         ws_o = ws_l = None
     p.num_splits = splits
     p.decode_pace_ps = pace if split and not legacy else 0
+    if stagger is None:   # FlashPlan.stagger (v19)
+        stagger = CLUSTERS and not rules_before(rules, "v19") and rules != "v7" and not variant \
+            and stack_aligned(kv_bytes, splits, cdiv(cdiv(Lk, BN), splits) * BN, either=True)
+    p.decode_stagger = int(bool(stagger) and split and not steal and not legacy)
     grid = (cdiv(lq, BM), B * heads, splits)
     if steal:   # at most one block per SM (steal_blocks: a bench-only override)
         grid = (steal_blocks or min(SMS, B * heads * cdiv(lq, 16)), 1, 1)
@@ -539,7 +550,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     run.params = p
     run.counters = counters   # the merge counters: zero after every completed launch
     run.info = dict(split=split, splits=splits, grid=grid, smem=smem, compact=compact, cluster=cluster, sm90=sm90_index, steal=steal, narrow=narrow, narrow64=narrow64, short_tiles=short_tiles, slim=slim,
-                    pace_ps=p.decode_pace_ps,
+                    pace_ps=p.decode_pace_ps, stagger=bool(p.decode_stagger),
                     memset=bool(counters is not None and zero_counters),
                     workspace_bytes=0 if ws_o is None else (ws_o.numel() + ws_l.numel()) * 4)
     return run

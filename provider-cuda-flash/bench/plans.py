@@ -9,15 +9,16 @@ best torch time / variant time (> 1 = the variant faster) for every variant, and
 argv[1]: output folder (plans.json). Environment:
   PLAN_SHAPES    "B:Lk:E:H:dtype[:Lbuf],..." (Lq = 1; Lbuf: K and V views of Lk keys in buffers of Lbuf keys per head,
                  so that heads lie Lbuf keys apart)
-  PLAN_VARIANTS  names from VARIANTS (default: all)
-  PLAN_BASE_RULES flashlib's older rule set that "base" runs (default v17b)
+  PLAN_VARIANTS  names from VARIANTS (default: all), each optionally with "+s" / "-s": the same with / without a
+                 staggered start (flashlib.prepare's stagger); "old": the rule on FLASH_HARNESS_BASE's kernels
+  PLAN_BASE_RULES flashlib's older rule set that "base" runs (default v18c)
   PLACEMENTS (2), PLAN_SEED (14)"""
 import json, os, random, statistics, sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from bench import graph_time
-from flashlib import SMS, kv_read, prepare
+from flashlib import BASE_LIB, SMS, kv_read, prepare
 
 PAGE = 2 << 20
 # name -> flashlib.prepare's arguments: the rule, one split (unpaced), 2 / 3 / 4 splits merged in a cluster, head dim
@@ -25,7 +26,16 @@ PAGE = 2 << 20
 # rule set
 VARIANTS = {"rule": {}, "one": dict(force_splits=1), "cl2": dict(force_splits=2), "cl3": dict(force_splits=3),
             "cl4": dict(force_splits=4), "slim1": dict(force_splits=1, slim=True), "nopace": dict(paced=False),
-            "noshort": dict(short_tiles=False), "base": dict(rules=os.environ.get("PLAN_BASE_RULES", "v17b"))}
+            "noshort": dict(short_tiles=False), "base": dict(rules=os.environ.get("PLAN_BASE_RULES", "v18c")),
+            "old": dict(lib=BASE_LIB)}
+
+
+def variant_args(name):
+    """prepare's arguments of variant `name` ("x", "x+s" or "x-s", see PLAN_VARIANTS)."""
+    for sign, stagger in (("+s", True), ("-s", False)):
+        if name.endswith(sign):
+            return dict(VARIANTS[name[:-2]], stagger=stagger)
+    return dict(VARIANTS[name])
 BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
 
 
@@ -39,7 +49,7 @@ def placement(B, Lk, E, H, dtype, spacer, rng, variants, Lbuf=None):
     lse = torch.empty(B, H, 1, dtype=torch.float32, device="cuda")
     fns, info = {}, {}
     for name in variants:
-        fns[name] = prepare(q, k, v, o, lse, 0, **VARIANTS[name])
+        fns[name] = prepare(q, k, v, o, lse, 0, **variant_args(name))
         info[name] = {a: str(b) for a, b in fns[name].info.items()}
     for name, be in BACKENDS.items():
         def sdpa(be=be):
@@ -65,7 +75,7 @@ def main():
     n = int(os.environ.get("PLACEMENTS", 2))
     shapes = [(int(a), int(b), int(c), int(d), e, int(f[0]) if f else None)
               for a, b, c, d, e, *f in (s.split(":") for s in os.environ["PLAN_SHAPES"].split(","))]
-    variants = os.environ["PLAN_VARIANTS"].split(",") if os.environ.get("PLAN_VARIANTS") else list(VARIANTS)
+    variants = os.environ["PLAN_VARIANTS"].split(",") if os.environ.get("PLAN_VARIANTS") else [v for v in VARIANTS if v != "old" or BASE_LIB]
     rows = []
     print("E H B Lk[/Lbuf] dtype waves | rule's plan | " + " ".join(f"{v:>6}" for v in variants) + " | best torch / read")
     for B, Lk, E, H, dts, Lbuf in shapes:
@@ -77,7 +87,8 @@ def main():
         rows.append(dict(B=B, Lk=Lk, E=E, H=H, dtype=dts, Lbuf=Lbuf, times=[p[0] for p in ps], plans=ps[0][1],
                          median_vs_best_torch=med))
         plan = f"s{info.get('splits')}" + (" st" if info.get("steal") == "True" else "") \
-            + (" cl" if info.get("cluster") == "True" else "") + (" paced" if info.get("pace_ps", "0") != "0" else "")
+            + (" cl" if info.get("cluster") == "True" else "") + (" paced" if info.get("pace_ps", "0") != "0" else "") \
+            + (" stg" if info.get("stagger") == "True" else "")
         print(f"{E:>3} {H:>2} {B:>2} {Lk:>5}{'/' + str(Lbuf) if Lbuf else ''} {dts[:4]} {B * H / SMS:4.2f} | {plan:11s} | "
               + " ".join(f"{med[v]:6.3f}" for v in variants)
               + f" | {statistics.median(bt / p[0]['read'] for bt, p in zip(best, ps)):.3f}", flush=True)

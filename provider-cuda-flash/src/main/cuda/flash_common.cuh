@@ -36,7 +36,10 @@ struct FlashParams {
   u32 dropout_bytes;            // dev.sdpa4j.DropoutResolution: 0 WORD (one Philox call per 4 keys), 1 BYTE (per 16)
   i64 decode_pace_ps;           // decode kernels: 0, or picoseconds between a warp's key tiles (fair-share pacing, see
                                 // flash_decode in flash_fwd.cu)
+  i64 decode_stagger;           // decode kernels without stealing: 0, or 1 to start each block's keys at a hashed tile
+                                // of its split (see flash_decode in flash_fwd.cu)
 };
+static_assert(sizeof(FlashParams) == 304, "FlashDevice.FWD_PARAMS_BYTES writes this block");
 
 #define DEVI __device__ __forceinline__
 #define NEG_INF (-__int_as_float(0x7f800000))

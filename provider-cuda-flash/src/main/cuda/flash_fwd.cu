@@ -798,6 +798,11 @@ DEVI u64 global_ns() {
 // reads K and V at the device's sustained DRAM bandwidth. Left free, blocks on SMs that read faster run ahead and the
 // grid ends on its slowest blocks; paced, they yield that bandwidth to the slow ones and the blocks end together
 // (KERNEL_NOTES.md, v12, v13). A warp that falls behind loads without waiting.
+//
+// Staggered start (p.decode_stagger: FlashPlan's plans where the streams are stack-aligned): the block takes its
+// split's key tiles from a hashed tile on, wrapping at the split's end, so that streams whose starts lie a multiple of
+// the memory's stack interleave apart do not read the same stacks in step (KERNEL_NOTES.md, v19). Each warp keeps its
+// share of the tiles; the online softmax does not depend on their order.
 template <typename T, bool kBf16, bool kEvenD, bool kCluster = false>
 DEVI void flash_decode(const FlashParams& p) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, W = T::kNWarps, S = T::kStages, KS = T::KS;
@@ -829,11 +834,20 @@ DEVI void flash_decode(const FlashParams& p) {
   const int per = (n_total + nsplit - 1) / nsplit;
   const int t_begin = min(n_total, split * per);
   const int t_end = min(n_total, t_begin + per);
-  const int my_tiles = t_end - t_begin > warp ? (t_end - t_begin - warp + W - 1) / W : 0;
+  const int n_split = t_end - t_begin;
+  const int my_tiles = n_split > warp ? (n_split - warp + W - 1) / W : 0;
+  const int rot = p.decode_stagger && n_split > 0
+                      ? (int)(((u64)bh * 2654435761ull + (u64)split * 40503ull + (u64)m_block * 97ull) % (u64)n_split)
+                      : 0;
+  // the key tile of the warp's i-th load
+  auto tile_of = [&](int i) {
+    const int j = warp + i * W + rot;
+    return t_begin + (j >= n_split ? j - n_split : j);
+  };
 
   const u32 sW = sBase + warp * S * T::kStageBytes;
   auto load_kv = [&](int i) {
-    const int n0 = (t_begin + warp + i * W) * BN;
+    const int n0 = tile_of(i) * BN;
     const u32 st = sW + (i % S) * T::kStageBytes;
     load_tile<D, BN, 32, KS>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
     load_tile<D, BN, 32, KS>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, lane);
@@ -867,8 +881,8 @@ DEVI void flash_decode(const FlashParams& p) {
     cp_async_commit();
     cp_async_wait<S - 1>();
     __syncwarp();
-    decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, (t_begin + warp + i * W) * BN, m0, E,
-                                  sl2, negate, g, t);
+    decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, tile_of(i) * BN, m0, E, sl2,
+                                  negate, g, t);
   }
 
   // merge the warps: shared memory is reused once every warp has left its ring

@@ -52,8 +52,8 @@ final class FlashDevice {
       FWD_SM90_SOURCE_FILE, List.of("-std=c++17"), CudaFlashProvider.class::getResourceAsStream);
   private static final double LOG2E = 1.4426950408889634;
   private static final int COPY_THREADS = 256;
-  /** sizeof(FlashParams) in flash_fwd.cu. */
-  static final int FWD_PARAMS_BYTES = 296;
+  /** sizeof(FlashParams) in flash_common.cuh, which asserts it. */
+  static final int FWD_PARAMS_BYTES = 304;
   /** sizeof(BwdParams) in flash_bwd.cu. */
   static final int BWD_PARAMS_BYTES = 408;
   /** Bytes of scratch memory the provider's pool keeps reserved between calls. */
@@ -317,6 +317,32 @@ final class FlashDevice {
   }
 
   /**
+   * Whether call {@code r} runs each kv head's group of query heads as the query rows of one (batch, kv head): decode
+   * with grouped-query attention (one query, a group of more than one head, no top-left causal mask), without dropout,
+   * whose mask counter names the query row and head.
+   */
+  static boolean packsGroup(AttentionRequest r) {
+    AttentionShape s = r.shape();
+    return r.dropoutP() == 0 && s.queryLength() == 1 && s.groupSize() > 1 && r.causal() != CausalMode.TOP_LEFT;
+  }
+
+  /**
+   * The plan of call {@code r} on {@code device} ({@code clusters}: its cluster kernels are loaded) with K and V at
+   * the element strides {@code k} and {@code v} (batch, head, key) of the operands the kernel reads: the rows of
+   * {@link #packsGroup}, the device's memory ({@link FlashPlan.Dram#of}) and the byte layout of K and V
+   * ({@link FlashPlan.KvLayout}), whose stack-aligned streams plan differently.
+   */
+  static FlashPlan plan(AttentionRequest r, long[] k, long[] v, CudaDevice device, boolean clusters) {
+    AttentionShape s = r.shape();
+    boolean packed = packsGroup(r);
+    long es = r.dtype().byteSize();
+    return FlashPlan.of(s.batch() * (packed ? s.kvHeads() : s.queryHeads()), packed ? s.groupSize() : s.queryLength(),
+        s.keyLength(), s.headDim(), device.multiprocessorCount(), device.maxSharedMemoryPerBlockOptin(),
+        r.dropoutP() > 0, clusters, r.options().deterministic(), FlashPlan.Dram.of(device),
+        new FlashPlan.KvLayout(k[1] * es, k[2] * es, v[1] * es, v[2] * es));
+  }
+
+  /**
    * Launches the attention kernel (main or decode) on operands in device memory, on {@code stream}: the caller's
    * stream {@code handle}, or for 0 the per-thread stream of a call that waits for it before returning. Returns the
    * merge slab the call borrowed (give it back once the stream is idle), or null.
@@ -332,10 +358,7 @@ final class FlashDevice {
     long[] os = {o.s0(), o.s1(), o.s2()};
     long[] ls = lse == null ? new long[3] : new long[] {lse.s0(), lse.s1(), lse.s2()};
     boolean dropout = r.dropoutP() > 0;
-    if (dropout) {
-      // the mask's counter names the query row and head: no decode packing, no split-KV
-    } else if (lq == 1 && group > 1 && causal != CausalMode.TOP_LEFT) {
-      // decode with grouped-query attention: the group's query heads become the rows of one kv head
+    if (packsGroup(r)) {
       qs = new long[] {qs[0], qs[1] * group, qs[1]};
       os = new long[] {os[0], os[1] * group, os[1]};
       ls = new long[] {ls[0], ls[1] * group, ls[1]};
@@ -343,16 +366,13 @@ final class FlashDevice {
       lq = group;
       group = 1;
       causal = CausalMode.NONE;
-    } else if (lq == 1 && causal == CausalMode.BOTTOM_RIGHT) {
+    } else if (!dropout && lq == 1 && causal == CausalMode.BOTTOM_RIGHT) {
       causal = CausalMode.NONE;  // the single query sees every key
     }
     long lk = s.keyLength();
     long e = s.headDim();
-    CudaDevice device = context.device();
-    long es = r.dtype().byteSize();
-    FlashPlan plan = FlashPlan.of(s.batch() * heads, lq, lk, e, device.multiprocessorCount(),
-        device.maxSharedMemoryPerBlockOptin(), dropout, clusters(), r.options().deterministic(),
-        FlashPlan.Dram.of(device), new FlashPlan.KvLayout(k.s1() * es, k.s2() * es, v.s1() * es, v.s2() * es));
+    FlashPlan plan = plan(r, new long[] {k.s0(), k.s1(), k.s2()}, new long[] {v.s0(), v.s1(), v.s2()},
+        context.device(), clusters());
     long oAccum = 0;
     long lseAccum = 0;
     DeviceMemory borrowed = null;
@@ -390,7 +410,7 @@ final class FlashDevice {
     p.putLong(plan.splits());
     p.putFloat((float) r.scale()).putFloat((float) (r.scale() * LOG2E));
     putDropout(p, r);
-    p.putLong(plan.pacePicos());
+    p.putLong(plan.pacePicos()).putLong(plan.stagger() ? 1 : 0);
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lq, lk, dropout);
     if (hopper.isPresent()) {

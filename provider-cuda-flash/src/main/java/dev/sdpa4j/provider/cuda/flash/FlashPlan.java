@@ -33,9 +33,12 @@ import java.util.Set;
  * @param pacePicos   0, or for a paced decode grid the picoseconds between a warp's key tiles (the kernel's
  *                    {@code decode_pace_ps}): the grid's blocks together then read K and V at a set fraction of the
  *                    device's DRAM bandwidth, each its fair share, so that no block runs ahead of the others
+ * @param stagger     whether each block of a decode launch that does not steal starts at a hashed key tile of its
+ *                    split and wraps (the kernel's {@code decode_stagger}), so that streams whose starts lie a
+ *                    multiple of the memory's stack interleave apart do not read the same stacks in step
  */
 record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int stealBlocks, int gridX, int gridY,
-    int threads, int sharedBytes, String traitsName, long pacePicos) {
+    int threads, int sharedBytes, String traitsName, long pacePicos, boolean stagger) {
 
   /**
    * What FlashPlan knows of the device's memory: its peak DRAM bandwidth and L2 size ({@link #UNKNOWN}: never pace),
@@ -83,12 +86,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     }
 
     /**
-     * Whether the streams of a paced grid read in step from the same stacks of {@code dram}: with one split, K's or
-     * V's heads are {@link Dram#stackAligned}; with more, splits of {@code splitKeys} keys are.
+     * Whether some streams of a decode grid of {@code splits} splits of {@code splitKeys} keys per head start a
+     * multiple of {@code dram}'s stack alignment apart ({@link Dram#stackAligned}): K's or V's heads, or with more than
+     * one split, the splits of a head.
      */
     boolean stackAligned(Dram dram, int splits, long splitKeys) {
-      return splits == 1 ? dram.stackAligned(kHeadBytes) || dram.stackAligned(vHeadBytes)
-          : dram.stackAligned(splitKeys * kRowBytes) || dram.stackAligned(splitKeys * vRowBytes);
+      return dram.stackAligned(kHeadBytes) || dram.stackAligned(vHeadBytes)
+          || splits > 1 && (dram.stackAligned(splitKeys * kRowBytes) || dram.stackAligned(splitKeys * vRowBytes));
     }
   }
 
@@ -381,26 +385,15 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final long STACK_GRANULE = 1L << 16;
   /**
-   * Head dims whose paced plans give way to the unpaced rules where their streams are {@link KvLayout#stackAligned}:
-   * paced in step, their blocks queue on the same stacks (H100, KERNEL_NOTES.md v18, fp16, ratio to cuDNN, medians
-   * over 2-3 placements, paced / the unpaced rules: H=16, E=128 on the {@link #SLIM} blocks, B=17-32 at Lk=5120
-   * 0.946-0.963 / 1.019-1.128, B=20 and 28 at 2560 0.954 and 0.925 / 1.118 and 1.075; H=32, E=64 on the
-   * {@link #NARROW_64} blocks, B=5-8 at 5120 0.951-1.026 / 1.027-1.129, B=6 at 10240, 12800, 15360 1.047, 1.053, 1.032
-   * / 1.118, 1.100, 1.077; one wave of two paced splits: H=16, E=128, B=4 at 20480 0.978 / 0.995; H=32, E=64, B=2 at
-   * 40960 0.971 / 0.987). Head dim 256's compact blocks keep pace (H=8, B=20 at 5120: 1.303 / 1.250). Nor do such
-   * grids of head dim 128 run the {@link #SHORT_TILES} blocks, which lose the same way (H=16, B=6 and 7, 0.73 and 0.85
-   * waves, at Lk=2560, 5120, 7680, short tiles / the rules without them: 0.996, 0.923, 0.953 and 0.998, 0.994, 0.964 /
-   * 1.037, 1.010, 1.022 and 1.091, 1.103, 1.038).
+   * Head dims whose grids of stack-aligned heads that would steal split their keys in clusters instead
+   * ({@link #stackAlignedSplits}; measured at these only).
    */
-  static final Set<Integer> STACK_ALIGNED_UNPACED_HEAD_DIMS = Set.of(64, 128);
+  static final Set<Integer> STACK_ALIGNED_SPLIT_HEAD_DIMS = Set.of(64, 128);
   /**
-   * Key splits, merged in a cluster, of a grid of one to two waves at those head dims whose heads are stack-aligned and
-   * which has more than {@link #UNSPLIT_MAX_KEYS} keys: one split, or stealing, leaves its short last wave's blocks in
-   * step on the same stacks (H100, KERNEL_NOTES.md v18, fp16, ratio to the best of cuDNN and PyTorch flash over two
-   * placements, one split or stealing / three cluster splits: H=16, E=128, B=9 (1.09 waves) at Lk=5120 0.903 / 1.028,
-   * at 10240 0.929 / 1.010 (stealing), B=10 0.963 / 1.087 and 0.977 / 1.044, B=12-16 at 10240 0.985-1.002 /
-   * 1.030-1.061; H=32, E=64, B=5 (1.21 waves) at 5120, 10240, 15360 1.014, 0.964, 1.033 / 1.065, 1.076, 1.142; B=6-8
-   * within 3% either way, 1.008-1.137).
+   * Key splits, merged in a cluster, that replace stealing in a grid of one to two waves at those head dims whose heads
+   * are stack-aligned, with more than {@link #UNSPLIT_MAX_KEYS} keys (H100, KERNEL_NOTES.md v18, fp16, ratio to the
+   * best of cuDNN and PyTorch flash over two placements, stealing / three cluster splits: H=16, E=128, B=9 (1.09
+   * waves) at Lk=10240 0.929 / 1.010; v19, over three placements, both staggered: B=9 at 25600 1.043 / 1.040).
    */
   static final int STACK_ALIGNED_SHORT_SPLITS = 3;
   /**
@@ -607,9 +600,18 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean, Dram)}, for K and V laid out as
-   * {@code kv}: at head dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS} a grid whose streams are
-   * {@link KvLayout#stackAligned} is not paced, one whose heads are does not run the {@link #SHORT_TILES} blocks, and
-   * one of one row block per head whose heads are takes {@link #stackAlignedSplits}.
+   * {@code kv}: on a device with clusters (measured on an H100 only), a decode launch that does not steal and whose
+   * streams are {@link KvLayout#stackAligned} starts staggered ({@link #stagger}); at head dims {@link #STACK_ALIGNED_SPLIT_HEAD_DIMS} a grid of one row block per
+   * head whose heads are stack-aligned and that would steal takes {@link #stackAlignedSplits} instead.
+   *
+   * <p>Without the stagger such grids read in step from the same stacks and lose 2-13% (paced grids most, as pacing
+   * keeps their blocks in step); staggered, every plan keeps its usual shape. Measured on an H100 (KERNEL_NOTES.md
+   * v19; fp16, medians over three placements, ratio to the best of cuDNN and PyTorch flash, staggered / not): H=16,
+   * E=128 at Lk=5120, B=2 1.007 / 0.995, B=4 1.018 / 0.992, B=6 1.072 / 0.993, B=9 1.045 / 0.885, B=12 1.066 / 0.971,
+   * B=20 1.140 / 0.962, B=28 1.115 / 0.963; B=4 at 2560 1.066 / 0.971; B=9 at 10240 and 15360 1.024 and 1.019 / 0.910
+   * and 0.937; H=32, E=64, B=5 at 5120 1.129 / 1.004, B=8 1.150 / 1.027, B=2 at 10240 and 40960 1.058 and 1.017 /
+   * 0.991 and 0.974; H=8, E=256, B=20 at 5120 1.043 / 0.903. At power-of-two strides the same stagger costs 1-2%
+   * (H=16, E=128, B=8 at 16384 0.987 against 1.002 in step), so only stack-aligned streams take it.
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic, Dram dram, KvLayout kv) {
@@ -641,14 +643,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     boolean cluster = false;
     int stealBlocks = 0;
     // heads whose streams meet on the same memory stacks (KvLayout.stackAligned), at the head dims where that matters
-    boolean alignedHeads = STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk);
+    boolean alignedHeads = STACK_ALIGNED_SPLIT_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk);
     if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
-        && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms
-        && !alignedHeads) {
-      return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads);
+        && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms) {
+      return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads, stagger(SHORT_TILES, 1, lk, dram, kv));
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
       splits = STEAL_SLOTS;
@@ -689,7 +690,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
         && blocks <= NARROW_MAX_WAVES * sms && NARROW_BLOCKS_PER_SM * NARROW.sharedBytes() <= maxSharedPerBlock) {
       d = NARROW;
     }
-    return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads);
+    return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads,
+        clusters && stealBlocks == 0 && stagger(d, splits, lk, dram, kv));
+  }
+
+  /**
+   * Whether a decode launch on traits {@code d} that does not steal starts each block at a hashed key tile of its
+   * split (the kernel's {@code decode_stagger}): where its streams, {@code splits} splits of {@code lk} keys per head,
+   * are {@link KvLayout#stackAligned} on {@code dram}.
+   */
+  static boolean stagger(DecodeTraits d, int splits, long lk, Dram dram, KvLayout kv) {
+    return kv.stackAligned(dram, splits, ceilDiv(ceilDiv(lk, d.blockN()), splits) * d.blockN());
   }
 
   /**
@@ -715,28 +726,28 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   }
 
   /**
-   * The cluster splits of a grid whose heads are stack-aligned ({@code alignedHeads}: {@link KvLayout#stackAligned}
-   * with one split, at head dims {@link #STACK_ALIGNED_UNPACED_HEAD_DIMS}) with more than {@link #UNSPLIT_MAX_KEYS} and
-   * fewer than {@link #STEAL_LONG_KEYS} keys, or 0 for the usual plan: {@link #STACK_ALIGNED_SHORT_SPLITS} for one to
-   * two waves of {@code resident} blocks, {@link #STACK_ALIGNED_SPLITS} for two to {@link #TAIL_WAVES} waves that would
-   * steal ({@code stealing}). From {@link #STEAL_LONG_KEYS} keys stealing stays ahead at head dim 128 (H100, H=16,
-   * Lk=40960, ratio to the best of cuDNN and PyTorch flash, three cluster splits / stealing: B=9 0.982 / 0.996, B=12
-   * 1.040 / 1.053, B=16 1.002 / 1.019).
+   * The cluster splits of a grid that would steal ({@code stealing}) whose heads are stack-aligned ({@code
+   * alignedHeads}: {@link KvLayout#stackAligned} with one split, at head dims {@link #STACK_ALIGNED_SPLIT_HEAD_DIMS})
+   * with more than {@link #UNSPLIT_MAX_KEYS} and fewer than {@link #STEAL_LONG_KEYS} keys, or 0 for the usual plan:
+   * {@link #STACK_ALIGNED_SHORT_SPLITS} for one to two waves of {@code resident} blocks, {@link #STACK_ALIGNED_SPLITS}
+   * for two to {@link #TAIL_WAVES} waves. From {@link #STEAL_LONG_KEYS} keys stealing stays ahead at head dim 128
+   * (H100, H=16, Lk=40960, ratio to the best of cuDNN and PyTorch flash, three cluster splits / stealing: B=9 0.982 /
+   * 0.996, B=12 1.040 / 1.053, B=16 1.002 / 1.019).
    */
   static int stackAlignedSplits(boolean alignedHeads, long blocks, long lk, int resident, boolean stealing) {
-    if (!alignedHeads || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_LONG_KEYS) {
+    if (!alignedHeads || !stealing || lk <= UNSPLIT_MAX_KEYS || lk >= STEAL_LONG_KEYS) {
       return 0;
     }
     if (blocks > resident && blocks <= 2L * resident) {
       return STACK_ALIGNED_SHORT_SPLITS;
     }
-    return stealing && blocks > 2L * resident && blocks < (long) TAIL_WAVES * resident ? STACK_ALIGNED_SPLITS : 0;
+    return blocks > 2L * resident && blocks < (long) TAIL_WAVES * resident ? STACK_ALIGNED_SPLITS : 0;
   }
 
   /** A main-kernel plan on traits {@code main}: {@code batchHeads} x the query blocks of {@code lq} queries. */
   private static FlashPlan mainPlan(Traits main, long batchHeads, long lq) {
     return new FlashPlan(main.headDim(), false, 1, false, 0, Math.toIntExact(ceilDiv(lq, main.blockM())),
-        Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0);
+        Math.toIntExact(batchHeads), main.threads(), main.sharedBytes(), "", 0, false);
   }
 
   /**
@@ -766,9 +777,9 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /** A decode-kernel plan on traits {@code d}: {@code rowBlocks} x {@code batchHeads} units. */
   private static FlashPlan decode(DecodeTraits d, int splits, boolean cluster, int stealBlocks, long rowBlocks,
-      long batchHeads) {
+      long batchHeads, boolean stagger) {
     return new FlashPlan(d.headDim(), true, splits, cluster, stealBlocks, Math.toIntExact(rowBlocks),
-        Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name(), 0);
+        Math.toIntExact(batchHeads), d.threads(), d.sharedBytes(), d.name(), 0, stagger);
   }
 
   /**
@@ -784,7 +795,9 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * entry's first {@link SlowerPace} that serves the grid) of the peak bandwidth, every block at the same rate. On an
    * H100 (KERNEL_NOTES.md, v12, v13; H=16, fp16, µs, paced / unpaced plans / the best of PyTorch's backends): B=6 at
    * Lk=16k 261.0 / 266.4 / 263.1, B=5 at 8k 111.4 / 116.8 / 113.4, B=3 at 32k 263.0 / 275.1 / 271.5, B=8 at 4k 89.5 /
-   * 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9.
+   * 90.2 / 90.6, B=9 at 8k (narrow) 197.2 / 206.8 / 206.9. A paced grid whose streams are stack-aligned starts
+   * staggered ({@link #stagger}): pacing keeps its blocks in step, so that without the stagger they would read the same
+   * memory stacks at the same time.
    */
   private static Optional<FlashPlan> paced(DecodeTraits d, long batchHeads, long rowBlocks, long lk, long e, int sms,
       int maxSharedPerBlock, Dram dram, KvLayout kv) {
@@ -809,17 +822,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       traits = wide.traits();
       slower = wide.slower();
     }
-    if (STACK_ALIGNED_UNPACED_HEAD_DIMS.contains(d.headDim())
-        && kv.stackAligned(dram, splits, ceilDiv(ceilDiv(lk, traits.blockN()), splits) * traits.blockN())) {
-      return Optional.empty();
-    }
     double usual = ceilDiv(lk, splits) >= PACE_LONG_SPLIT_KEYS ? PACE_FRACTION_LONG : PACE_FRACTION;
     double fraction = slower.stream().filter(p -> p.serves(batchHeads, lk, sms)).mapToDouble(SlowerPace::fraction)
         .findFirst().orElse(usual);
     long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
     long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
     return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),
-        traits.threads(), traits.sharedBytes(), traits.name(), pace));
+        traits.threads(), traits.sharedBytes(), traits.name(), pace, stagger(traits, splits, lk, dram, kv)));
   }
 
   /** The first of {@link #PACED_WIDE} of head dim {@code headDim} that serves {@code batchHeads} blocks; or null. */

@@ -357,8 +357,7 @@ class FlashGpuTest {
    * paced splits (B = 2, H = 32, 16384 keys), paced grids of more than a wave, resident at once, on head dim 256's
    * compact blocks (B = 17, 1000 keys) and head dim 64's narrow ones (B = 5, 3000 keys), both at v17's slower pace, and
    * a grid of more than four waves that keeps one split at 4096 keys (v17; B = 17, H = 32, head dim 64), and a grid of
-   * 3.4 waves whose last wave is 0.39 full, split in two and merged in a cluster (v18; B = 14, H = 32, 6001 keys), and
-   * one of 1.2 waves whose heads lie 5120 keys apart, stack-aligned on an H100, in three cluster splits (v18; B = 5).
+   * 3.4 waves whose last wave is 0.39 full, split in two and merged in a cluster (v18; B = 14, H = 32, 6001 keys).
    */
   @Test
   void headDim64And256DecodeBlocksMatchTheReference() {
@@ -368,9 +367,9 @@ class FlashGpuTest {
     // {B, H, Lk, E, splits, paced (1 / 0), cluster (1 / 0)} and the traits each runs on
     long[][] cases = {{8, 8, 4096, 256, 1, 0, 0}, {4, 8, 16_384, 256, 4, 1, 0}, {2, 32, 16_384, 64, 2, 1, 0},
         {17, 8, 1000, 256, 1, 1, 0}, {5, 32, 3000, 64, 1, 1, 0}, {17, 32, 4096, 64, 1, 0, 0},
-        {14, 32, 6001, 64, 2, 0, 1}, {5, 32, 5120, 64, 3, 0, 1}};
+        {14, 32, 6001, 64, 2, 0, 1}};
     FlashPlan.DecodeTraits[] traits = {FlashPlan.DECODE[5], FlashPlan.DECODE[5], FlashPlan.DECODE[1], compact256,
-        FlashPlan.NARROW_64, FlashPlan.DECODE[1], FlashPlan.DECODE[1], FlashPlan.DECODE[1]};
+        FlashPlan.NARROW_64, FlashPlan.DECODE[1], FlashPlan.DECODE[1]};
     for (int i = 0; i < cases.length; i++) {
       long[] c = cases[i];
       long b = c[0], h = c[1], lk = c[2], e = c[3];
@@ -382,6 +381,44 @@ class FlashGpuTest {
           + plan);
       boolean bf16 = i % 2 == 1;
       decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 3, true, false);
+    }
+  }
+
+  /**
+   * Decode calls whose heads are stack-aligned on an H100 (its five memory stacks: heads a multiple of 5 x 64 KB apart)
+   * start each block at a hashed key tile (v19, {@link FlashPlan#stagger}) on every plan that takes it, against the
+   * float64 reference with poisoned outputs, deterministic calls keeping their bits: paced one split on head dim 128's
+   * narrow blocks (B = 9, 5120 keys), head dim 64's (B = 5) and head dim 256's compact ones (B = 20), two paced splits
+   * through the workspace (head dim 64, B = 2, 10240 keys), a padded head dim (120, 4096 keys: 3 x 327,680 bytes),
+   * head dim 128's short-tile blocks (B = 6, 1280 keys, not paced), and the two cluster splits that replace stealing
+   * (B = 20, 10240 keys; deterministic calls run one split, also staggered).
+   */
+  @Test
+  void stackAlignedDecodeCallsStartStaggeredAndMatchTheReference() {
+    CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
+    assumeTrue(FlashPlan.Dram.of(ctx.device()).stackAlignment() == 5 * FlashPlan.STACK_GRANULE,
+        () -> "the cases are stack-aligned on five HBM stacks; this memory: " + FlashPlan.Dram.of(ctx.device()));
+    Random rnd = seeded("stackAlignedDecodeCallsStartStaggeredAndMatchTheReference");
+    // {B, H, Lk, E, splits, paced (1 / 0), cluster (1 / 0)} and the traits each runs on
+    long[][] cases = {{9, 16, 5120, 128, 1, 1, 0}, {5, 32, 5120, 64, 1, 1, 0}, {20, 8, 5120, 256, 1, 1, 0},
+        {2, 32, 10_240, 64, 2, 1, 0}, {7, 16, 4096, 120, 1, 1, 0}, {6, 16, 1280, 128, 1, 0, 0},
+        {20, 16, 10_240, 128, 2, 0, 1}};
+    FlashPlan.DecodeTraits[] traits = {FlashPlan.NARROW, FlashPlan.NARROW_64,
+        FlashPlan.DECODE_COMPACT[FlashPlan.headDimClass(256)], FlashPlan.DECODE[1], FlashPlan.DECODE[3],
+        FlashPlan.SHORT_TILES, FlashPlan.DECODE[3]};
+    for (int i = 0; i < cases.length; i++) {
+      long[] c = cases[i];
+      long b = c[0], h = c[1], lk = c[2], e = c[3];
+      String name = traits[i].name();
+      boolean cluster = c[6] == 1;
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, !cluster);
+      assumeTrue(plan.stagger() && plan.splits() == c[4] && plan.paced() == (c[5] == 1) && plan.cluster() == cluster
+          && plan.traitsName().equals(name), () -> "E = " + e + ", B = " + b + " does not run " + c[4]
+          + (c[5] == 1 ? " paced" : "") + (cluster ? " cluster" : "") + " staggered splits on " + name + " here: "
+          + plan);
+      boolean bf16 = i % 2 == 1;
+      boolean[] modes = cluster ? new boolean[] {false, true} : new boolean[] {true, false};
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 2, modes);
     }
   }
 

@@ -2,9 +2,13 @@ package dev.sdpa4j.provider.cuda.flash;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.sdpa4j.AttentionOptions;
+import dev.sdpa4j.AttentionRequest;
 import dev.sdpa4j.DType;
+import dev.sdpa4j.Tensor;
 import dev.sdpa4j.cuda.CudaDevice;
 import dev.sdpa4j.spi.ComputeCapability;
+import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
 
 class FlashPlanTest {
@@ -476,13 +480,9 @@ class FlashPlanTest {
     assertThat(FlashPlan.of(14 * 32, 1, 8192, 64, H100_SMS, H100_SHARED, false, false, false).splits()).isEqualTo(1);
   }
 
-  /**
-   * v18: the stack alignment comes from the bus width (the odd part of its HBM stacks); head dims 64 and 128 give up
-   * pacing where their streams are stack-aligned - heads, or one wave's splits - and take the unpaced rules' plan,
-   * while head dim 256, other strides and memories of unknown or power-of-two stacks keep pace.
-   */
+  /** v18: the stack alignment comes from the bus width, the odd part of its HBM stacks times 64 KB. */
   @Test
-  void stackAlignedStreamsOfHeadDims64And128AreNotPaced() {
+  void stackAlignmentComesFromTheBusWidth() {
     assertThat(FlashPlan.Dram.of(device(5120)).stackAlignment()).isEqualTo(5 * FlashPlan.STACK_GRANULE);
     assertThat(FlashPlan.Dram.of(device(6144)).stackAlignment()).isEqualTo(3 * FlashPlan.STACK_GRANULE);
     assertThat(FlashPlan.Dram.of(device(8192)).stackAlignment()).isZero();
@@ -490,96 +490,157 @@ class FlashPlanTest {
     assertThat(FlashPlan.Dram.of(device(0)).stackAlignment()).isZero();
     assertThat(FlashPlan.Dram.of(device(5120)).bandwidth()).isEqualTo(H100_DRAM.bandwidth());
     FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
-    // {batch x heads, keys, head dim, head stride in keys (0: contiguous), paced (1 / 0)}
-    long[][] cases = {{20 * 16, 4096, 128, 0, 1}, {20 * 16, 4096, 128, 5120, 0}, {20 * 16, 4096, 128, 4480, 1},
-        {20 * 16, 5120, 128, 0, 0}, {28 * 16, 2560, 128, 0, 0}, {6 * 32, 5120, 64, 0, 0}, {6 * 32, 10_240, 64, 0, 0},
-        {6 * 32, 6144, 64, 0, 1}, {4 * 16, 20_480, 128, 0, 0}, {4 * 16, 16_384, 128, 20_480, 1},
-        {2 * 32, 40_960, 64, 0, 0}, {20 * 8, 5120, 256, 0, 1}};
+    assertThat(h100.stackAligned(5 << 16)).isTrue();
+    assertThat(h100.stackAligned(15L << 18)).isTrue();
+    assertThat(h100.stackAligned(1 << 20)).isFalse();
+    assertThat(FlashPlan.Dram.UNKNOWN.stackAligned(5 << 16)).isFalse();
+  }
+
+  /**
+   * v19: a decode launch that does not steal starts staggered where its streams are stack-aligned - K's or V's heads,
+   * or the splits of a head - and keeps the plan it has at other strides: paced grids, one wave of paced splits, the
+   * narrow and short-tile blocks, head dim 256. Power-of-two strides, stealing launches, the main kernel, devices
+   * without clusters and memories of unknown stacks never stagger.
+   */
+  @Test
+  void stackAlignedStreamsStartStaggeredOnTheirUsualPlans() {
+    FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
+    // {batch x heads, keys, head dim, head stride in keys (0: contiguous), staggered (1 / 0)}
+    long[][] cases = {{20 * 16, 4096, 128, 0, 0}, {20 * 16, 4096, 128, 5120, 1}, {20 * 16, 4096, 128, 4480, 0},
+        {20 * 16, 5120, 128, 0, 1}, {28 * 16, 2560, 128, 0, 1}, {9 * 16, 5120, 128, 0, 1}, {6 * 32, 5120, 64, 0, 1},
+        {6 * 32, 10_240, 64, 0, 1}, {6 * 32, 6144, 64, 0, 0}, {4 * 16, 20_480, 128, 0, 1},
+        {4 * 16, 16_384, 128, 20_480, 1}, {4 * 16, 20_480, 128, 20_608, 1}, {4 * 16, 16_384, 128, 0, 0},
+        {2 * 32, 40_960, 64, 0, 1}, {20 * 8, 5120, 256, 0, 1}, {6 * 16, 1280, 128, 0, 1}, {9 * 16, 40_960, 128, 0, 0},
+        {56 * 8, 5120, 256, 0, 0}};
     for (long[] c : cases) {
       long bh = c[0], lk = c[1], e = c[2], stride = (c[3] == 0 ? lk : c[3]) * e * 2;
+      String what = bh + " blocks, Lk = " + lk + ", E = " + e + ", heads " + c[3] + " keys apart";
       FlashPlan.KvLayout kv = new FlashPlan.KvLayout(stride, e * 2, stride, e * 2);
       FlashPlan p = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, h100, kv);
-      assertThat(p.paced()).as("%d blocks, Lk = %d, E = %d, heads %d keys apart", bh, lk, e, c[3]).isEqualTo(c[4] == 1);
-      if (c[4] == 0) {   // the plan of a memory too slow to pace, with the same stacks
-        assertThat(p).isEqualTo(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false,
-            new FlashPlan.Dram(0, 0, h100.stackAlignment()), kv));
-      }
-      // an unknown stack layout paces them all, as before
-      assertThat(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, H100_DRAM, kv).paced()).isTrue();
+      assertThat(p.stagger()).as(what).isEqualTo(c[4] == 1);
+      // the plan of unknown stacks, which never staggers, but for the stagger
+      FlashPlan usual = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, H100_DRAM, kv);
+      assertThat(usual.stagger()).as(what).isFalse();
+      assertThat(p).as(what).isEqualTo(new FlashPlan(usual.headDim(), usual.split(), usual.splits(), usual.cluster(),
+          usual.stealBlocks(), usual.gridX(), usual.gridY(), usual.threads(), usual.sharedBytes(), usual.traitsName(),
+          usual.pacePicos(), c[4] == 1));
+      // no clusters: never
+      assertThat(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, false, false, h100, kv).stagger()).as(what)
+          .isFalse();
     }
+    // the plans those grids keep: paced (one wave of two splits; the narrow blocks just over a wave), short tiles,
+    // stealing, the main kernel
+    FlashPlan.KvLayout kv5120 = FlashPlan.KvLayout.contiguous(5120, 128);
+    assertThat(FlashPlan.of(20 * 16, 1, 5120, 128, H100_SMS, H100_SHARED, false, true, false, h100, kv5120).paced())
+        .isTrue();
+    assertThat(FlashPlan.of(4 * 16, 1, 20_480, 128, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(20_480, 128))).returns(true, FlashPlan::paced).returns(2, FlashPlan::splits);
+    assertThat(FlashPlan.of(9 * 16, 1, 5120, 128, H100_SMS, H100_SHARED, false, true, false, h100, kv5120))
+        .returns(true, FlashPlan::paced).returns(FlashPlan.NARROW.name(), FlashPlan::traitsName);
+    assertThat(FlashPlan.of(6 * 16, 1, 1280, 128, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(1280, 128)).traitsName()).isEqualTo(FlashPlan.SHORT_TILES.name());
+    assertThat(FlashPlan.of(9 * 16, 1, 40_960, 128, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(40_960, 128)).steal()).isTrue();
+    assertThat(FlashPlan.of(56 * 8, 1, 5120, 256, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(5120, 256)).split()).isFalse();
     // V alone aligned is enough
     FlashPlan.KvLayout vAligned = new FlashPlan.KvLayout(4096 * 256, 256, 5120 * 256, 256);
-    assertThat(FlashPlan.of(20 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true, false, h100, vAligned).paced())
+    assertThat(FlashPlan.of(20 * 16, 1, 4096, 128, H100_SMS, H100_SHARED, false, true, false, h100, vAligned).stagger())
+        .isTrue();
+    // the alignment follows the memory: an H200's six stacks (3 x 64 KB) stagger heads 3072 keys apart, not 5120
+    FlashPlan.Dram six = FlashPlan.Dram.of(device(6144));
+    assertThat(FlashPlan.of(20 * 16, 1, 3072, 128, H100_SMS, H100_SHARED, false, true, false, six,
+        FlashPlan.KvLayout.contiguous(3072, 128)).stagger()).isTrue();
+    assertThat(FlashPlan.of(20 * 16, 1, 5120, 128, H100_SMS, H100_SHARED, false, true, false, six, kv5120).stagger())
         .isFalse();
   }
 
   /**
-   * v18: grids whose heads are stack-aligned, above 4096 keys, at head dims 64 and 128 split their keys in three
-   * clusters from one to two waves, and in two from two to four waves where they would steal; other grids, 4096 keys,
-   * head dim 256, several row blocks per head and memories of unknown stacks keep the usual plans.
+   * FlashDevice plans from the strides of the K and V it reads and the device's memory: heads 1280 keys apart (a
+   * cache of 1280 keys read up to 1024) are stack-aligned on an H100 whatever the key count, contiguous heads of 1024
+   * keys and heads interleaved in [B, L, H, E] are not, and a bus of power-of-two stacks never is; decode calls with
+   * GQA plan the group's query heads as the rows of one kv head.
    */
   @Test
-  void stackAlignedHeadsSplitInClusters() {
+  void theDevicePlansFromTheStridesOfKAndV() {
+    try (Arena arena = Arena.ofConfined()) {
+      // B = 6, 16 kv heads of head dim 128 (0.73 waves: the short-tile blocks), 32 query heads (GQA, two per kv head)
+      Tensor cache = Tensor.allocate(arena, DType.FLOAT16, 6, 16, 1280, 128);
+      Tensor k = cache.view(new long[] {6, 16, 1024, 128}, cache.strides());
+      Tensor contiguous = Tensor.allocate(arena, DType.FLOAT16, 6, 16, 1024, 128);
+      Tensor interleaved = Tensor.allocate(arena, DType.FLOAT16, 6, 1280, 16, 128).permute(0, 2, 1, 3);
+      Tensor q = Tensor.allocate(arena, DType.FLOAT16, 6, 32, 1, 128);
+      Tensor o = Tensor.allocate(arena, DType.FLOAT16, 6, 32, 1, 128);
+      AttentionRequest r = AttentionRequest.create(q, k, k, o, null, AttentionOptions.builder().enableGqa(true).build());
+      assertThat(FlashDevice.packsGroup(r)).isTrue();
+      FlashPlan p = FlashDevice.plan(r, k.strides(), k.strides(), device(5120), true);
+      assertThat(p).returns(true, FlashPlan::stagger).returns(6 * 16, FlashPlan::gridY).returns(1, FlashPlan::gridX)
+          .returns(FlashPlan.SHORT_TILES.name(), FlashPlan::traitsName);
+      // V alone at those strides
+      assertThat(FlashDevice.plan(r, contiguous.strides(), k.strides(), device(5120), true).stagger()).isTrue();
+      assertThat(FlashDevice.plan(r, contiguous.strides(), contiguous.strides(), device(5120), true).stagger())
+          .isFalse();
+      assertThat(FlashDevice.plan(r, interleaved.strides(), interleaved.strides(), device(5120), true).stagger())
+          .isFalse();
+      assertThat(FlashDevice.plan(r, k.strides(), k.strides(), device(8192), true).stagger()).isFalse();
+      // the same plan FlashPlan gives the packed grid
+      assertThat(p).isEqualTo(FlashPlan.of(6 * 16, 2, 1024, 128, H100_SMS, H100_SHARED, false, true, false,
+          FlashPlan.Dram.of(device(5120)), new FlashPlan.KvLayout(1280 * 256, 256, 1280 * 256, 256)));
+      // no packing with dropout: 32 heads of one query row each, the main kernel
+      AttentionRequest dropout = AttentionRequest.create(q, k, k, o, Tensor.allocate(arena, DType.FLOAT32, 6, 32, 1),
+          AttentionOptions.builder().enableGqa(true).dropoutP(0.1).training(true).build());
+      assertThat(FlashDevice.packsGroup(dropout)).isFalse();
+      assertThat(FlashDevice.plan(dropout, k.strides(), k.strides(), device(5120), true))
+          .returns(false, FlashPlan::split).returns(6 * 32, FlashPlan::gridY);
+    }
+  }
+
+  /**
+   * v18: grids whose heads are stack-aligned, above 4096 keys, at head dims 64 and 128 that would steal split their
+   * keys in three clusters from one to two waves and in two from two to four waves (v19: staggered); grids that would
+   * not steal (paced ones, deterministic calls), 4096 keys, from {@link FlashPlan#STEAL_LONG_KEYS} keys, head dim 256,
+   * several row blocks per head and memories of unknown stacks keep the usual plans.
+   */
+  @Test
+  void stackAlignedHeadsThatWouldStealSplitInClusters() {
     FlashPlan.Dram h100 = FlashPlan.Dram.of(device(5120));
-    // {batch x heads, keys, head dim, splits (0: not a cluster plan)}: H = 16, E = 128, B = 9 (1.09 waves) and
-    // B = 16 (1.94) at 5120 and 10240 keys, B = 20 (2.42) at 10240 (would steal) and 5120 (one split); H = 32, E = 64,
-    // B = 5 at 10240 and 20480 (would steal), B = 4 (0.97 waves); 2560 keys; from STEAL_LONG_KEYS keys (B = 9, 20 at
+    // {batch x heads, keys, head dim, splits (0: not a cluster plan)}: H = 16, E = 128, B = 9 (1.09 waves) at 25600
+    // keys (1.9 GB: not paced, would steal), B = 20 (2.42 waves) at 10240 and 15360 (would steal); H = 32, E = 64,
+    // B = 10 (2.42 waves) at 20480 (would steal); paced: B = 9 at 5120 and 10240, B = 16 (1.94 waves) at 10240, H = 32,
+    // E = 64, B = 5 at 10240 and 20480; one split: B = 20 at 5120; 4096 keys; from STEAL_LONG_KEYS keys (B = 9, 20 at
     // 40960: stealing); head dim 256
-    long[][] cases = {{9 * 16, 5120, 128, 3}, {9 * 16, 10_240, 128, 3}, {16 * 16, 5120, 128, 3},
-        {16 * 16, 10_240, 128, 3}, {20 * 16, 10_240, 128, 2}, {20 * 16, 15_360, 128, 2}, {20 * 16, 5120, 128, 0},
-        {5 * 32, 10_240, 64, 3}, {5 * 32, 20_480, 64, 3}, {4 * 32, 5120, 64, 0}, {9 * 16, 2560, 128, 0},
+    long[][] cases = {{9 * 16, 25_600, 128, 3}, {20 * 16, 10_240, 128, 2}, {20 * 16, 15_360, 128, 2},
+        {10 * 32, 20_480, 64, 2}, {9 * 16, 5120, 128, 0}, {9 * 16, 10_240, 128, 0}, {16 * 16, 10_240, 128, 0},
+        {5 * 32, 10_240, 64, 0}, {5 * 32, 20_480, 64, 0}, {20 * 16, 5120, 128, 0}, {20 * 16, 4096, 128, 0},
         {9 * 16, 40_960, 128, 0}, {20 * 16, 40_960, 128, 0}, {20 * 8, 5120, 256, 0}};
     for (long[] c : cases) {
       long bh = c[0], lk = c[1], e = c[2];
       FlashPlan.KvLayout kv = FlashPlan.KvLayout.contiguous(lk, e);
-      // two splits replace stealing, which deterministic calls never do (below)
-      for (boolean deterministic : c[3] == 2 ? new boolean[] {false} : new boolean[] {false, true}) {
-        FlashPlan p = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, deterministic, h100, kv);
-        String what = bh + " blocks, Lk = " + lk + ", E = " + e + (deterministic ? ", deterministic" : "");
-        if (c[3] > 0) {
-          assertThat(p.splits()).as(what).isEqualTo((int) c[3]);
-          assertThat(p.cluster()).as(what).isTrue();
-          assertThat(p.steal()).as(what).isFalse();
-          assertThat(p.paced()).as(what).isFalse();
-          assertThat(p.traitsName()).isEqualTo(FlashPlan.DECODE[FlashPlan.headDimClass(e)].name());
-        } else {   // unpaced, the same plan as with unknown stacks
-          assertThat(FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, deterministic,
-              new FlashPlan.Dram(0, 0, h100.stackAlignment()), kv)).as(what).isEqualTo(FlashPlan.of(bh, 1, lk, e,
-              H100_SMS, H100_SHARED, false, true, deterministic, new FlashPlan.Dram(0, 0), kv));
-        }
+      String what = bh + " blocks, Lk = " + lk + ", E = " + e;
+      FlashPlan p = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, h100, kv);
+      FlashPlan usual = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false, H100_DRAM, kv);
+      if (c[3] > 0) {
+        assertThat(usual.steal()).as(what).isTrue();
+        assertThat(p.splits()).as(what).isEqualTo((int) c[3]);
+        assertThat(p.cluster()).as(what).isTrue();
+        assertThat(p.steal()).as(what).isFalse();
+        assertThat(p.paced()).as(what).isFalse();
+        assertThat(p.stagger()).as(what).isTrue();
+        assertThat(p.traitsName()).isEqualTo(FlashPlan.DECODE[FlashPlan.headDimClass(e)].name());
+      } else {   // the usual plan (staggered or not)
+        assertThat(p.splits()).as(what).isEqualTo(usual.splits());
+        assertThat(p.steal()).as(what).isEqualTo(usual.steal());
+        assertThat(p.pacePicos()).as(what).isEqualTo(usual.pacePicos());
+        assertThat(p.traitsName()).as(what).isEqualTo(usual.traitsName());
       }
-      if (c[3] > 0) {   // unknown stacks: the usual plan
-        FlashPlan usual = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, false,
-            new FlashPlan.Dram(0, 0), kv);
-        assertThat(usual.cluster() && usual.splits() == c[3]).as("%d blocks, Lk = %d", bh, lk).isFalse();
-      }
+      // deterministic calls never steal: nothing to replace
+      FlashPlan deterministic = FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, true, h100, kv);
+      assertThat(deterministic.splits()).as(what).isEqualTo(
+          FlashPlan.of(bh, 1, lk, e, H100_SMS, H100_SHARED, false, true, true, H100_DRAM, kv).splits());
     }
-    // B = 20 at 10240 keys, deterministic: no stealing to replace, one split
-    assertThat(FlashPlan.of(20 * 16, 1, 10_240, 128, H100_SMS, H100_SHARED, false, true, true, h100,
-        FlashPlan.KvLayout.contiguous(10_240, 128)).splits()).isEqualTo(1);
     // several row blocks per head (GQA-packed rows of 32 query heads): the usual plan
-    assertThat(FlashPlan.of(9 * 16, 32, 5120, 128, H100_SMS, H100_SHARED, false, true, false, h100,
-        FlashPlan.KvLayout.contiguous(5120, 128)).splits()).isNotEqualTo(3);
-  }
-
-  /**
-   * v18: head dim 128's grids of 0.7-0.9 waves run the short-tile blocks unless their heads are stack-aligned (memories
-   * too slow to pace, so that the short-tile rule decides).
-   */
-  @Test
-  void stackAlignedHeadsDoNotRunTheShortTiles() {
-    FlashPlan.Dram aligned = new FlashPlan.Dram(0, 0, FlashPlan.Dram.of(device(5120)).stackAlignment());
-    for (long b : new long[] {6, 7}) {
-      for (long lk : new long[] {2560, 4096, 5120, 6144, 7680}) {
-        FlashPlan.KvLayout kv = FlashPlan.KvLayout.contiguous(lk, 128);
-        boolean stackAligned = lk % 2560 == 0;
-        FlashPlan p = FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, false, aligned, kv);
-        assertThat(p.traitsName().equals(FlashPlan.SHORT_TILES.name())).as("B = %d, Lk = %d", b, lk)
-            .isEqualTo(!stackAligned);
-        assertThat(FlashPlan.of(b * 16, 1, lk, 128, H100_SMS, H100_SHARED, false, true, false,
-            new FlashPlan.Dram(0, 0), kv).traitsName()).isEqualTo(FlashPlan.SHORT_TILES.name());
-      }
-    }
+    assertThat(FlashPlan.of(9 * 16, 32, 25_600, 128, H100_SMS, H100_SHARED, false, true, false, h100,
+        FlashPlan.KvLayout.contiguous(25_600, 128)).splits()).isNotEqualTo(3);
   }
 
   /** An H100 SXM of {@code busBits} bits of memory bus. */
