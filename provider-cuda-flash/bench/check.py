@@ -255,11 +255,20 @@ def main():
     # ... and the two cluster splits of grids of two to four waves of stack-aligned heads that would steal
     # (FlashPlan.stackAlignedSplits), staggered
     stack_split = {(20, 16, 1, 1, 10240, 128, torch.bfloat16, 0, "bhle", None, None): 2}
-    # never staggered: power-of-two strides, and the work-stealing kernels
+    # never staggered: power-of-two strides, the work-stealing kernels, grids of TAIL_WAVES waves (v19b; B = 17, 544
+    # units, stack-aligned heads, two tail splits)
     unstaggered = [(8, 16, 1, 1, 16384, 128, torch.float16, 0, "bhle", None, None),
                    (8, 32, 1, 1, 4096, 64, torch.bfloat16, 0, "bhle", None, None),
-                   (9, 16, 1, 1, 40960, 128, torch.float16, 0, "bhle", None, None)]
+                   (9, 16, 1, 1, 40960, 128, torch.float16, 0, "bhle", None, None),
+                   (17, 32, 1, 1, 5120, 64, torch.float16, 0, "bhle", None, None)]
     cfgs += stack_paced + stack_short + list(stack_split) + unstaggered
+    # v19b: head dims 96 and 192 (two 96 KB decode blocks per SM) split grids of up to 4096 keys below TAIL_WAVES waves
+    # to fill the SMs, then the resident blocks, through the workspace (FlashPlan.pairedSplits, where the device has
+    # clusters): 288 units in 8 splits, 64 in 2 (GQA-packed rows), a padded head dim 184 under a bottom-right mask
+    paired = {(9, 32, 1, 1, 4096, 96, torch.float16, 0, "bhle", None, None): 8,
+              (2, 64, 2, 1, 4096, 96, torch.bfloat16, 2, "blhe", -0.2, None): 2,
+              (12, 16, 1, 1, 4000, 184, torch.bfloat16, 2, "pad", None, None): 4}
+    cfgs += list(paired)
     fails = 0
     worst = {}
     stealing = narrow = npaced = 0
@@ -287,6 +296,8 @@ def main():
             ok = False   # an H100's stack rule: these cluster splits should have run it
         if cfg in unstaggered_set and info["stagger"]:
             ok = False   # staggered where the streams are not stack-aligned, or where the kernel steals
+        if CLUSTERS and cfg in paired and (int(info["splits"]) != paired[cfg] or info["cluster"] or info["steal"]):
+            ok = False   # FlashPlan.pairedSplits' workspace splits should have run it
         stealing += bool(info["steal"])
         narrow += bool(info.get("narrow") or info.get("short_tiles"))
         npaced += bool(info["pace_ps"])

@@ -95,6 +95,26 @@ TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
 # STEAL_MIN_KEYS_HEAD_DIM_64, whose last wave is 0.3-0.5 full split their keys in two, merged in a cluster
 MID_TAIL_HEAD_DIM, MID_TAIL_MIN_WAVES, MID_TAIL_MIN_FILL, MID_TAIL_MAX_FILL, MID_TAIL_SPLITS = 64, 2, 0.3, 0.5, 2
 
+# FlashPlan.PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY (v19b): head dims whose 96 KB decode blocks pair up
+# on an SM split grids of at most UNSPLIT_MAX_KEYS keys to fill the SMs, then the resident blocks
+PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY = (96, 192), (1, 2, 4, 8), 0.9
+
+def paired_splits(blocks, key_blocks, resident):
+    """FlashPlan.pairedSplits."""
+    if blocks <= SMS:
+        return num_splits(blocks, key_blocks, SMS, min_eff=0.95)
+    best, best_eff = 1, 0.0
+    for s in PAIRED_SPLITS:
+        if s > key_blocks:
+            break
+        waves = blocks * s / resident
+        eff = waves / math.ceil(waves)
+        if eff >= PAIRED_MIN_EFFICIENCY:
+            return s
+        if eff > best_eff:
+            best, best_eff = s, eff
+    return best
+
 def mid_tail(head_dim, blocks, lk, resident):
     """FlashPlan.midTail."""
     if head_dim != MID_TAIL_HEAD_DIM or lk <= UNSPLIT_MAX_KEYS or lk >= STEAL_MIN_KEYS_HEAD_DIM_64:
@@ -264,10 +284,10 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 # prepare's baseline rule sets that follow v8's, oldest first (the default, "v8", is FlashPlan's current rules)
-BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b", "v18c")
+BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b", "v18c", "v19")
 
 def rules_before(rules, version):
-    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v19"; v18's
+    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v19b"; v18's
     rules are gated as "v18c", the rule set they shipped in)."""
     return rules in (BASE_RULES[:BASE_RULES.index(version)] if version in BASE_RULES else BASE_RULES)
 
@@ -389,7 +409,12 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     # FlashPlan.of's alignedHeads (v18)
                     aligned_heads = not rules_before(rules, "v18c") \
                         and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
-                    if can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
+                    # FlashPlan.pairedSplits (v19b)
+                    paired = can_cl and not rules_before(rules, "v19b") and TRAITS[dc][0] in PAIRED_HEAD_DIMS \
+                        and resident >= 2 * SMS and Lk <= UNSPLIT_MAX_KEYS and blocks < TAIL_WAVES * SMS
+                    if paired:
+                        splits = paired_splits(blocks, kblocks, resident)
+                    elif can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
                     if short_tiles is None:   # (v18c: not where the heads are stack-aligned)
                         short_tiles = can_cl and not steal and dc == 3 and not compact and Lk <= SHORT_TILES_MAX_KEYS \
@@ -488,8 +513,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
         ws_o = ws_l = None
     p.num_splits = splits
     p.decode_pace_ps = pace if split and not legacy else 0
-    if stagger is None:   # FlashPlan.stagger (v19)
+    if stagger is None:   # FlashPlan.stagger (v19): stack-aligned streams (v19b: of grids below TAIL_WAVES waves)
         stagger = CLUSTERS and not rules_before(rules, "v19") and rules != "v7" and not variant \
+            and (rules_before(rules, "v19b") or B * heads * cdiv(lq, 16) < TAIL_WAVES * SMS) \
             and stack_aligned(kv_bytes, splits, cdiv(cdiv(Lk, BN), splits) * BN, either=True)
     p.decode_stagger = int(bool(stagger) and split and not steal and not legacy)
     grid = (cdiv(lq, BM), B * heads, splits)

@@ -21,11 +21,13 @@ from bench import graph_time
 from flashlib import BASE_LIB, SMS, kv_read, prepare
 
 PAGE = 2 << 20
-# name -> flashlib.prepare's arguments: the rule, one split (unpaced), 2 / 3 / 4 splits merged in a cluster, head dim
-# 128's slim blocks in one split, the rule without pacing, the rule without head dim 128's short-tile blocks, an older
-# rule set
+# name -> flashlib.prepare's arguments: the rule, one split (unpaced), 2 / 3 / 4 splits merged in a cluster, 2 / 4 / 8
+# merged through the workspace, work stealing, head dim 128's slim blocks in one split, the rule without pacing, the
+# rule without head dim 128's short-tile blocks, an older rule set, the rule on another harness's kernels
 VARIANTS = {"rule": {}, "one": dict(force_splits=1), "cl2": dict(force_splits=2), "cl3": dict(force_splits=3),
-            "cl4": dict(force_splits=4), "slim1": dict(force_splits=1, slim=True), "nopace": dict(paced=False),
+            "cl4": dict(force_splits=4), "ws2": dict(force_splits=2, cluster=False),
+            "ws4": dict(force_splits=4, cluster=False), "ws8": dict(force_splits=8, cluster=False),
+            "steal": dict(steal=True), "slim1": dict(force_splits=1, slim=True), "nopace": dict(paced=False),
             "noshort": dict(short_tiles=False), "base": dict(rules=os.environ.get("PLAN_BASE_RULES", "v18c")),
             "old": dict(lib=BASE_LIB)}
 

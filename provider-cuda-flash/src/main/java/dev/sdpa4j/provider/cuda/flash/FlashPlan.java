@@ -340,6 +340,21 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   static final long UNSPLIT_MAX_KEYS = 4096;
   /** Waves of decode blocks from which a grid of at most {@link #UNSPLIT_MAX_KEYS} keys runs one split. */
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
+  /**
+   * Head dims whose decode blocks pair up on an SM (96 KB traits, two resident per SM on an H100) and whose grids of
+   * at most {@link #UNSPLIT_MAX_KEYS} keys and fewer than {@link #TAIL_WAVES} waves take {@link #pairedSplits} instead
+   * of one split (grids of more keep the tail splits): alone on an SM such a block
+   * reads too little to keep up with an SM of two, so that the SMs left with one block, or a second wave, hold the
+   * grid back (H100, KERNEL_NOTES.md v19; fp16, Lk=4096, ratio to the best of cuDNN and PyTorch flash over two
+   * placements, one split / paired splits: E=96, H=32, B=2 0.572 / 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12
+   * 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057, B=9 0.868 / 0.966, B=12 0.929 / 1.006, B=24 1.107 / 1.191). Head dim
+   * 32's blocks, of the same size, read enough alone (H=64, B=2-6: one split 1.018-1.289, the best plan).
+   */
+  static final Set<Integer> PAIRED_HEAD_DIMS = Set.of(96, 192);
+  /** Split counts {@link #pairedSplits} takes from, merged through the workspace. */
+  static final int[] PAIRED_SPLITS = {1, 2, 4, 8};
+  /** Least efficiency over the resident blocks of a grid of more than a wave that {@link #pairedSplits} accepts. */
+  static final double PAIRED_MIN_EFFICIENCY = 0.9;
   /** One split's wave efficiency below which a grid of at most one wave steals from {@link #STEAL_MIN_KEYS} keys. */
   static final double STEAL_WAVE_EFFICIENCY = 0.9;
   /**
@@ -644,12 +659,17 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int stealBlocks = 0;
     // heads whose streams meet on the same memory stacks (KvLayout.stackAligned), at the head dims where that matters
     boolean alignedHeads = STACK_ALIGNED_SPLIT_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk);
-    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
+    boolean paired = clusters && PAIRED_HEAD_DIMS.contains(d.headDim()) && resident >= 2 * sms
+        && lk <= UNSPLIT_MAX_KEYS && blocks < (long) TAIL_WAVES * sms;
+    if (paired) {
+      splits = pairedSplits(blocks, keyBlocks, sms, resident);
+    } else if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
         && blocks >= SHORT_TILES_MIN_WAVES * sms && blocks < SHORT_TILES_MAX_WAVES * sms) {
-      return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads, stagger(SHORT_TILES, 1, lk, dram, kv));
+      return decode(SHORT_TILES, 1, false, 0, rowBlocks, batchHeads,
+          stagger(SHORT_TILES, blocks, 1, lk, sms, dram, kv));
     }
     if (clusters && splits > 1 && !deterministic && lk >= STEAL_HELPER_KEYS && blocks * STEAL_SLOTS >= sms) {
       splits = STEAL_SLOTS;
@@ -691,16 +711,50 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       d = NARROW;
     }
     return decode(d, splits, cluster, stealBlocks, rowBlocks, batchHeads,
-        clusters && stealBlocks == 0 && stagger(d, splits, lk, dram, kv));
+        clusters && stealBlocks == 0 && stagger(d, blocks, splits, lk, sms, dram, kv));
   }
 
   /**
-   * Whether a decode launch on traits {@code d} that does not steal starts each block at a hashed key tile of its
-   * split (the kernel's {@code decode_stagger}): where its streams, {@code splits} splits of {@code lk} keys per head,
-   * are {@link KvLayout#stackAligned} on {@code dram}.
+   * Whether a decode launch of {@code blocks} units on traits {@code d} that does not steal starts each block at a
+   * hashed key tile of its split (the kernel's {@code decode_stagger}): where its streams, {@code splits} splits of
+   * {@code lk} keys per head, are {@link KvLayout#stackAligned} on {@code dram}, in a grid of fewer than
+   * {@link #TAIL_WAVES} waves of units. Grids of more start their blocks wave after wave, out of step already, and the
+   * stagger costs them 1-2.5% (H100, KERNEL_NOTES.md v19, fp16, ratio to the best of cuDNN and PyTorch flash over three
+   * placements, staggered / not: H=32, E=64, B=20 at Lk=5120 and 10240 1.139 and 1.120 / 1.155 and 1.145, B=28 at 10240
+   * 1.109 / 1.128; H=16, E=128, B=40 at 5120 and 10240 1.020 and 1.046 / 1.032 and 1.059).
    */
-  static boolean stagger(DecodeTraits d, int splits, long lk, Dram dram, KvLayout kv) {
-    return kv.stackAligned(dram, splits, ceilDiv(ceilDiv(lk, d.blockN()), splits) * d.blockN());
+  static boolean stagger(DecodeTraits d, long blocks, int splits, long lk, int sms, Dram dram, KvLayout kv) {
+    return blocks < (long) TAIL_WAVES * sms
+        && kv.stackAligned(dram, splits, ceilDiv(ceilDiv(lk, d.blockN()), splits) * d.blockN());
+  }
+
+  /**
+   * The key splits of a grid of {@code blocks} units of {@link #PAIRED_HEAD_DIMS}' blocks, {@code resident} of them at
+   * once on {@code sms} SMs: up to a wave of units FA2's rule ({@link #numSplits} over the SMs); beyond, the fewest of
+   * {@link #PAIRED_SPLITS} whose blocks fill the resident ones to {@link #PAIRED_MIN_EFFICIENCY} of their last wave,
+   * else the best filled (at most one per key block).
+   */
+  static int pairedSplits(long blocks, long keyBlocks, int sms, int resident) {
+    if (blocks <= sms) {
+      return numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
+    }
+    int best = 1;
+    double bestEfficiency = 0;
+    for (int s : PAIRED_SPLITS) {
+      if (s > keyBlocks) {
+        break;
+      }
+      double waves = (double) blocks * s / resident;
+      double efficiency = waves / Math.ceil(waves);
+      if (efficiency >= PAIRED_MIN_EFFICIENCY) {
+        return s;
+      }
+      if (efficiency > bestEfficiency) {
+        best = s;
+        bestEfficiency = efficiency;
+      }
+    }
+    return best;
   }
 
   /**
@@ -828,7 +882,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     long warpTileBytes = 2L * traits.blockN() * e * 2;  // K and V
     long pace = Math.round(warpTileBytes * traits.warps() * batchHeads * splits * 1e12 / (fraction * dram.bandwidth()));
     return Optional.of(new FlashPlan(traits.headDim(), true, splits, false, 0, 1, Math.toIntExact(batchHeads),
-        traits.threads(), traits.sharedBytes(), traits.name(), pace, stagger(traits, splits, lk, dram, kv)));
+        traits.threads(), traits.sharedBytes(), traits.name(), pace,
+        stagger(traits, batchHeads, splits, lk, sms, dram, kv)));
   }
 
   /** The first of {@link #PACED_WIDE} of head dim {@code headDim} that serves {@code batchHeads} blocks; or null. */

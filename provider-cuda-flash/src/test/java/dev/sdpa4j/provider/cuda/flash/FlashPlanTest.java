@@ -499,8 +499,9 @@ class FlashPlanTest {
   /**
    * v19: a decode launch that does not steal starts staggered where its streams are stack-aligned - K's or V's heads,
    * or the splits of a head - and keeps the plan it has at other strides: paced grids, one wave of paced splits, the
-   * narrow and short-tile blocks, head dim 256. Power-of-two strides, stealing launches, the main kernel, devices
-   * without clusters and memories of unknown stacks never stagger.
+   * narrow and short-tile blocks, head dim 256, one split up to TAIL_WAVES waves of units. Power-of-two strides,
+   * stealing launches, the main kernel, grids of TAIL_WAVES waves or more (head dim 64, B = 17, 544 units; the tail
+   * splits), devices without clusters and memories of unknown stacks never stagger.
    */
   @Test
   void stackAlignedStreamsStartStaggeredOnTheirUsualPlans() {
@@ -511,7 +512,8 @@ class FlashPlanTest {
         {6 * 32, 10_240, 64, 0, 1}, {6 * 32, 6144, 64, 0, 0}, {4 * 16, 20_480, 128, 0, 1},
         {4 * 16, 16_384, 128, 20_480, 1}, {4 * 16, 20_480, 128, 20_608, 1}, {4 * 16, 16_384, 128, 0, 0},
         {2 * 32, 40_960, 64, 0, 1}, {20 * 8, 5120, 256, 0, 1}, {6 * 16, 1280, 128, 0, 1}, {9 * 16, 40_960, 128, 0, 0},
-        {56 * 8, 5120, 256, 0, 0}};
+        {56 * 8, 5120, 256, 0, 0}, {12 * 32, 5120, 64, 0, 1}, {16 * 32, 5120, 64, 0, 1}, {17 * 32, 5120, 64, 0, 0},
+        {20 * 32, 10_240, 64, 0, 0}, {40 * 16, 5120, 128, 0, 0}};
     for (long[] c : cases) {
       long bh = c[0], lk = c[1], e = c[2], stride = (c[3] == 0 ? lk : c[3]) * e * 2;
       String what = bh + " blocks, Lk = " + lk + ", E = " + e + ", heads " + c[3] + " keys apart";
@@ -553,6 +555,36 @@ class FlashPlanTest {
         FlashPlan.KvLayout.contiguous(3072, 128)).stagger()).isTrue();
     assertThat(FlashPlan.of(20 * 16, 1, 5120, 128, H100_SMS, H100_SHARED, false, true, false, six, kv5120).stagger())
         .isFalse();
+  }
+
+  /**
+   * v19: head dims 96 and 192, whose 96 KB decode blocks pair up on an SM, split grids of at most UNSPLIT_MAX_KEYS keys
+   * and fewer than TAIL_WAVES waves to fill the SMs up to a wave of units (FA2's rule, no one-split override), the
+   * resident blocks beyond (the fewest of 1, 2, 4, 8 splits at 90% of their last wave, else the best filled), through
+   * the workspace; head dim 32's blocks of the same size keep one split, and longer keys, grids of TAIL_WAVES waves and
+   * devices without clusters keep their rules.
+   */
+  @Test
+  void pairedHeadDimsSplitShortGridsToFillTheSmsAndThenTheResidentBlocks() {
+    // {H, E, B, splits} at 4096 keys
+    long[][] cases = {{32, 96, 1, 4}, {32, 96, 2, 2}, {32, 96, 4, 1}, {32, 96, 6, 4}, {32, 96, 9, 8}, {32, 96, 12, 2},
+        {32, 96, 16, 1}, {16, 192, 4, 2}, {16, 192, 9, 8}, {16, 192, 12, 4}, {16, 192, 16, 1}, {16, 192, 24, 2},
+        {16, 88, 9, 8}, {64, 32, 2, 1}, {64, 32, 4, 1}};
+    for (long[] c : cases) {
+      FlashPlan p = FlashPlan.of(c[0] * c[2], 1, 4096, c[1], H100_SMS, H100_SHARED, false, true, false);
+      String what = "E = " + c[1] + ", H = " + c[0] + ", B = " + c[2];
+      assertThat(p.splits()).as(what).isEqualTo((int) c[3]);
+      assertThat(p.cluster() || p.steal()).as(what).isFalse();
+      assertThat(p.workspace()).as(what).isEqualTo(c[3] > 1);
+      assertThat(FlashPlan.of(c[0] * c[2], 1, 4096, c[1], H100_SMS, H100_SHARED, false, true, true)).as(what)
+          .isEqualTo(p);
+    }
+    assertThat(FlashPlan.pairedSplits(288, 4, H100_SMS, 2 * H100_SMS)).isEqualTo(4);   // at most one per key block
+    // more keys: the usual rules (B = 9 at 16384 keys steals); TAIL_WAVES waves: the tail splits; no clusters: FA2's
+    assertThat(FlashPlan.of(9 * 32, 1, 16_384, 96, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    assertThat(FlashPlan.of(34 * 16, 1, 4096, 96, H100_SMS, H100_SHARED, false, true, false))
+        .returns(2, FlashPlan::splits).returns(true, FlashPlan::cluster);
+    assertThat(FlashPlan.of(9 * 32, 1, 4096, 96, H100_SMS, H100_SHARED, false, false, false).splits()).isEqualTo(1);
   }
 
   /**
