@@ -209,7 +209,7 @@ static const Cfg kNarrow64 = {64, 128, 128, 4, 64, 2, 2};
 // steal > 0: the
 // work-stealing decode kernel on that many blocks (those beyond the units start as helpers), its 8 slots and counters
 static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, int bf16, int splits, int compact = 0,
-                int cluster = 0, int steal = 0, long long pace_ps = 0) {
+                int cluster = 0, int steal = 0, long long pace_ps = 0, int stagger = 0) {
   int dc = E <= 32 ? 0 : E <= 64 ? 1 : E <= 96 ? 2 : E <= 128 ? 3 : E <= 192 ? 4 : 5;
   const Cfg& c = compact == 2 ? kNarrow128 : compact == 3 ? kShortTiles128 : compact == 4 ? kSlim128
                  : compact == 5 ? kNarrow64 : compact ? kCompactCfg[dc] : kCfg[dc];
@@ -235,6 +235,7 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   p.causal = causal; p.causal_offset = br ? Lk - Lq : 0; p.num_splits = splits > 0 ? splits : 1;
   p.scale = 1.f / sqrtf((float)E); p.scale_log2 = p.scale * 1.4426950408889634f;
   p.decode_pace_ps = pace_ps;
+  p.decode_stagger = stagger;
   int split = splits > 0;
   int BM = split ? 16 : c.BM;
   int threads = (split ? c.DW : c.W) * 32;
@@ -259,13 +260,15 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
   printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d steal=%d "
-         "pace=%lld\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal, pace_ps);
+         "pace=%lld stagger=%d\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal, pace_ps, stagger);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
-// argument "decode": the decode shapes only (the decode kernels' own sanitizer pass)
+// argument "decode": the decode shapes only (the decode kernels' own sanitizer pass); "stagger": v19's staggered
+// decode launches only
 int main(int argc, char** argv) {
   const bool decode_only = argc > 1 && strcmp(argv[1], "decode") == 0;
-  if (!decode_only) {
+  const bool stagger_only = argc > 1 && strcmp(argv[1], "stagger") == 0;
+  if (!decode_only && !stagger_only) {
   run(1, 2, 1, 200, 333, 64, 1, 0, 0, 0);
   run(1, 2, 2, 130, 70, 128, 1, 1, 1, 0);
   run(1, 2, 1, 65, 129, 80, 0, 0, 0, 0);
@@ -274,6 +277,7 @@ int main(int argc, char** argv) {
   run(1, 2, 1, 129, 64, 192, 0, 0, 0, 0);
   run(1, 2, 1, 33, 47, 96, 1, 0, 1, 0);
   }
+  if (!stagger_only) {
   // decode kernel: one split, several, ragged lengths, every head-dim class, causal, padded head dims
   run(1, 2, 1, 1, 1, 32, 0, 0, 0, 1);
   run(1, 2, 1, 1, 1000, 128, 0, 0, 0, 4);
@@ -337,6 +341,20 @@ int main(int argc, char** argv) {
   run(2, 4, 1, 20, 3000, 56, 1, 1, 1, 1, 5, 0, 0, 400000);
   run(17, 8, 1, 1, 1000, 256, 0, 0, 1, 1, 1, 0, 0, 1500000);
   run(2, 4, 1, 20, 1000, 248, 1, 0, 0, 1, 1, 0, 0, 400000);
+  }
+  // v19: the staggered start on every decode family that takes it - one split, workspace and cluster merges (mostly
+  // empty splits), paced, the narrow / short-tile / compact blocks, two m-blocks under the causal mask, padded head dims
+  run(2, 16, 1, 1, 5000, 128, 0, 0, 0, 1, 0, 0, 0, 0, 1);
+  run(2, 16, 1, 1, 5000, 128, 0, 0, 1, 4, 0, 0, 0, 0, 1);
+  run(1, 16, 1, 1, 4096, 128, 0, 0, 0, 8, 0, 1, 0, 0, 1);
+  run(1, 2, 1, 1, 20, 256, 0, 0, 1, 16, 0, 1, 0, 0, 1);
+  run(2, 16, 1, 1, 5000, 128, 0, 0, 1, 4, 0, 0, 0, 1000000, 1);
+  run(9, 16, 1, 1, 4100, 128, 0, 0, 0, 1, 2, 0, 0, 1500000, 1);
+  run(7, 16, 1, 1, 4096, 128, 0, 0, 1, 1, 3, 0, 0, 0, 1);
+  run(5, 32, 1, 1, 3000, 64, 0, 0, 0, 1, 5, 0, 0, 1500000, 1);
+  run(2, 4, 1, 20, 3000, 120, 1, 1, 1, 2, 0, 0, 0, 500000, 1);
+  run(2, 2, 1, 3, 1000, 120, 1, 1, 1, 3, 1, 0, 0, 0, 1);
+  run(1, 4, 1, 1, 2000, 96, 1, 1, 0, 16, 0, 1, 0, 0, 1);
   printf("sanitize harness done\n");
   return 0;
 }

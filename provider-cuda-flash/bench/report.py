@@ -73,7 +73,8 @@ def decode_plan(info):
         "slim blocks, " if on("slim") else "compact blocks, " if on("compact") else ""
     traits = ("paced, " + traits) if int(info.get("pace_ps", 0) or 0) else traits
     splits = int(info.get("splits", 1))
-    return traits + ("one split" if splits == 1 else f"{splits} splits" + (" (cluster)" if on("cluster") else ""))
+    return traits + ("one split" if splits == 1 else f"{splits} splits" + (" (cluster)" if on("cluster") else "")) \
+        + (", staggered" if on("stagger") else "")
 
 def decode_table(rows, title, note):
     out = ["", title, ""] + ([note, ""] if note else []) + [
