@@ -260,7 +260,8 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   else CK((cudaError_t)harness_launch(&p, dc, bf16, split, gx, B * H, split ? splits : 1, threads, smem, 0));
   CK(cudaDeviceSynchronize());
   printf("ok B=%d H=%d G=%d Lq=%d Lk=%d E=%d causal=%d br=%d bf16=%d splits=%d compact=%d cluster=%d steal=%d "
-         "pace=%lld stagger=%d\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal, pace_ps, stagger);
+         "pace=%lld stagger=%d\n", B, H, G, Lq, Lk, E, causal, br, bf16, splits, compact, cluster, steal, pace_ps,
+         stagger);
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
 // argument "decode": the decode shapes only (the decode kernels' own sanitizer pass); "stagger": v19's staggered
@@ -343,7 +344,8 @@ int main(int argc, char** argv) {
   run(2, 4, 1, 20, 1000, 248, 1, 0, 0, 1, 1, 0, 0, 400000);
   }
   // v19: the staggered start on every decode family that takes it - one split, workspace and cluster merges (mostly
-  // empty splits), paced, the narrow / short-tile / compact blocks, two m-blocks under the causal mask, padded head dims
+  // empty splits), paced, the narrow / short-tile / compact blocks, two m-blocks under the causal mask, padded head
+  // dims
   run(2, 16, 1, 1, 5000, 128, 0, 0, 0, 1, 0, 0, 0, 0, 1);
   run(2, 16, 1, 1, 5000, 128, 0, 0, 1, 4, 0, 0, 0, 0, 1);
   run(1, 16, 1, 1, 4096, 128, 0, 0, 0, 8, 0, 1, 0, 0, 1);

@@ -77,7 +77,8 @@ def main():
     n = int(os.environ.get("PLACEMENTS", 2))
     shapes = [(int(a), int(b), int(c), int(d), e, int(f[0]) if f else None)
               for a, b, c, d, e, *f in (s.split(":") for s in os.environ["PLAN_SHAPES"].split(","))]
-    variants = os.environ["PLAN_VARIANTS"].split(",") if os.environ.get("PLAN_VARIANTS") else [v for v in VARIANTS if v != "old" or BASE_LIB]
+    variants = os.environ["PLAN_VARIANTS"].split(",") if os.environ.get("PLAN_VARIANTS") \
+        else [v for v in VARIANTS if v != "old" or BASE_LIB]
     rows = []
     print("E H B Lk[/Lbuf] dtype waves | rule's plan | " + " ".join(f"{v:>6}" for v in variants) + " | best torch / read")
     for B, Lk, E, H, dts, Lbuf in shapes:

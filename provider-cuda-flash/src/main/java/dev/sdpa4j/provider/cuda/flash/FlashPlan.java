@@ -343,12 +343,12 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * Head dims whose decode blocks pair up on an SM (96 KB traits, two resident per SM on an H100) and whose grids of
    * at most {@link #UNSPLIT_MAX_KEYS} keys and fewer than {@link #TAIL_WAVES} waves take {@link #pairedSplits} instead
-   * of one split (grids of more keep the tail splits): alone on an SM such a block
-   * reads too little to keep up with an SM of two, so that the SMs left with one block, or a second wave, hold the
-   * grid back (H100, KERNEL_NOTES.md v19; fp16, Lk=4096, ratio to the best of cuDNN and PyTorch flash over two
-   * placements, one split / paired splits: E=96, H=32, B=2 0.572 / 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12
-   * 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057, B=9 0.868 / 0.966, B=12 0.929 / 1.006, B=24 1.107 / 1.191). Head dim
-   * 32's blocks, of the same size, read enough alone (H=64, B=2-6: one split 1.018-1.289, the best plan).
+   * of one split (grids of more keep the tail splits): alone on an SM such a block reads too little to keep up with an
+   * SM of two, so that the SMs left with one block, or a second wave, hold the grid back (H100, KERNEL_NOTES.md v19;
+   * fp16, Lk=4096, ratio to the best of cuDNN and PyTorch flash over two placements, one split / paired splits: E=96,
+   * H=32, B=2 0.572 / 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057,
+   * B=9 0.868 / 0.966, B=12 0.929 / 1.006, B=24 1.107 / 1.191). Head dim 32's blocks, of the same size, read enough
+   * alone (H=64, B=2-6: one split 1.018-1.289, the best plan).
    */
   static final Set<Integer> PAIRED_HEAD_DIMS = Set.of(96, 192);
   /** Split counts {@link #pairedSplits} takes from, merged through the workspace. */
@@ -589,11 +589,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * / 11213.9 / 11097.2; H=8, E=256, B=16 at 64k 2738.0 / 3922.2 / 2760.0).
    *
    * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
-   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split; at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES}
-   * to {@link #SHORT_TILES_MAX_WAVES} of a wave with at most {@link #SHORT_TILES_MAX_KEYS} keys runs one split of the
-   * {@link #SHORT_TILES} blocks, and a one-split grid just over a wave (at most {@link #NARROW_MAX_WAVES}) runs the
-   * {@link #NARROW} blocks, three per SM. A one-split grid of head dim 64 whose last wave is part-filled splits its
-   * keys in two, merged in a cluster ({@link #midTail}).
+   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split (at {@link #PAIRED_HEAD_DIMS}: {@link #pairedSplits});
+   * at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES} to {@link #SHORT_TILES_MAX_WAVES} of a wave with at most
+   * {@link #SHORT_TILES_MAX_KEYS} keys runs one split of the {@link #SHORT_TILES} blocks, and a one-split grid just over
+   * a wave (at most {@link #NARROW_MAX_WAVES}) runs the {@link #NARROW} blocks, three per SM. A one-split grid of head
+   * dim 64 whose last wave is part-filled splits its keys in two, merged in a cluster ({@link #midTail}).
    */
   static FlashPlan of(long batchHeads, long lq, long lk, long e, int sms, int maxSharedPerBlock, boolean dropout,
       boolean clusters, boolean deterministic) {
@@ -616,10 +616,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * As {@link #of(long, long, long, long, int, int, boolean, boolean, boolean, Dram)}, for K and V laid out as
    * {@code kv}: on a device with clusters (measured on an H100 only), a decode launch that does not steal and whose
-   * streams are {@link KvLayout#stackAligned} starts staggered ({@link #stagger}); at head dims {@link #STACK_ALIGNED_SPLIT_HEAD_DIMS} a grid of one row block per
-   * head whose heads are stack-aligned and that would steal takes {@link #stackAlignedSplits} instead.
+   * streams are {@link KvLayout#stackAligned} starts staggered ({@link #stagger}); at head dims
+   * {@link #STACK_ALIGNED_SPLIT_HEAD_DIMS} a grid of one row block per head whose heads are stack-aligned and that
+   * would steal takes {@link #stackAlignedSplits} instead.
    *
-   * <p>Without the stagger such grids read in step from the same stacks and lose 2-13% (paced grids most, as pacing
+   * <p>Without the stagger such grids read in step from the same stacks and lose 1-15% (paced grids most, as pacing
    * keeps their blocks in step); staggered, every plan keeps its usual shape. Measured on an H100 (KERNEL_NOTES.md
    * v19; fp16, medians over three placements, ratio to the best of cuDNN and PyTorch flash, staggered / not): H=16,
    * E=128 at Lk=5120, B=2 1.007 / 0.995, B=4 1.018 / 0.992, B=6 1.072 / 0.993, B=9 1.045 / 0.885, B=12 1.066 / 0.971,
