@@ -138,8 +138,9 @@ STACK_GRANULE = 1 << 16
 _stacks = _driver_attribute(37) // 1024
 _odd = _stacks // (_stacks & -_stacks) if _stacks else 0
 STACK_ALIGNMENT = _odd * STACK_GRANULE if _odd > 1 else 0
-# FlashPlan.STACK_ALIGNED_UNPACED_HEAD_DIMS (v18): head dims not paced where the grid's streams are stack-aligned
-STACK_ALIGNED_UNPACED_HEAD_DIMS = (64, 128)
+# FlashPlan.STACK_ALIGNED_SPLIT_HEAD_DIMS: head dims whose stack-aligned grids take stack_aligned_splits; in v18c's
+# rules also the head dims not paced where the grid's streams are stack-aligned (its STACK_ALIGNED_UNPACED_HEAD_DIMS)
+STACK_ALIGNED_SPLIT_HEAD_DIMS = (64, 128)
 
 # FlashPlan.STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS (v18)
 STACK_ALIGNED_SHORT_SPLITS, STACK_ALIGNED_SPLITS = 3, 2
@@ -195,7 +196,7 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
         if blocks * splits < PACE_MIN_WAVES * sms:
             return None
         bn = DECODE[dc][0]
-        if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS \
+        if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_SPLIT_HEAD_DIMS \
                 and stack_aligned(kv, splits, cdiv(cdiv(lk, bn), splits) * bn):
             return None
         return splits, pace_ps(blocks * splits, cdiv(lk, splits), e, DECODE[dc], bandwidth), None
@@ -205,7 +206,7 @@ def pace_plan(blocks, row_blocks, lk, e, dc, compact, sms=None, bandwidth=None, 
     if not wide or blocks * lk * e * 4 > wide[0][4] or wide[0][2] * decode_smem(wide[0][0], *wide[0][1]) > SMEM_OPTIN:
         return None
     _, traits, _, _, _, slower, kind = wide[0]
-    if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv, 1, lk):
+    if kv is not None and TRAITS[dc][0] in STACK_ALIGNED_SPLIT_HEAD_DIMS and stack_aligned(kv, 1, lk):
         return None
     fraction = next((f for w, keys, f in slower if blocks <= w * sms and lk <= keys), None)
     return 1, pace_ps(blocks, lk, e, traits, bandwidth, fraction), kind
@@ -408,7 +409,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     plan_cluster = False
                     # FlashPlan.of's alignedHeads (v18)
                     aligned_heads = not rules_before(rules, "v18c") \
-                        and TRAITS[dc][0] in STACK_ALIGNED_UNPACED_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
+                        and TRAITS[dc][0] in STACK_ALIGNED_SPLIT_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
                     # FlashPlan.pairedSplits (v19b)
                     paired = can_cl and not rules_before(rules, "v19b") and TRAITS[dc][0] in PAIRED_HEAD_DIMS \
                         and resident >= 2 * SMS and Lk <= UNSPLIT_MAX_KEYS and blocks < TAIL_WAVES * SMS

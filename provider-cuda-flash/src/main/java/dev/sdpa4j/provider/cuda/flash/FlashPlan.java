@@ -53,11 +53,6 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   record Dram(long bandwidth, long l2Bytes, long stackAlignment) {
     static final Dram UNKNOWN = new Dram(0, 0, 0);
 
-    /** A memory of unknown stack layout. */
-    Dram(long bandwidth, long l2Bytes) {
-      this(bandwidth, l2Bytes, 0);
-    }
-
     /** The memory of {@code device}: its bandwidth, L2 and the stacks of its bus (1024 bits per HBM stack). */
     static Dram of(CudaDevice device) {
       int stacks = device.memoryBusBits() / 1024;

@@ -16,7 +16,7 @@ class FlashPlanTest {
   /** cudaDevAttrMaxSharedMemoryPerBlockOptin of sm_90 and of sm_86 / sm_89. */
   private static final int H100_SHARED = 232_448;
   /** An H100 SXM's memory: 2 x 2619 MHz x 5120 bits, 50 MiB of L2. */
-  private static final FlashPlan.Dram H100_DRAM = new FlashPlan.Dram(3_352_320_000_000L, 50L << 20);
+  private static final FlashPlan.Dram H100_DRAM = new FlashPlan.Dram(3_352_320_000_000L, 50L << 20, 0);
   private static final int SM86_SHARED = 101_376;
 
   @Test
@@ -429,7 +429,7 @@ class FlashPlanTest {
         .isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true).paced()).isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, false, true, true,
-        new FlashPlan.Dram(FlashPlan.PACE_MIN_BANDWIDTH - 1, 50L << 20)).paced()).isFalse();
+        new FlashPlan.Dram(FlashPlan.PACE_MIN_BANDWIDTH - 1, 50L << 20, 0)).paced()).isFalse();
     assertThat(FlashPlan.of(6 * 16, 1, 16_384, 128, H100_SMS, H100_SHARED, true, true, true, H100_DRAM).split())
         .isFalse();
   }
