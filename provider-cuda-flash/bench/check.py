@@ -267,7 +267,16 @@ def main():
     # clusters): 288 units in 8 splits, 64 in 2 (GQA-packed rows), a padded head dim 184 under a bottom-right mask
     paired = {(9, 32, 1, 1, 4096, 96, torch.float16, 0, "bhle", None, None): 8,
               (2, 64, 2, 1, 4096, 96, torch.bfloat16, 2, "blhe", -0.2, None): 2,
-              (12, 16, 1, 1, 4000, 184, torch.bfloat16, 2, "pad", None, None): 4}
+              (12, 16, 1, 1, 4000, 184, torch.bfloat16, 2, "pad", None, None): 4,
+              # v20: longer keys too where they stole (FlashPlan.PAIRED_LONG: head dim 96 below TAIL_WAVES waves, 32
+              # units in 4 splits at 64k keys, 192 in 4 at 16k; head dim 192 from half a wave to a wave, 128 units in
+              # one at a padded head dim 184), and grids whose FA2 split count would put more blocks than SMs fill the
+              # resident blocks instead (96 units: 8 splits, not FA2's 4)
+              (1, 32, 1, 1, 65536, 96, torch.float16, 0, "bhle", None, None): 4,
+              (6, 32, 1, 1, 16384, 96, torch.bfloat16, 0, "blhe", None, None): 4,
+              (8, 16, 1, 1, 20000, 184, torch.float16, 2, "pad", None, None): 1,
+              (6, 16, 1, 1, 4096, 192, torch.float16, 0, "bhle", None, None): 8,
+              (3, 32, 1, 1, 40000, 96, torch.bfloat16, 0, "bhle", 0.2, None): 8}
     cfgs += list(paired)
     fails = 0
     worst = {}

@@ -96,13 +96,20 @@ TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
 MID_TAIL_HEAD_DIM, MID_TAIL_MIN_WAVES, MID_TAIL_MIN_FILL, MID_TAIL_MAX_FILL, MID_TAIL_SPLITS = 64, 2, 0.3, 0.5, 2
 
 # FlashPlan.PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY (v19b): head dims whose 96 KB decode blocks pair up
-# on an SM split grids of at most UNSPLIT_MAX_KEYS keys to fill the SMs, then the resident blocks
+# on an SM split grids below TAIL_WAVES waves to fill the SMs, then the resident blocks (v19b: grids of at most
+# UNSPLIT_MAX_KEYS keys; v20: longer ones too, per PAIRED_LONG, where they stole)
 PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY = (96, 192), (1, 2, 4, 8), 0.9
+# FlashPlan.PAIRED_LONG (v20): per paired head dim, the waves of units (fewer than, at most) of the grids of more than
+# UNSPLIT_MAX_KEYS keys that take paired_splits rather than stealing
+PAIRED_LONG = {96: (0, TAIL_WAVES), 192: (0.5, 1)}
 
-def paired_splits(blocks, key_blocks, resident):
-    """FlashPlan.pairedSplits."""
+def paired_splits(blocks, key_blocks, resident, one_per_sm=True):
+    """FlashPlan.pairedSplits; one_per_sm=False: v19b's (FA2's split count up to a wave of units, even where its blocks
+    exceed the SMs)."""
     if blocks <= SMS:
-        return num_splits(blocks, key_blocks, SMS, min_eff=0.95)
+        per_sm = num_splits(blocks, key_blocks, SMS, min_eff=0.95)
+        if blocks * per_sm <= SMS or not one_per_sm:
+            return per_sm
     best, best_eff = 1, 0.0
     for s in PAIRED_SPLITS:
         if s > key_blocks:
@@ -285,10 +292,10 @@ def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
 
 # prepare's baseline rule sets that follow v8's, oldest first (the default, "v8", is FlashPlan's current rules)
-BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b", "v18c", "v19")
+BASE_RULES = ("v12", "v13", "v14", "v15", "v16", "v17", "v17b", "v18c", "v19", "v19b")
 
 def rules_before(rules, version):
-    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v19b"; v18's
+    """Whether baseline `rules` predate the rule change of `version` (one of BASE_RULES, or a later one: "v20"; v18's
     rules are gated as "v18c", the rule set they shipped in)."""
     return rules in (BASE_RULES[:BASE_RULES.index(version)] if version in BASE_RULES else BASE_RULES)
 
@@ -410,11 +417,13 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     # FlashPlan.of's alignedHeads (v18)
                     aligned_heads = not rules_before(rules, "v18c") \
                         and TRAITS[dc][0] in STACK_ALIGNED_SPLIT_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
-                    # FlashPlan.pairedSplits (v19b)
+                    # FlashPlan.pairedSplits (v19b; v20: any key count)
                     paired = can_cl and not rules_before(rules, "v19b") and TRAITS[dc][0] in PAIRED_HEAD_DIMS \
-                        and resident >= 2 * SMS and Lk <= UNSPLIT_MAX_KEYS and blocks < TAIL_WAVES * SMS
+                        and resident >= 2 * SMS and blocks < TAIL_WAVES * SMS \
+                        and (Lk <= UNSPLIT_MAX_KEYS or not rules_before(rules, "v20")
+                             and PAIRED_LONG[TRAITS[dc][0]][0] * SMS < blocks <= PAIRED_LONG[TRAITS[dc][0]][1] * SMS)
                     if paired:
-                        splits = paired_splits(blocks, kblocks, resident)
+                        splits = paired_splits(blocks, kblocks, resident, one_per_sm=not rules_before(rules, "v20"))
                     elif can_cl and splits > 1 and Lk <= UNSPLIT_MAX_KEYS and blocks >= UNSPLIT_MIN_WAVES * SMS:
                         splits = 1
                     if short_tiles is None:   # (v18c: not where the heads are stack-aligned)
@@ -424,8 +433,9 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                             and hasattr(lib, "harness_launch_d128")
                     if short_tiles:
                         splits, steal, narrow = 1, False, False
-                    elif can_cl and splits > 1 and steal is None and not deterministic and Lk >= STEAL_HELPER_KEYS \
-                            and blocks * STEAL_SLOTS >= SMS and hasattr(lib, "harness_launch_steal"):
+                    elif can_cl and not paired and splits > 1 and steal is None and not deterministic \
+                            and Lk >= STEAL_HELPER_KEYS and blocks * STEAL_SLOTS >= SMS \
+                            and hasattr(lib, "harness_launch_steal"):
                         steal, steal_blocks = True, steal_blocks or resident
                     elif can_cl and splits > 1:
                         half = num_splits(blocks, kblocks, max(1, SMS // 2) * split_slots_mul, min_eff=0.95)
@@ -439,7 +449,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                         tail = min(MAX_CLUSTER, Lk // TAIL_SPLIT_KEYS, kblocks)
                         if tail >= 2:
                             splits, plan_cluster = tail, cdiv(Lk, tail) <= TAIL_CLUSTER_KEYS
-                    elif can_cl and steal is None and not deterministic and Lk >= (
+                    elif can_cl and not paired and steal is None and not deterministic and Lk >= (
                             STEAL_MIN_KEYS_HEAD_DIM_64 if TRAITS[dc][0] == 64 and not rules_before(rules, "v17b")
                             else STEAL_MIN_KEYS) \
                             and hasattr(lib, "harness_launch_steal"):   # FlashPlan.of's work-stealing rule

@@ -3,6 +3,7 @@ package dev.sdpa4j.provider.cuda.flash;
 import dev.sdpa4j.DType;
 import dev.sdpa4j.cuda.CudaDevice;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
@@ -338,7 +339,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * Head dims whose decode blocks pair up on an SM (96 KB traits, two resident per SM on an H100) and whose grids of
    * at most {@link #UNSPLIT_MAX_KEYS} keys and fewer than {@link #TAIL_WAVES} waves take {@link #pairedSplits} instead
-   * of one split (grids of more keep the tail splits): alone on an SM such a block reads too little to keep up with an
+   * of one split (grids of more keep the tail splits; longer keys: {@link #PAIRED_LONG}), through the workspace, the
+   * same whether deterministic or not: alone on an SM such a block reads too little to keep up with an
    * SM of two, so that the SMs left with one block, or a second wave, hold the grid back (H100, KERNEL_NOTES.md v19;
    * fp16, Lk=4096, ratio to the best of cuDNN and PyTorch flash over two placements, one split / paired splits: E=96,
    * H=32, B=2 0.572 / 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057,
@@ -346,6 +348,29 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * alone (H=64, B=2-6: one split 1.018-1.289, the best plan).
    */
   static final Set<Integer> PAIRED_HEAD_DIMS = Set.of(96, 192);
+  /**
+   * The grids of more than {@link #UNSPLIT_MAX_KEYS} keys (and fewer than {@link #TAIL_WAVES} waves) that take {@link
+   * #pairedSplits} rather than the usual rules (which steal), per {@link #PAIRED_HEAD_DIMS} head dim: those of more
+   * than {@code minWaves} and at most {@code maxWaves} waves of units (units over SMs).
+   */
+  record PairedLong(double minWaves, double maxWaves) {
+    boolean takes(long blocks, int sms) {
+      return blocks > minWaves * sms && blocks <= maxWaves * sms;
+    }
+  }
+
+  /**
+   * {@link PairedLong} per paired head dim. Stealing claims a unit's key tiles one at a time, and head dim 96's 3 KB
+   * tiles make those claims cost more than they balance: its grids below {@link #TAIL_WAVES} waves split instead at
+   * any key count. Head dim 192's stealing grids lose only from half a wave to a wave of units (H100, KERNEL_NOTES.md
+   * v20; fp16, two placements, ratio to the best of cuDNN and PyTorch flash, stealing / paired splits: E=96, H=32, B=1
+   * at 65536 keys 0.820 / 0.986, B=2 0.924 / 0.987, B=4 0.732 / 0.973, B=6 at 16384 0.926 / 0.975, B=16 0.985 / 0.991;
+   * E=192, H=16, B=6 at 16384 0.948 / 1.016, B=8 at 65536 0.944 / 0.987; below half a wave and beyond a wave head dim
+   * 192 steals as well or better: B=4 at 65536 1.011 / 0.991, B=24 at 16384 1.231 / 1.213; over v19's rules, up to
+   * 1.34x at head dim 96 and 1.20x at 192, and at most 1.5% slower, at B=7 of head dim 96 with 8192 / 32768 keys).
+   */
+  static final Map<Integer, PairedLong> PAIRED_LONG = Map.of(96, new PairedLong(0, TAIL_WAVES), 192,
+      new PairedLong(0.5, 1));
   /** Split counts {@link #pairedSplits} takes from, merged through the workspace. */
   static final int[] PAIRED_SPLITS = {1, 2, 4, 8};
   /** Least efficiency over the resident blocks of a grid of more than a wave that {@link #pairedSplits} accepts. */
@@ -584,7 +609,8 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    * / 11213.9 / 11097.2; H=8, E=256, B=16 at 64k 2738.0 / 3922.2 / 2760.0).
    *
    * <p>On devices with clusters, whether deterministic or not, a grid of at least {@link #UNSPLIT_MIN_WAVES} of a wave
-   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split (at {@link #PAIRED_HEAD_DIMS}: {@link #pairedSplits});
+   * with at most {@link #UNSPLIT_MAX_KEYS} keys runs one split (at {@link #PAIRED_HEAD_DIMS}: {@link #pairedSplits},
+   * which {@link #PAIRED_LONG} extends to longer keys);
    * at head dim 128 a grid of {@link #SHORT_TILES_MIN_WAVES} to {@link #SHORT_TILES_MAX_WAVES} of a wave with at most
    * {@link #SHORT_TILES_MAX_KEYS} keys runs one split of the {@link #SHORT_TILES} blocks, and a one-split grid just over
    * a wave (at most {@link #NARROW_MAX_WAVES}) runs the {@link #NARROW} blocks, three per SM. A one-split grid of head
@@ -655,11 +681,13 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
     int stealBlocks = 0;
     // heads whose streams meet on the same memory stacks (KvLayout.stackAligned), at the head dims where that matters
     boolean alignedHeads = STACK_ALIGNED_SPLIT_HEAD_DIMS.contains(d.headDim()) && kv.stackAligned(dram, 1, lk);
-    boolean paired = clusters && PAIRED_HEAD_DIMS.contains(d.headDim()) && resident >= 2 * sms
-        && lk <= UNSPLIT_MAX_KEYS && blocks < (long) TAIL_WAVES * sms;
-    if (paired) {
-      splits = pairedSplits(blocks, keyBlocks, sms, resident);
-    } else if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
+    if (clusters && PAIRED_HEAD_DIMS.contains(d.headDim()) && resident >= 2 * sms
+        && blocks < (long) TAIL_WAVES * sms
+        && (lk <= UNSPLIT_MAX_KEYS || PAIRED_LONG.get(d.headDim()).takes(blocks, sms))) {
+      int paired = pairedSplits(blocks, keyBlocks, sms, resident);
+      return decode(d, paired, false, 0, rowBlocks, batchHeads, stagger(d, blocks, paired, lk, sms, dram, kv));
+    }
+    if (clusters && splits > 1 && lk <= UNSPLIT_MAX_KEYS && blocks >= UNSPLIT_MIN_WAVES * sms) {
       splits = 1;
     }
     if (clusters && d.headDim() == SHORT_TILES.headDim() && lk <= SHORT_TILES_MAX_KEYS
@@ -726,13 +754,19 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
 
   /**
    * The key splits of a grid of {@code blocks} units of {@link #PAIRED_HEAD_DIMS}' blocks, {@code resident} of them at
-   * once on {@code sms} SMs: up to a wave of units FA2's rule ({@link #numSplits} over the SMs); beyond, the fewest of
-   * {@link #PAIRED_SPLITS} whose blocks fill the resident ones to {@link #PAIRED_MIN_EFFICIENCY} of their last wave,
-   * else the best filled (at most one per key block).
+   * once on {@code sms} SMs: up to a wave of units FA2's rule ({@link #numSplits} over the SMs) where its blocks fit
+   * one per SM; otherwise the fewest of {@link #PAIRED_SPLITS} whose blocks fill the resident ones to {@link
+   * #PAIRED_MIN_EFFICIENCY} of their last wave, else the best filled (at most one per key block). FA2's count for 96
+   * units, four splits, would put 384 blocks on an H100's 132 SMs, and leave half its second round of resident blocks
+   * empty; eight splits fill them (v20; H=16, E=192, B=6, fp16, ratio to the best of cuDNN and PyTorch flash: 4096 keys
+   * 1.016 against 1.003, 8192 1.024 against 0.978).
    */
   static int pairedSplits(long blocks, long keyBlocks, int sms, int resident) {
     if (blocks <= sms) {
-      return numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
+      int perSm = numSplits(blocks, keyBlocks, sms, DECODE_EFFICIENCY);
+      if (blocks * perSm <= sms) {
+        return perSm;
+      }
     }
     int best = 1;
     double bestEfficiency = 0;

@@ -385,6 +385,31 @@ class FlashGpuTest {
   }
 
   /**
+   * Head dims 96 and 192's workspace splits where they stole before (v20, {@link FlashPlan#pairedSplits} beyond 4096
+   * keys, {@link FlashPlan#PAIRED_LONG}): head dim 96 at 192 units in four splits (B = 6, H = 32, 8200 keys), head dim
+   * 192 at 80 units in eight (B = 5, H = 16, 8200 keys), and a grid whose FA2 split count would put more blocks than
+   * SMs filling the resident blocks instead (head dim 192, 96 units in eight splits, 4096 keys), against the float64
+   * reference with poisoned outputs, each plan the same whether deterministic or not.
+   */
+  @Test
+  void pairedHeadDimDecodeSplitsMatchTheReference() {
+    CudaContext ctx = clusterContext("these decode plans are for devices with thread-block clusters");
+    Random rnd = seeded("pairedHeadDimDecodeSplitsMatchTheReference");
+    // {B, H, Lk, E, splits}
+    long[][] cases = {{6, 32, 8200, 96, 4}, {5, 16, 8200, 192, 8}, {6, 16, 4096, 192, 8}};
+    for (int i = 0; i < cases.length; i++) {
+      long[] c = cases[i];
+      long b = c[0], h = c[1], lk = c[2], e = c[3];
+      FlashPlan plan = devicePlan(ctx, b * h, lk, e, false);
+      assumeTrue(plan.splits() == c[4] && plan.workspace() && !plan.steal() && !plan.cluster()
+          && plan.equals(devicePlan(ctx, b * h, lk, e, true)), () -> "E = " + e + ", B = " + b + " does not run "
+          + c[4] + " workspace splits here: " + plan);
+      boolean bf16 = i % 2 == 1;
+      decodeRoundsMatchTheReference(ctx, rnd, bf16 ? DType.BFLOAT16 : DType.FLOAT16, b, h, lk, e, 2, true);
+    }
+  }
+
+  /**
    * Decode calls whose heads are stack-aligned on an H100 (its five memory stacks: heads a multiple of 5 x 64 KB apart)
    * start each block at a hashed key tile (v19, {@link FlashPlan#stagger}) on every plan that takes it, against the
    * float64 reference with poisoned outputs, deterministic calls keeping their bits: paced one split on head dim 128's

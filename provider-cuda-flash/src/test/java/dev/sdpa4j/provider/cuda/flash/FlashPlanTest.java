@@ -267,8 +267,9 @@ class FlashPlanTest {
     long[][] e192 = {{1, 65_536, 16, 0, 0}, {2, 65_536, 8, 0, 0}, {4, 16_384, 4, 0, 0}, {4, 65_536, 8, 0, 264},
         {32, 16_384, 8, 0, 256}, {64, 16_384, 8, 0, 264}};
     assertDecodePlans(8, 192, e192);
-    // H = 16, E = 96 (two per SM): the same, and from STEAL_LONG_KEYS keys beyond TAIL_WAVES waves
-    long[][] e96 = {{1, 65_536, 8, 0, 0}, {2, 16_384, 4, 0, 0}, {16, 16_384, 8, 0, 256}, {64, 65_536, 8, 0, 264},
+    // H = 16, E = 96 (two per SM): the same; below TAIL_WAVES waves it never steals (v20: pairedSplits), from
+    // STEAL_LONG_KEYS keys beyond it does
+    long[][] e96 = {{1, 65_536, 8, 0, 0}, {2, 16_384, 4, 0, 0}, {16, 16_384, 1, 0, 0}, {64, 65_536, 8, 0, 264},
         {64, 16_384, 8, 1, 0}};
     assertDecodePlans(16, 96, e96);
     // the 128 KB blocks keep their half-wave clusters and stealing on one block per SM: H = 16, E = 128; H = 8, E =
@@ -558,32 +559,47 @@ class FlashPlanTest {
   }
 
   /**
-   * v19: head dims 96 and 192, whose 96 KB decode blocks pair up on an SM, split grids of at most UNSPLIT_MAX_KEYS keys
-   * and fewer than TAIL_WAVES waves to fill the SMs up to a wave of units (FA2's rule, no one-split override), the
-   * resident blocks beyond (the fewest of 1, 2, 4, 8 splits at 90% of their last wave, else the best filled), through
-   * the workspace; head dim 32's blocks of the same size keep one split, and longer keys, grids of TAIL_WAVES waves and
-   * devices without clusters keep their rules.
+   * v19 / v20: head dims 96 and 192, whose 96 KB decode blocks pair up on an SM, split grids of fewer than TAIL_WAVES
+   * waves, whatever their key count, through the workspace and never steal: up to a wave of units FA2's split count
+   * where its blocks fit one per SM, otherwise (beyond a wave, or where FA2's count would put more blocks than SMs)
+   * the fewest of 1, 2, 4, 8 splits that fill the resident blocks to 90% of their last wave, else the best filled.
+   * Head dim 32's blocks of the same size keep one split; grids of TAIL_WAVES waves and devices without clusters keep
+   * their rules.
    */
   @Test
-  void pairedHeadDimsSplitShortGridsToFillTheSmsAndThenTheResidentBlocks() {
-    // {H, E, B, splits} at 4096 keys
-    long[][] cases = {{32, 96, 1, 4}, {32, 96, 2, 2}, {32, 96, 4, 1}, {32, 96, 6, 4}, {32, 96, 9, 8}, {32, 96, 12, 2},
-        {32, 96, 16, 1}, {16, 192, 4, 2}, {16, 192, 9, 8}, {16, 192, 12, 4}, {16, 192, 16, 1}, {16, 192, 24, 2},
-        {16, 88, 9, 8}, {64, 32, 2, 1}, {64, 32, 4, 1}};
+  void pairedHeadDimsSplitGridsToFillTheSmsAndThenTheResidentBlocks() {
+    // {H, E, B, keys, splits}
+    long[][] cases = {{32, 96, 1, 4096, 4}, {32, 96, 2, 4096, 2}, {32, 96, 4, 4096, 1}, {32, 96, 6, 4096, 4},
+        {32, 96, 9, 4096, 8}, {32, 96, 12, 4096, 2}, {32, 96, 16, 4096, 1}, {16, 192, 4, 4096, 2},
+        {16, 192, 9, 4096, 8}, {16, 192, 12, 4096, 4}, {16, 192, 16, 4096, 1}, {16, 192, 24, 4096, 2},
+        {16, 88, 9, 4096, 8}, {64, 32, 2, 4096, 1}, {64, 32, 4, 4096, 1},
+        // v20: 96 units, whose FA2 count (4) would put 384 blocks on 132 SMs, fill the 264 resident ones
+        {16, 192, 6, 4096, 8}, {32, 96, 3, 40_000, 8},
+        // v20: longer keys split as short ones, where they stole before: head dim 96 below TAIL_WAVES waves, 192 from
+        // half a wave to a wave
+        {32, 96, 1, 65_536, 4}, {32, 96, 2, 65_536, 2}, {32, 96, 4, 65_536, 1}, {32, 96, 6, 16_384, 4},
+        {32, 96, 9, 16_384, 8}, {32, 96, 16, 16_384, 1}, {32, 96, 6, 8200, 4}, {16, 192, 6, 16_384, 8},
+        {16, 192, 5, 8200, 8}, {16, 184, 8, 20_000, 1}};
     for (long[] c : cases) {
-      FlashPlan p = FlashPlan.of(c[0] * c[2], 1, 4096, c[1], H100_SMS, H100_SHARED, false, true, false);
-      String what = "E = " + c[1] + ", H = " + c[0] + ", B = " + c[2];
-      assertThat(p.splits()).as(what).isEqualTo((int) c[3]);
+      FlashPlan p = FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, false);
+      String what = "E = " + c[1] + ", H = " + c[0] + ", B = " + c[2] + ", Lk = " + c[3];
+      assertThat(p.splits()).as(what).isEqualTo((int) c[4]);
       assertThat(p.cluster() || p.steal()).as(what).isFalse();
-      assertThat(p.workspace()).as(what).isEqualTo(c[3] > 1);
-      assertThat(FlashPlan.of(c[0] * c[2], 1, 4096, c[1], H100_SMS, H100_SHARED, false, true, true)).as(what)
+      assertThat(p.workspace()).as(what).isEqualTo(c[4] > 1);
+      assertThat(FlashPlan.of(c[0] * c[2], 1, c[3], c[1], H100_SMS, H100_SHARED, false, true, true)).as(what)
           .isEqualTo(p);
     }
     assertThat(FlashPlan.pairedSplits(288, 4, H100_SMS, 2 * H100_SMS)).isEqualTo(4);   // at most one per key block
-    // more keys: the usual rules (B = 9 at 16384 keys steals); TAIL_WAVES waves: the tail splits; no clusters: FA2's
-    assertThat(FlashPlan.of(9 * 32, 1, 16_384, 96, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    assertThat(FlashPlan.pairedSplits(96, 64, H100_SMS, 2 * H100_SMS)).isEqualTo(8);
+    assertThat(FlashPlan.pairedSplits(32, 64, H100_SMS, 2 * H100_SMS)).isEqualTo(4);
+    // TAIL_WAVES waves: the tail splits, or stealing from STEAL_LONG_KEYS keys; no clusters: FA2's
     assertThat(FlashPlan.of(34 * 16, 1, 4096, 96, H100_SMS, H100_SHARED, false, true, false))
         .returns(2, FlashPlan::splits).returns(true, FlashPlan::cluster);
+    assertThat(FlashPlan.of(34 * 16, 1, 65_536, 192, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    // head dim 192 beyond UNSPLIT_MAX_KEYS keys: stealing up to half a wave (64 units) and beyond a wave (144)
+    assertThat(FlashPlan.of(4 * 16, 1, 65_536, 192, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    assertThat(FlashPlan.of(9 * 16, 1, 16_384, 192, H100_SMS, H100_SHARED, false, true, false).steal()).isTrue();
+    assertThat(FlashPlan.of(9 * 16, 1, 4096, 192, H100_SMS, H100_SHARED, false, true, false).steal()).isFalse();
     assertThat(FlashPlan.of(9 * 32, 1, 4096, 96, H100_SMS, H100_SHARED, false, false, false).splits()).isEqualTo(1);
   }
 
