@@ -18,28 +18,42 @@ from flashlib import kv_read, prepare
 
 PAGE = 2 << 20
 
-def one_placement(B, Lk, dtype, spacer_bytes, E=128, H=16):
+def fresh_buffers(B, H, Lk, E, dtype, spacer_bytes, Lbuf=None):
+    """A spacer allocation of `spacer_bytes` (none for 0), then fresh decode buffers: q [B, H, 1, E], k and v (views of
+    Lk keys in buffers of Lbuf keys per head, so that heads lie Lbuf keys apart), o and the fp32 LSE. Returns (spacer,
+    q, k, v, o, lse); the caller frees them all (and empties torch's cache) before the next placement."""
     spacer = torch.empty(spacer_bytes, dtype=torch.uint8, device="cuda") if spacer_bytes else None
     q = torch.randn(B, H, 1, E, dtype=dtype, device="cuda")
-    k = torch.randn(B, H, Lk, E, dtype=dtype, device="cuda")
-    v = torch.randn(B, H, Lk, E, dtype=dtype, device="cuda")
+    k = torch.randn(B, H, Lbuf or Lk, E, dtype=dtype, device="cuda")[:, :, :Lk]
+    v = torch.randn(B, H, Lbuf or Lk, E, dtype=dtype, device="cuda")[:, :, :Lk]
     o = torch.empty_like(q)
     lse = torch.empty(B, H, 1, dtype=torch.float32, device="cuda")
-    run = prepare(q, k, v, o, lse, 0)
-    floor = kv_read(k, v)
+    return spacer, q, k, v, o, lse
 
-    def sdpa():
-        F.scaled_dot_product_attention(q, k, v)
-
+def best_of_rounds(fns, rounds=2, rng=None):
+    """Per name in `fns` (name -> callable), the best of `rounds` bench.graph_time medians, taken in rounds over all of
+    them (in a shuffled order per round where `rng` is given)."""
     times = {}
-    for _ in range(2):
-        for name, fn in (("sdpa4j", run), ("read", floor)):
-            times[name] = min(times.get(name, 1e9), graph_time(fn)[0])
-        for name, be in BACKENDS.items():
+    for _ in range(rounds):
+        names = list(fns)
+        if rng is not None:
+            rng.shuffle(names)
+        for n in names:
+            times[n] = min(times.get(n, float("inf")), graph_time(fns[n])[0])
+    return times
+
+def one_placement(B, Lk, dtype, spacer_bytes, E=128, H=16):
+    spacer, q, k, v, o, lse = fresh_buffers(B, H, Lk, E, dtype, spacer_bytes)
+    run = prepare(q, k, v, o, lse, 0)
+    fns = {"sdpa4j": run, "read": kv_read(k, v)}
+    for name, be in BACKENDS.items():
+        def sdpa(be=be):
             with sdpa_kernel([be]):
-                times[name] = min(times.get(name, 1e9), graph_time(sdpa)[0])
+                F.scaled_dot_product_attention(q, k, v)
+        fns[name] = sdpa
+    times = best_of_rounds(fns)
     plan = {k2: str(v2) for k2, v2 in run.info.items()}
-    del run, q, k, v, o, lse, spacer
+    del fns, run, q, k, v, o, lse, spacer
     torch.cuda.empty_cache()
     best = min(times[n] for n in BACKENDS)
     return dict(spacer_mb=spacer_bytes >> 20, plan=plan, ms=times, vs_best_torch=best / times["sdpa4j"],

@@ -17,10 +17,9 @@ import json, os, random, statistics, sys
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from bench import graph_time
 from flashlib import BASE_LIB, SMS, kv_read, prepare
+from placement import PAGE, best_of_rounds, fresh_buffers
 
-PAGE = 2 << 20
 # name -> flashlib.prepare's arguments: the rule, one split (unpaced), 2 / 3 / 4 splits merged in a cluster, 2 / 4 / 8
 # merged through the workspace, work stealing, head dim 128's slim blocks in one split, the rule without pacing, the
 # rule without head dim 128's short-tile blocks, an older rule set, the rule on another harness's kernels
@@ -43,12 +42,7 @@ BACKENDS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTEN
 
 def placement(B, Lk, E, H, dtype, spacer, rng, variants, Lbuf=None):
     """Times of every variant, backend and the K+V read on fresh buffers behind a spacer of `spacer` bytes."""
-    sp = torch.empty(spacer, dtype=torch.uint8, device="cuda") if spacer else None
-    q = torch.randn(B, H, 1, E, dtype=dtype, device="cuda")
-    k = torch.randn(B, H, Lbuf or Lk, E, dtype=dtype, device="cuda")[:, :, :Lk]
-    v = torch.randn(B, H, Lbuf or Lk, E, dtype=dtype, device="cuda")[:, :, :Lk]
-    o = torch.empty_like(q)
-    lse = torch.empty(B, H, 1, dtype=torch.float32, device="cuda")
+    sp, q, k, v, o, lse = fresh_buffers(B, H, Lk, E, dtype, spacer, Lbuf)
     fns, info = {}, {}
     for name in variants:
         fns[name] = prepare(q, k, v, o, lse, 0, **variant_args(name))
@@ -59,12 +53,7 @@ def placement(B, Lk, E, H, dtype, spacer, rng, variants, Lbuf=None):
                 F.scaled_dot_product_attention(q, k, v)
         fns[name] = sdpa
     fns["read"] = kv_read(k, v)
-    t = {}
-    for _ in range(2):
-        names = list(fns)
-        rng.shuffle(names)
-        for n in names:
-            t[n] = min(t.get(n, float("inf")), graph_time(fns[n])[0])
+    t = best_of_rounds(fns, rng=rng)
     del fns, q, k, v, o, lse, sp
     torch.cuda.empty_cache()
     return t, info
