@@ -95,13 +95,13 @@ TAIL_UNSPLIT_HEAD_DIMS = (64, 128)
 # STEAL_MIN_KEYS_HEAD_DIM_64, whose last wave is 0.3-0.5 full split their keys in two, merged in a cluster
 MID_TAIL_HEAD_DIM, MID_TAIL_MIN_WAVES, MID_TAIL_MIN_FILL, MID_TAIL_MAX_FILL, MID_TAIL_SPLITS = 64, 2, 0.3, 0.5, 2
 
-# FlashPlan.PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY (v19b): head dims whose 96 KB decode blocks pair up
-# on an SM split grids below TAIL_WAVES waves to fill the SMs, then the resident blocks (v19b: grids of at most
-# UNSPLIT_MAX_KEYS keys; v20: longer ones too, per PAIRED_LONG, where they stole)
-PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY = (96, 192), (1, 2, 4, 8), 0.9
-# FlashPlan.PAIRED_LONG (v20): per paired head dim, the waves of units (fewer than, at most) of the grids of more than
-# UNSPLIT_MAX_KEYS keys that take paired_splits rather than stealing
+# FlashPlan.PAIRED_LONG (v20): per paired head dim, the waves of units (more than, at most) of the grids of more than
+# UNSPLIT_MAX_KEYS keys that take paired_splits rather than stealing; FlashPlan.PAIRED_HEAD_DIMS (its keys),
+# PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY (v19b): head dims whose 96 KB decode blocks pair up on an SM split grids below
+# TAIL_WAVES waves to fill the SMs, then the resident blocks (v19b: grids of at most UNSPLIT_MAX_KEYS keys; v20: longer
+# ones too, per PAIRED_LONG)
 PAIRED_LONG = {96: (0, TAIL_WAVES), 192: (0.5, 1)}
+PAIRED_HEAD_DIMS, PAIRED_SPLITS, PAIRED_MIN_EFFICIENCY = tuple(PAIRED_LONG), (1, 2, 4, 8), 0.9
 
 def paired_splits(blocks, key_blocks, resident, one_per_sm=True):
     """FlashPlan.pairedSplits; one_per_sm=False: v19b's (FA2's split count up to a wave of units, even where its blocks
@@ -417,7 +417,7 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
                     # FlashPlan.of's alignedHeads (v18)
                     aligned_heads = not rules_before(rules, "v18c") \
                         and TRAITS[dc][0] in STACK_ALIGNED_SPLIT_HEAD_DIMS and stack_aligned(kv_bytes, 1, Lk)
-                    # FlashPlan.pairedSplits (v19b; v20: any key count)
+                    # FlashPlan.pairedSplits (v19b; v20: longer keys per PAIRED_LONG)
                     paired = can_cl and not rules_before(rules, "v19b") and TRAITS[dc][0] in PAIRED_HEAD_DIMS \
                         and resident >= 2 * SMS and blocks < TAIL_WAVES * SMS \
                         and (Lk <= UNSPLIT_MAX_KEYS or not rules_before(rules, "v20")

@@ -337,18 +337,6 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /** Waves of decode blocks from which a grid of at most {@link #UNSPLIT_MAX_KEYS} keys runs one split. */
   static final double UNSPLIT_MIN_WAVES = 1.0 / 3;
   /**
-   * Head dims whose decode blocks pair up on an SM (96 KB traits, two resident per SM on an H100) and whose grids of
-   * at most {@link #UNSPLIT_MAX_KEYS} keys and fewer than {@link #TAIL_WAVES} waves take {@link #pairedSplits} instead
-   * of one split (grids of more keep the tail splits; longer keys: {@link #PAIRED_LONG}), through the workspace, the
-   * same whether deterministic or not: alone on an SM such a block reads too little to keep up with an
-   * SM of two, so that the SMs left with one block, or a second wave, hold the grid back (H100, KERNEL_NOTES.md v19;
-   * fp16, Lk=4096, ratio to the best of cuDNN and PyTorch flash over two placements, one split / paired splits: E=96,
-   * H=32, B=2 0.572 / 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057,
-   * B=9 0.868 / 0.966, B=12 0.929 / 1.006, B=24 1.107 / 1.191). Head dim 32's blocks, of the same size, read enough
-   * alone (H=64, B=2-6: one split 1.018-1.289, the best plan).
-   */
-  static final Set<Integer> PAIRED_HEAD_DIMS = Set.of(96, 192);
-  /**
    * The grids of more than {@link #UNSPLIT_MAX_KEYS} keys (and fewer than {@link #TAIL_WAVES} waves) that take {@link
    * #pairedSplits} rather than the usual rules (which steal), per {@link #PAIRED_HEAD_DIMS} head dim: those of more
    * than {@code minWaves} and at most {@code maxWaves} waves of units (units over SMs).
@@ -371,6 +359,18 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
    */
   static final Map<Integer, PairedLong> PAIRED_LONG = Map.of(96, new PairedLong(0, TAIL_WAVES), 192,
       new PairedLong(0.5, 1));
+  /**
+   * Head dims whose decode blocks pair up on an SM (96 KB traits, two resident per SM on an H100) and whose grids of at
+   * most {@link #UNSPLIT_MAX_KEYS} keys and fewer than {@link #TAIL_WAVES} waves take {@link #pairedSplits} instead of
+   * one split (grids of more keep the tail splits; longer keys: {@link #PAIRED_LONG}), through the workspace, the same
+   * whether deterministic or not: alone on an SM such a block reads too little to keep up with an SM of two, so that
+   * the SMs left with one block, or a second wave, hold the grid back (H100, KERNEL_NOTES.md v19; fp16, Lk=4096, ratio
+   * to the best of cuDNN and PyTorch flash over two placements, one split / paired splits: E=96, H=32, B=2 0.572 /
+   * 1.028, B=6 0.947 / 0.980, B=9 0.885 / 1.091, B=12 0.922 / 0.996; E=192, H=16, B=4 0.621 / 1.057, B=9 0.868 / 0.966,
+   * B=12 0.929 / 1.006, B=24 1.107 / 1.191). Head dim 32's blocks, of the same size, read enough alone (H=64, B=2-6:
+   * one split 1.018-1.289, the best plan). The head dims of {@link #PAIRED_LONG}.
+   */
+  static final Set<Integer> PAIRED_HEAD_DIMS = PAIRED_LONG.keySet();
   /** Split counts {@link #pairedSplits} takes from, merged through the workspace. */
   static final int[] PAIRED_SPLITS = {1, 2, 4, 8};
   /** Least efficiency over the resident blocks of a grid of more than a wave that {@link #pairedSplits} accepts. */

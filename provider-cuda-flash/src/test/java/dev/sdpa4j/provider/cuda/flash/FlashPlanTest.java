@@ -560,11 +560,11 @@ class FlashPlanTest {
 
   /**
    * v19 / v20: head dims 96 and 192, whose 96 KB decode blocks pair up on an SM, split grids of fewer than TAIL_WAVES
-   * waves, whatever their key count, through the workspace and never steal: up to a wave of units FA2's split count
-   * where its blocks fit one per SM, otherwise (beyond a wave, or where FA2's count would put more blocks than SMs)
-   * the fewest of 1, 2, 4, 8 splits that fill the resident blocks to 90% of their last wave, else the best filled.
-   * Head dim 32's blocks of the same size keep one split; grids of TAIL_WAVES waves and devices without clusters keep
-   * their rules.
+   * waves through the workspace, the same whether deterministic or not: at most UNSPLIT_MAX_KEYS keys, and beyond (v20,
+   * where they stole) head dim 96's grids and head dim 192's of half a wave to a wave. Up to a wave of units they take
+   * FA2's split count where its blocks fit one per SM, otherwise the fewest of 1, 2, 4, 8 splits that fill the
+   * resident blocks to 90% of their last wave, else the best filled. Head dim 32's blocks of the same size keep one
+   * split; grids of TAIL_WAVES waves, head dim 192's other long grids and devices without clusters keep their rules.
    */
   @Test
   void pairedHeadDimsSplitGridsToFillTheSmsAndThenTheResidentBlocks() {
