@@ -164,6 +164,13 @@ extern "C" int harness_stream_read(const void* a, u64 abytes, const void* b, u64
   return (int)cudaGetLastError();
 }
 
+#ifdef FLASH_DECODE_TRACE
+// bench/trace.py: the decode blocks' timelines of the last traced launch (flash_fwd.cu's g_decode_trace), `words` of them
+extern "C" int harness_trace(u64* host, int words) {
+  return (int)cudaMemcpyFromSymbol(host, g_decode_trace, sizeof(u64) * words);
+}
+#endif
+
 #ifndef HARNESS_MAIN
 // experimental tilings, fp16 only, for bench.py's variant table
 typedef Traits<64, 128, 64, 4> V64a;

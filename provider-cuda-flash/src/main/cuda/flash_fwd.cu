@@ -789,6 +789,31 @@ DEVI u64 global_ns() {
   return t;
 }
 
+// Bench only (bench/trace.py, on a harness built with -DFLASH_DECODE_TRACE; the provider's builds leave it out): each
+// flash_decode block of the first kTraceBlocks records its timeline in g_decode_trace, 8 words per block (linear block
+// index): 0 its start, 1-4 the end of warps 0-3's key tiles, 5 its output or partial written, 6 its merge of the splits
+// done (0 for a block that did not merge), 7 its SM; times in %globaltimer nanoseconds.
+#ifdef FLASH_DECODE_TRACE
+constexpr bool kDecodeTrace = true;
+constexpr int kTraceBlocks = 8192;
+__device__ u64 g_decode_trace[kTraceBlocks * 8];
+#else
+constexpr bool kDecodeTrace = false;
+#endif
+
+DEVI void decode_trace(int word, u64 value) {
+#ifdef FLASH_DECODE_TRACE
+  const u64 block = ((u64)blockIdx.z * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x;
+  if (block < kTraceBlocks) g_decode_trace[block * 8 + word] = value;
+#endif
+}
+
+DEVI u32 sm_id() {
+  u32 r;
+  asm volatile("mov.u32 %0, %%smid;\n" : "=r"(r));
+  return r;
+}
+
 // kCluster: the blocks of one (m-block, batch, head) form a thread-block cluster along z (cluster size = num_splits,
 // at most 16) and merge through distributed shared memory: no workspace, no counters, no second pass over global
 // memory. Otherwise the splits merge through the fp32 workspace and the counters (the last block merges).
@@ -824,6 +849,7 @@ DEVI void flash_decode(const FlashParams& p) {
   const int Lk = (int)p.seqlen_k;
   const int E = kEvenD ? D : (int)p.head_dim;
   const int m0 = m_block * 16;
+  const u64 trace_start = kDecodeTrace ? global_ns() : 0;
 
   const u16* gQ = reinterpret_cast<const u16*>(p.q) + b * p.q_batch_stride + h * p.q_head_stride;
   const u16* gK = reinterpret_cast<const u16*>(p.k) + b * p.k_batch_stride + hk * p.k_head_stride;
@@ -885,6 +911,8 @@ DEVI void flash_decode(const FlashParams& p) {
                                   negate, g, t);
   }
 
+  if (kDecodeTrace && lane == 0 && warp < 4) decode_trace(1 + warp, global_ns());
+
   // merge the warps: shared memory is reused once every warp has left its ring
   const DecodeScratch<T> s(smem_raw);
   decode_merge_warps<T>(p, s, acc, sl2, tid);
@@ -942,6 +970,12 @@ DEVI void flash_decode(const FlashParams& p) {
   {
     const bool whole = nsplit == 1;
     decode_write_block<T, kBf16, kEvenD>(p, s, out, m0, E, whole ? -1 : split, tid);
+    if (kDecodeTrace && tid == 0) {
+      decode_trace(0, trace_start);
+      decode_trace(5, global_ns());
+      decode_trace(6, 0);
+      decode_trace(7, sm_id());
+    }
     if (whole) return;
 
     // publish the partial, then count this block in (one release-acquire atomic after the block's barrier: the
@@ -953,6 +987,10 @@ DEVI void flash_decode(const FlashParams& p) {
     __syncthreads();
     if (!*s.sFlag) return;
     decode_merge_slots<T, kBf16, kEvenD>(p, out, m0, E, nsplit, ~0u, tid);
+    if (kDecodeTrace) {
+      __syncthreads();
+      if (tid == 0) decode_trace(6, global_ns());
+    }
     // leave the counter at zero, so that counters kept by the caller (FlashDevice's per-stream merge slabs) or a
     // graph replay need no memset
     if (tid == 0) *counter = 0u;
