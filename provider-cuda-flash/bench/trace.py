@@ -16,7 +16,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from flashlib import LIB, kv_read, prepare
 from placement import best_of_rounds, fresh_buffers
 
-WORDS = 8192 * 8   # flash_fwd.cu's kTraceBlocks x 8 words
+TRACE_BLOCKS = 8192   # flash_fwd.cu's kTraceBlocks
+WORDS = TRACE_BLOCKS * 8
 
 
 def timeline(fn, blocks, buf):
@@ -29,7 +30,7 @@ def timeline(fn, blocks, buf):
     r = LIB.harness_trace(buf, WORDS)
     if r:
         raise RuntimeError(f"harness_trace failed: cuda error {r}")
-    rows = [buf[b * 8:b * 8 + 8] for b in range(min(blocks, 8192))]
+    rows = [buf[b * 8:b * 8 + 8] for b in range(min(blocks, TRACE_BLOCKS))]
     t0 = min(row[0] for row in rows)
     us = lambda t: (t - t0) / 1e3
     ends = sorted(us(t) for row in rows for t in row[1:5] if t)
@@ -37,6 +38,24 @@ def timeline(fn, blocks, buf):
     return dict(last_start=max(us(row[0]) for row in rows), warps_min=ends[0], warps_median=statistics.median(ends),
                 warps_p90=ends[int(0.9 * (len(ends) - 1))], warps_max=ends[-1], written=max(us(row[5]) for row in rows),
                 merged=max(merged) if merged else None, sms=len({row[7] for row in rows}))
+
+
+def trace_shape(s, fn, q, k, v, buf):
+    """Prints shape `s`'s graph times (ours, cuDNN's, the read's) and three of its call's timelines."""
+    def cudnn():
+        with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+            F.scaled_dot_product_attention(q, k, v)
+    t = best_of_rounds({"ours": fn, "cudnn": cudnn, "read": kv_read(k, v)})
+    gx, gy, gz = fn.info["grid"]
+    splits = int(fn.info["splits"])
+    plan = ("one split" if splits == 1 else f"{splits} splits") + (" paced" if fn.info["pace_ps"] else "") \
+        + (" staggered" if fn.info["stagger"] else "")
+    for _ in range(3):
+        x = timeline(fn, gx * gy * gz, buf)
+        merged = f"{x['merged']:.1f}" if x["merged"] is not None else "-"
+        print(f"{s} | {plan} | {t['ours'] * 1e3:.1f} | {t['cudnn'] * 1e3:.1f} | {t['read'] * 1e3:.1f} | "
+              f"{x['last_start']:.2f} | {x['warps_min']:.1f} / {x['warps_median']:.1f} / {x['warps_p90']:.1f} / "
+              f"{x['warps_max']:.1f} | {x['written']:.1f} | {merged} | {x['sms']}", flush=True)
 
 
 def main():
@@ -53,22 +72,8 @@ def main():
         fn = prepare(q, k, v, o, lse, 0, **kwargs)
         if not fn.info["split"] or fn.info["steal"] or fn.info["cluster"]:
             print(f"{s} | not a flash_decode launch that traces (main kernel, stealing or cluster merge): {fn.info}")
-            continue
-
-        def cudnn():
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                F.scaled_dot_product_attention(q, k, v)
-        t = best_of_rounds({"ours": fn, "cudnn": cudnn, "read": kv_read(k, v)})
-        gx, gy, gz = fn.info["grid"]
-        splits = int(fn.info["splits"])
-        plan = ("one split" if splits == 1 else f"{splits} splits") + (" paced" if fn.info["pace_ps"] else "") \
-            + (" staggered" if fn.info["stagger"] else "")
-        for _ in range(3):
-            x = timeline(fn, gx * gy * gz, buf)
-            merged = f"{x['merged']:.1f}" if x["merged"] is not None else "-"
-            print(f"{s} | {plan} | {t['ours'] * 1e3:.1f} | {t['cudnn'] * 1e3:.1f} | {t['read'] * 1e3:.1f} | "
-                  f"{x['last_start']:.2f} | {x['warps_min']:.1f} / {x['warps_median']:.1f} / {x['warps_p90']:.1f} / "
-                  f"{x['warps_max']:.1f} | {x['written']:.1f} | {merged} | {x['sms']}", flush=True)
+        else:
+            trace_shape(s, fn, q, k, v, buf)
         del fn, q, k, v, o, lse, sp
         torch.cuda.empty_cache()
 
