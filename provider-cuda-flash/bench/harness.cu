@@ -272,10 +272,28 @@ static void run(int B, int H, int G, int Lq, int Lk, int E, int causal, int br, 
   cudaFree(q); cudaFree(k); cudaFree(v); cudaFree(o); cudaFree(lse); cudaFree(oacc); cudaFree(lacc);
 }
 // argument "decode": the decode shapes only (the decode kernels' own sanitizer pass); "stagger": v19's staggered
-// decode launches only
+// decode launches only; "periodic": the head-dim classes whose loads take load_tile's periodic path (v21)
 int main(int argc, char** argv) {
   const bool decode_only = argc > 1 && strcmp(argv[1], "decode") == 0;
   const bool stagger_only = argc > 1 && strcmp(argv[1], "stagger") == 0;
+  if (argc > 1 && strcmp(argv[1], "periodic") == 0) {
+    // v21: the kernels whose tile loads take load_tile's periodic path (head-dim classes 96 and 192): the main kernel
+    // with ragged rows, both causal alignments, GQA and padded head dims (80, 176); the decode kernel in one split,
+    // workspace splits, a cluster, work stealing (helpers from the start), paced and staggered
+    run(1, 2, 1, 129, 200, 96, 1, 0, 0, 0);
+    run(2, 4, 2, 77, 130, 80, 1, 1, 1, 0);
+    run(1, 2, 1, 130, 67, 192, 0, 0, 1, 0);
+    run(1, 4, 2, 65, 300, 176, 1, 1, 0, 0);
+    run(1, 2, 1, 1, 777, 96, 0, 0, 0, 1);
+    run(2, 4, 2, 5, 1500, 88, 1, 1, 1, 3);
+    run(1, 2, 1, 20, 333, 192, 0, 0, 0, 4, 0, 1);
+    run(2, 4, 1, 1, 5000, 96, 0, 0, 1, 1, 0, 0, 12);
+    run(2, 4, 1, 1, 5000, 184, 0, 0, 0, 1, 0, 0, 12);
+    run(2, 8, 1, 1, 3000, 96, 0, 0, 0, 2, 0, 0, 0, 1000000, 1);
+    run(1, 4, 1, 1, 2100, 160, 0, 0, 1, 4, 0, 0, 0, 0, 1);
+    printf("sanitize harness done\n");
+    return 0;
+  }
   if (!decode_only && !stagger_only) {
   run(1, 2, 1, 200, 333, 64, 1, 0, 0, 0);
   run(1, 2, 2, 130, 70, 128, 1, 1, 1, 0);

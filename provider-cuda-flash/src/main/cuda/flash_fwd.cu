@@ -23,8 +23,12 @@
 
 DEVI void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::); }
 
-// loads a kRows x kD tile (rows >= nrows or cols >= ncols zero-filled) with cp.async
-template <int kD, int kRows, int kThreads, int KS>
+__host__ __device__ constexpr int gcd_int(int a, int b) { return b == 0 ? a : gcd_int(b, a % b); }
+__host__ __device__ constexpr int lcm_int(int a, int b) { return a / gcd_int(a, b) * b; }
+
+// loads a kRows x kD tile (rows >= nrows or cols >= ncols zero-filled) with cp.async; kEvenD: ncols == kD (the
+// kernels of an exact head dim)
+template <int kD, int kRows, int kThreads, int KS, bool kEvenD>
 DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols, int tid) {
   constexpr int kChunksPerRow = kD / 8;
   constexpr int kChunks = kRows * kChunksPerRow;
@@ -50,8 +54,31 @@ DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols
       cp_async16(dst, pred ? src : g, pred);
       src += step;
     }
+  } else if constexpr (kEvenD) {
+    // columns do not divide among the threads (head dims 96, 192): a thread's chunks repeat their columns every
+    // kPeriod loads, kPeriodRows rows further on, a multiple of 8 rows, so that the swizzle repeats as well. Only the
+    // first period's rows and columns are computed; the later loads are fixed offsets from them (KERNEL_NOTES.md v21:
+    // 1.15-1.25x the rolled loop below in the main kernels of head dims 96 and 192)
+    constexpr int kPeriodRows = lcm_int(lcm_int(kThreads, kChunksPerRow) / kChunksPerRow, 8);
+    constexpr int kPeriod = kPeriodRows * kChunksPerRow / kThreads;
+    static_assert(kChunks % (kPeriod * kThreads) == 0, "tile rows must be whole periods of the thread's chunks");
+    const i64 step = (i64)kPeriodRows * row_stride;
+#pragma unroll
+    for (int k = 0; k < kPeriod; ++k) {
+      const int c = tid + k * kThreads;
+      const int row = c / kChunksPerRow;
+      const int col = (c % kChunksPerRow) * 8;
+      const u32 dst = smem + 2 * swz<KS, kRows>(row, col);
+      const u16* src = g + (i64)row * row_stride + col;
+#pragma unroll
+      for (int j = 0; j < kChunks / (kPeriod * kThreads); ++j) {
+        const bool pred = row + j * kPeriodRows < nrows;
+        cp_async16(dst + j * kPeriodRows * KS * 2, pred ? src + j * step : g, pred);
+      }
+    }
   } else {
-    // columns do not divide among the threads (head dims 96, 192): a rolled loop keeps registers free
+    // the padded head dims of those classes: a rolled loop keeps registers free (the periodic path above made these
+    // kernels 2-7% slower, KERNEL_NOTES.md v21)
 #pragma unroll 1
     for (int i = 0; i < kChunks / kThreads; ++i) {
       const int c = tid + i * kThreads;
@@ -158,9 +185,9 @@ DEVI void flash_fwd(const FlashParams& p) {
   }
 
   if (n_max > n_min) {
-    load_tile<D, BM, T::kThreads, KS>(sQ, gQ, p.q_row_stride, Lq - m0, E, tid);
-    load_tile<D, BN, T::kThreads, KS>(sK, gK + (i64)(n_max - 1) * BN * p.k_row_stride, p.k_row_stride,
-                                      Lk - (n_max - 1) * BN, E, tid);
+    load_tile<D, BM, T::kThreads, KS, kEvenD>(sQ, gQ, p.q_row_stride, Lq - m0, E, tid);
+    load_tile<D, BN, T::kThreads, KS, kEvenD>(sK, gK + (i64)(n_max - 1) * BN * p.k_row_stride, p.k_row_stride,
+                                              Lk - (n_max - 1) * BN, E, tid);
     cp_async_commit();
   }
 
@@ -192,7 +219,7 @@ DEVI void flash_fwd(const FlashParams& p) {
     const int n0 = n * BN;
     cp_async_wait_all();
     __syncthreads();
-    load_tile<D, BN, T::kThreads, KS>(sV, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, tid);
+    load_tile<D, BN, T::kThreads, KS, kEvenD>(sV, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, tid);
     cp_async_commit();
 
     float acc_s[MR][NB][4];
@@ -258,8 +285,8 @@ DEVI void flash_fwd(const FlashParams& p) {
     cp_async_wait_all();
     __syncthreads();
     if (n > n_min) {
-      load_tile<D, BN, T::kThreads, KS>(sK, gK + (i64)(n0 - BN) * p.k_row_stride, p.k_row_stride, Lk - (n0 - BN), E,
-                                        tid);
+      load_tile<D, BN, T::kThreads, KS, kEvenD>(sK, gK + (i64)(n0 - BN) * p.k_row_stride, p.k_row_stride,
+                                                Lk - (n0 - BN), E, tid);
       cp_async_commit();
     }
 
@@ -875,8 +902,9 @@ DEVI void flash_decode(const FlashParams& p) {
   auto load_kv = [&](int i) {
     const int n0 = tile_of(i) * BN;
     const u32 st = sW + (i % S) * T::kStageBytes;
-    load_tile<D, BN, 32, KS>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
-    load_tile<D, BN, 32, KS>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, lane);
+    load_tile<D, BN, 32, KS, kEvenD>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
+    load_tile<D, BN, 32, KS, kEvenD>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E,
+                                     lane);
   };
 #pragma unroll
   for (int i = 0; i < S - 1; ++i) {
@@ -1138,8 +1166,9 @@ DEVI void flash_decode_steal(const FlashParams& p) {
     auto load_kv = [&](int slot, int tile) {
       const int n0 = tile * BN;
       const u32 st = sW + slot * T::kStageBytes;
-      load_tile<D, BN, 32, KS>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
-      load_tile<D, BN, 32, KS>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, lane);
+      load_tile<D, BN, 32, KS, kEvenD>(st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, lane);
+      load_tile<D, BN, 32, KS, kEvenD>(st + T::kTileBytes, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E,
+                                       lane);
     };
     // An owner's warp w takes tiles w + j W (j < S) unclaimed; every other tile is claimed (tile W S + c for the c-th
     // claim). Lane 0 claims; the warp waits for the atomic only when the tile is broadcast, a ring position later.
