@@ -54,11 +54,11 @@ DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols
       cp_async16(dst, pred ? src : g, pred);
       src += step;
     }
-  } else if constexpr (kEvenD) {
+  } else {
     // columns do not divide among the threads (head dims 96, 192): a thread's chunks repeat their columns every
     // kPeriod loads, kPeriodRows rows further on, a multiple of 8 rows, so that the swizzle repeats as well. Only the
     // first period's rows and columns are computed; the later loads are fixed offsets from them (KERNEL_NOTES.md v21:
-    // 1.15-1.25x the rolled loop below in the main kernels of head dims 96 and 192)
+    // the main kernels of these head dims 1.15-1.25x a rolled loop over every chunk)
     constexpr int kPeriodRows = lcm_int(lcm_int(kThreads, kChunksPerRow) / kChunksPerRow, 8);
     constexpr int kPeriod = kPeriodRows * kChunksPerRow / kThreads;
     static_assert(kChunks % (kPeriod * kThreads) == 0, "tile rows must be whole periods of the thread's chunks");
@@ -70,23 +70,12 @@ DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols
       const int col = (c % kChunksPerRow) * 8;
       const u32 dst = smem + 2 * swz<KS, kRows>(row, col);
       const u16* src = g + (i64)row * row_stride + col;
+      const bool col_ok = kEvenD || col < ncols;
 #pragma unroll
       for (int j = 0; j < kChunks / (kPeriod * kThreads); ++j) {
-        const bool pred = row + j * kPeriodRows < nrows;
+        const bool pred = col_ok && row + j * kPeriodRows < nrows;
         cp_async16(dst + j * kPeriodRows * KS * 2, pred ? src + j * step : g, pred);
       }
-    }
-  } else {
-    // the padded head dims of those classes: a rolled loop keeps registers free (the periodic path above made these
-    // kernels 2-7% slower, KERNEL_NOTES.md v21)
-#pragma unroll 1
-    for (int i = 0; i < kChunks / kThreads; ++i) {
-      const int c = tid + i * kThreads;
-      const int row = c / kChunksPerRow;
-      const int col = (c % kChunksPerRow) * 8;
-      const bool pred = row < nrows && col < ncols;
-      const u16* src = pred ? g + (i64)row * row_stride + col : g;
-      cp_async16(smem + 2 * swz<KS, kRows>(row, col), src, pred);
     }
   }
 }
@@ -126,7 +115,9 @@ struct Traits {
   static_assert(kHeadDim % 16 == 0 && kBlockN % 16 == 0, "tile sizes");
 };
 
-// kEvenD: the head dim equals the specialisation's, so no column predicates or skipped k-steps are needed.
+// kEvenD: the head dim equals the specialisation's, so no column predicates are needed. A padded head dim runs every
+// k-step of the specialisation on the zero-filled columns of Q, K and V (FlashAttention-2's padding): skipping the
+// empty ones behind a branch per k-step cost more than their work (KERNEL_NOTES.md v21: 1.3-2.2x).
 // kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (the row sums, hence the LSE, see every key),
 // at the BYTE resolution with kDropBytes, else WORD; the decode kernels never run with dropout.
 template <typename T, bool kBf16, bool kEvenD, bool kDropout = false, bool kDropBytes = false>
@@ -211,7 +202,7 @@ DEVI void flash_fwd(const FlashParams& p) {
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < (kQRegs ? D / 16 : 0); ++kk) {
-      if (kEvenD || kk * 16 < E) ldsm_x4(aQ.at(0, kk * 16), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
+      ldsm_x4(aQ.at(0, kk * 16), qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3]);
     }
   }
 
@@ -232,26 +223,24 @@ DEVI void flash_fwd(const FlashParams& p) {
 
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      if (kEvenD || kk * 16 < E) {
-        u32 a[MR][4];
+      u32 a[MR][4];
+#pragma unroll
+      for (int r = 0; r < MR; ++r) {
+        if (kQRegs) {
+#pragma unroll
+          for (int x = 0; x < 4; ++x) a[r][x] = qf[kQRegs ? kk : 0][x];
+        } else {
+          ldsm_x4(aQ.at(r * 16, kk * 16), a[r][0], a[r][1], a[r][2], a[r][3]);
+        }
+      }
+#pragma unroll
+      for (int jp = 0; jp < NB / 2; ++jp) {
+        u32 b0, b1, b2, b3;
+        ldsm_x4(aK.at(jp * 16, kk * 16), b0, b1, b2, b3);
 #pragma unroll
         for (int r = 0; r < MR; ++r) {
-          if (kQRegs) {
-#pragma unroll
-            for (int x = 0; x < 4; ++x) a[r][x] = qf[kQRegs ? kk : 0][x];
-          } else {
-            ldsm_x4(aQ.at(r * 16, kk * 16), a[r][0], a[r][1], a[r][2], a[r][3]);
-          }
-        }
-#pragma unroll
-        for (int jp = 0; jp < NB / 2; ++jp) {
-          u32 b0, b1, b2, b3;
-          ldsm_x4(aK.at(jp * 16, kk * 16), b0, b1, b2, b3);
-#pragma unroll
-          for (int r = 0; r < MR; ++r) {
-            mma16816<kBf16>(acc_s[r][2 * jp], a[r], b0, b1);
-            mma16816<kBf16>(acc_s[r][2 * jp + 1], a[r], b2, b3);
-          }
+          mma16816<kBf16>(acc_s[r][2 * jp], a[r], b0, b1);
+          mma16816<kBf16>(acc_s[r][2 * jp + 1], a[r], b2, b3);
         }
       }
     }
@@ -352,14 +341,12 @@ DEVI void flash_fwd(const FlashParams& p) {
       }
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
-        if (kEvenD || dp * 16 < E) {
-          u32 b0, b1, b2, b3;
-          ldsm_x4_t(aV.at(kk * 16, dp * 16), b0, b1, b2, b3);
+        u32 b0, b1, b2, b3;
+        ldsm_x4_t(aV.at(kk * 16, dp * 16), b0, b1, b2, b3);
 #pragma unroll
-          for (int r = 0; r < MR; ++r) {
-            mma16816<kBf16>(acc_o[r][2 * dp], a[r], b0, b1);
-            mma16816<kBf16>(acc_o[r][2 * dp + 1], a[r], b2, b3);
-          }
+        for (int r = 0; r < MR; ++r) {
+          mma16816<kBf16>(acc_o[r][2 * dp], a[r], b0, b1);
+          mma16816<kBf16>(acc_o[r][2 * dp + 1], a[r], b2, b3);
         }
       }
     }
