@@ -497,11 +497,12 @@ struct DecodeAcc {
 };
 
 // One key tile of a warp (its K and V at shared-memory offset `st` from the warp's ring): S = Q K^T, the Lk and causal
-// masks where the tile crosses them, the online softmax and O += P V.
-template <typename T, bool kBf16, bool kEvenD>
+// masks where the tile crosses them, the online softmax and O += P V. A padded head dim runs every k-step on the
+// zero-filled columns, as the main kernel does (KERNEL_NOTES.md v21: 1.1-1.9x skipping them behind branches).
+template <typename T, bool kBf16>
 DEVI void decode_tile(const FlashParams& p, const u32 (&qf)[T::kHeadDim / 16][4], DecodeAcc<T::kHeadDim>& acc,
                       const LdsmAddr<T::KS, T::kBlockN>& aK, const LdsmAddr<T::KS, T::kBlockN>& aV, u32 st, int n0,
-                      int m0, int E, float sl2, bool negate, int g, int t) {
+                      int m0, float sl2, bool negate, int g, int t) {
   constexpr int D = T::kHeadDim, BN = T::kBlockN, NB = BN / 8, DB = D / 8;
   const int Lk = (int)p.seqlen_k;
   float acc_s[NB][4];
@@ -511,14 +512,12 @@ DEVI void decode_tile(const FlashParams& p, const u32 (&qf)[T::kHeadDim / 16][4]
     for (int e = 0; e < 4; ++e) acc_s[j][e] = 0.f;
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk) {
-    if (kEvenD || kk * 16 < E) {
 #pragma unroll
-      for (int jp = 0; jp < NB / 2; ++jp) {
-        u32 b0, b1, b2, b3;
-        ldsm_x4(aK.at(jp * 16, kk * 16) + st, b0, b1, b2, b3);
-        mma16816<kBf16>(acc_s[2 * jp], qf[kk], b0, b1);
-        mma16816<kBf16>(acc_s[2 * jp + 1], qf[kk], b2, b3);
-      }
+    for (int jp = 0; jp < NB / 2; ++jp) {
+      u32 b0, b1, b2, b3;
+      ldsm_x4(aK.at(jp * 16, kk * 16) + st, b0, b1, b2, b3);
+      mma16816<kBf16>(acc_s[2 * jp], qf[kk], b0, b1);
+      mma16816<kBf16>(acc_s[2 * jp + 1], qf[kk], b2, b3);
     }
   }
   if (negate) {
@@ -575,12 +574,10 @@ DEVI void decode_tile(const FlashParams& p, const u32 (&qf)[T::kHeadDim / 16][4]
     a[3] = pack2<kBf16>(acc_s[2 * kk + 1][2], acc_s[2 * kk + 1][3]);
 #pragma unroll
     for (int dp = 0; dp < D / 16; ++dp) {
-      if (kEvenD || dp * 16 < E) {
-        u32 b0, b1, b2, b3;
-        ldsm_x4_t(aV.at(kk * 16, dp * 16) + st, b0, b1, b2, b3);
-        mma16816<kBf16>(acc.o[2 * dp], a, b0, b1);
-        mma16816<kBf16>(acc.o[2 * dp + 1], a, b2, b3);
-      }
+      u32 b0, b1, b2, b3;
+      ldsm_x4_t(aV.at(kk * 16, dp * 16) + st, b0, b1, b2, b3);
+      mma16816<kBf16>(acc.o[2 * dp], a, b0, b1);
+      mma16816<kBf16>(acc.o[2 * dp + 1], a, b2, b3);
     }
   }
 }
@@ -922,8 +919,7 @@ DEVI void flash_decode(const FlashParams& p) {
     cp_async_commit();
     cp_async_wait<S - 1>();
     __syncwarp();
-    decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, tile_of(i) * BN, m0, E, sl2,
-                                  negate, g, t);
+    decode_tile<T, kBf16>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, tile_of(i) * BN, m0, sl2, negate, g, t);
   }
 
   if (kDecodeTrace && lane == 0 && warp < 4) decode_trace(1 + warp, global_ns());
@@ -1199,8 +1195,7 @@ DEVI void flash_decode_steal(const FlashParams& p) {
       cp_async_commit();
       cp_async_wait<S - 1>();
       __syncwarp();
-      decode_tile<T, kBf16, kEvenD>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, ids[0] * BN, m0, E, sl2, negate, g,
-                                    t);
+      decode_tile<T, kBf16>(p, qf, acc, aK, aV, (i % S) * T::kStageBytes, ids[0] * BN, m0, sl2, negate, g, t);
       ++tiles;
 #pragma unroll
       for (int j = 0; j < S - 2; ++j) ids[j] = ids[j + 1];
