@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from bench import graph_time
 from flashlib import BASE_LIB, prepare
+from placement import best_of_rounds
 
 
 def main():
@@ -39,12 +40,7 @@ def main():
             f()
         torch.cuda.synchronize()
         same = all(torch.equal(a, b) for a, b in zip(outs["ours"], outs["base"]))
-        t = {}
-        for _ in range(3):
-            order = list(fns)
-            rng.shuffle(order)
-            for n in order:
-                t[n] = min(t.get(n, float("inf")), graph_time(fns[n], calls=5, reps=7)[0])
+        t = best_of_rounds(fns, rounds=3, rng=rng, timer=lambda fn: graph_time(fn, calls=5, reps=7)[0])
         peer = " | ".join(f"{t[n] / t['ours']:.3f}" if n in t else "-" for n in ("flash", "cudnn"))
         print(f"{E:>3} {H:>2} {B:>2} {L:>5} {dt} {c} | {t['ours'] * 1000:8.1f} | {t['base'] * 1000:8.1f} | "
               f"{t['base'] / t['ours']:.3f} | {'same' if same else 'differ'} | {peer}", flush=True)

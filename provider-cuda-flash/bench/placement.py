@@ -30,16 +30,17 @@ def fresh_buffers(B, H, Lk, E, dtype, spacer_bytes, Lbuf=None):
     lse = torch.empty(B, H, 1, dtype=torch.float32, device="cuda")
     return spacer, q, k, v, o, lse
 
-def best_of_rounds(fns, rounds=2, rng=None):
-    """Per name in `fns` (name -> callable), the best of `rounds` bench.graph_time medians, taken in rounds over all of
-    them (in a shuffled order per round where `rng` is given)."""
+def best_of_rounds(fns, rounds=2, rng=None, timer=None):
+    """Per name in `fns` (name -> callable), the best of `rounds` timings (`timer(fn)`, default bench.graph_time's
+    median), taken in rounds over all of them (in a shuffled order per round where `rng` is given)."""
+    timer = timer or (lambda fn: graph_time(fn)[0])
     times = {}
     for _ in range(rounds):
         names = list(fns)
         if rng is not None:
             rng.shuffle(names)
         for n in names:
-            times[n] = min(times.get(n, float("inf")), graph_time(fns[n])[0])
+            times[n] = min(times.get(n, float("inf")), timer(fns[n]))
     return times
 
 def one_placement(B, Lk, dtype, spacer_bytes, E=128, H=16):
