@@ -1284,9 +1284,9 @@ typedef DecodeTraits<256, 16, 4, 2> S256_n16w4s2;
 typedef DecodeTraits<256, 16, 2, 3> S256_n16w2s3;
 
 // Two entry points per traits: <name> for a head dim equal to the specialisation's (no column predicates) and
-// <name>_pad for a smaller one (predicated loads, skipped k-steps). Separate kernels, so that the predicated path's
-// code does not share the hot path's register allocation: inlined together they pushed the D=128 kernel into
-// 140 bytes of spills; alone its hot path spills 12.
+// <name>_pad for a smaller one (predicated loads and stores). Separate kernels, so that the predicated path's code
+// does not share the hot path's register allocation: inlined together they pushed the D=128 kernel into 140 bytes of
+// spills; alone its hot path spills 12.
 #define FLASH_ENTRY(NAME, T, BF16)                                                                 \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const FlashParams p) {        \
     flash_fwd<T, BF16, true>(p);                                                                 \
