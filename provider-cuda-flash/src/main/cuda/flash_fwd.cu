@@ -498,7 +498,7 @@ struct DecodeAcc {
 
 // One key tile of a warp (its K and V at shared-memory offset `st` from the warp's ring): S = Q K^T, the Lk and causal
 // masks where the tile crosses them, the online softmax and O += P V. A padded head dim runs every k-step on the
-// zero-filled columns, as the main kernel does (KERNEL_NOTES.md v21: 1.1-1.9x skipping them behind branches).
+// zero-filled columns, as the main kernel does (KERNEL_NOTES.md v21: 1.1-1.9x the k-step branches, on an H200).
 template <typename T, bool kBf16>
 DEVI void decode_tile(const FlashParams& p, const u32 (&qf)[T::kHeadDim / 16][4], DecodeAcc<T::kHeadDim>& acc,
                       const LdsmAddr<T::KS, T::kBlockN>& aK, const LdsmAddr<T::KS, T::kBlockN>& aV, u32 st, int n0,
