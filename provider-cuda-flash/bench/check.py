@@ -203,7 +203,8 @@ def main():
     # the Hopper wgmma main kernels (flash_fwd_sm90.cu, where FlashPlan picks them): grids large enough for the main
     # kernel, many key tiles (the stage ring wraps), ragged ends, causal both ways, GQA, strides, custom/negative scale,
     # Lq > Lk bottom-right (fully masked rows)
-    for E in (64, 128, 256):
+    # (v22: head dims 96 and 192, and the _pad kernels of head dims below a class: 80, 112, 160, 248)
+    for E in (64, 96, 128, 192, 256, 80, 112, 160, 248):
         for dt in (torch.float16, torch.bfloat16):
             cfgs.append((2, 16, 1, 1000, 1000, E, dt, 1, "bhle", None, None))
             cfgs.append((1, 48, 4, 517, 1203, E, dt, 2, "blhe", -0.1, None))
@@ -212,6 +213,8 @@ def main():
     # head dim 64 takes the wgmma kernel from 8192 keys on (FlashPlan.HOPPER's minKeys)
     cfgs.append((2, 36, 2, 384, 8200, 64, torch.float16, 2, "blhe", None, None))
     cfgs.append((2, 36, 1, 300, 8193, 64, torch.bfloat16, 0, "pad", -0.2, None))
+    cfgs.append((2, 36, 2, 384, 8200, 40, torch.float16, 2, "blhe", None, None))
+    cfgs.append((1, 16, 1, 300, 8193, 56, torch.bfloat16, 1, "pad", 0.3, None))
     # v16: head dim 256's decode grids of many units on the main kernel (FlashPlan.mainDecode, where the device has
     # clusters): one query, four queries, GQA-packed rows under a bottom-right mask, a padded head dim, strides
     main_decode = [(28, 8, 1, 1, 1000, 256, torch.float16, 0, "bhle", None, None),
@@ -414,9 +417,10 @@ def dropout_checks(gen, rnd):
     sm90_modes = (None, True, False) if torch.cuda.get_device_capability() == (9, 0) else (None,)
     for byte in (False, True):
         for E, dt, p in ((64, torch.float16, 0.1), (128, torch.bfloat16, 0.5), (256, torch.float16, 0.03),
-                         (32, torch.bfloat16, 0.9), (96, torch.float16, 0.2)):
+                         (32, torch.bfloat16, 0.9), (96, torch.float16, 0.2), (192, torch.bfloat16, 0.3),
+                         (80, torch.float16, 0.1)):
             for sm90 in sm90_modes:
-                if sm90 is True and E not in tl.FWD_SM90:
+                if sm90 is True and tl.fwd_class(E) not in tl.FWD_SM90:
                     continue
                 B, H, Lq, Lk = 2, 3, 300, E
                 seed, offset = (0x9E3779B97F4A7C15 ^ E) & ((1 << 64) - 1), 5 + E
@@ -454,7 +458,7 @@ def dropout_checks(gen, rnd):
         for cfg in cfgs:
             B, H, G, Lq, Lk, E, dt, causal, layout, scale, p = cfg
             for sm90 in sm90_modes:
-                if sm90 is True and E not in tl.FWD_SM90:
+                if sm90 is True and tl.fwd_class(E) not in tl.FWD_SM90:
                     continue
                 q = make(B, H, Lq, E, dt, layout, gen)
                 k = make(B, H // G, Lk, E, dt, layout, gen)

@@ -279,14 +279,18 @@ def num_splits(work, n_blocks, slots, max_splits=128, min_eff=0.85):
 BASE_LIB = ctypes.CDLL(os.environ["FLASH_HARNESS_BASE"]) if os.environ.get("FLASH_HARNESS_BASE") else None
 
 # The Hopper wgmma main kernels (flash_fwd_sm90.cu through harness_sm90.cu, FLASH_SM90 or .dev-fwd/libflashsm90.so).
-# FlashPlan's rule: compute capability 9.0, no split, no dropout, head dim exactly one of SM90's and at least its
-# minimum key count; then they replace the mma.sync main kernel. SM90: head dim -> (harness table index, kBlockN,
-# kStages, minimum keys), FlashPlan.HOPPER's table;
-# SM90_VARIANTS: experimental traits of harness_sm90.cu (bench only), name -> (index, D, kBlockN, kStages).
+# FlashPlan's rule: compute capability 9.0, no split, no decode call, a head dim whose class (dclass) is one of SM90's
+# and at least its minimum key count; then they replace the mma.sync main kernel. SM90: head-dim class -> (harness
+# table index, kBlockN, kStages, minimum keys), FlashPlan.HOPPER's table; head dims below the class take the _pad row,
+# SM90_PAD rows further on. SM90_VARIANTS: experimental traits of harness_sm90.cu (bench only), name -> (index, D,
+# kBlockN, kStages).
 _SM90_PATH = os.environ.get("FLASH_SM90", os.path.join(os.path.dirname(__file__), "../../.dev-fwd/libflashsm90.so"))
 SM90_LIB = ctypes.CDLL(_SM90_PATH) if _props.major == 9 and os.path.exists(_SM90_PATH) else None
-SM90 = {64: (0, 128, 2, 8192), 128: (1, 128, 2, 0), 256: (2, 64, 2, 0)}
-SM90_VARIANTS = {"d64_n128s3": (3, 64, 128, 3), "d128_n128s3": (4, 128, 128, 3), "d128_n64s3": (5, 128, 64, 3)}
+SM90 = {64: (0, 128, 2, 8192), 96: (1, 128, 2, 0), 128: (2, 128, 2, 0), 192: (3, 64, 2, 0), 256: (4, 64, 2, 0)}
+SM90_PAD = 5
+SM90_VARIANTS = {"d64_n128s3": (10, 64, 128, 3), "d128_n128s3": (11, 128, 128, 3), "d128_n64s3": (12, 128, 64, 3),
+                 "d96_n128s3": (13, 96, 128, 3), "d96_n64s2": (14, 96, 64, 2), "d192_n64s3": (15, 192, 64, 3),
+                 "d192_n96s2": (16, 192, 96, 2)}
 
 def sm90_smem(D, bn, stages):
     return 128 * D * 2 + 2 * stages * bn * D * 2
@@ -546,11 +550,12 @@ def prepare(q, k, v, o, lse, causal=0, scale=None, force_splits=None, variant=0,
     if isinstance(sm90, str):
         sm90_index, D, BN, S90 = SM90_VARIANTS[sm90]
         assert not split and E == D
-    elif sm90 is None and SM90_LIB is not None and lib is LIB and not split and not variant and E in SM90 \
-            and Lk >= SM90[E][3] and lq > 16:   # FlashPlan.hopper: never a decode call (no dropout here)
-        sm90_index, BN, S90, _ = SM90[E]
+    elif sm90 is None and SM90_LIB is not None and lib is LIB and not split and not variant and D in SM90 \
+            and Lk >= SM90[D][3] and lq > 16:   # FlashPlan.hopper: never a decode call (no dropout here)
+        sm90_index, BN, S90, _ = SM90[D]
+        sm90_index += 0 if E == D else SM90_PAD
     if sm90_index is not None:
-        BM, W, smem = 128, 8, sm90_smem(E, BN, S90)
+        BM, W, smem = 128, 8, sm90_smem(D, BN, S90)
         grid = (cdiv(lq, BM), B * heads, 1)
 
     def run():

@@ -121,9 +121,10 @@ def _i64(x):
     return x - (1 << 64) if x >= (1 << 63) else x
 
 
-# FlashPlan.HOPPER (flash_fwd_sm90.cu, Hopper wgmma): head dim -> (kBlockN, stages, minimum keys without dropout, with
-# dropout); exact head dims, compute capability 9.0. FLASH_FWD_SM90=0 runs the mma.sync kernels instead.
-FWD_SM90 = {64: (128, 2, 8192, 0), 128: (128, 2, 0, 0), 256: (64, 2, 0, 0)}
+# FlashPlan.HOPPER (flash_fwd_sm90.cu, Hopper wgmma): head-dim class -> (kBlockN, stages, minimum keys without
+# dropout, with dropout); head dims below a class run its _pad kernel; compute capability 9.0. FLASH_FWD_SM90=0 runs
+# the mma.sync kernels instead.
+FWD_SM90 = {64: (128, 2, 8192, 0), 96: (128, 2, 0, 0), 128: (128, 2, 0, 0), 192: (64, 2, 0, 0), 256: (64, 2, 0, 0)}
 FWD_SM90_ON = os.environ.get("FLASH_FWD_SM90", "1") != "0"
 
 
@@ -139,13 +140,18 @@ def module_fwd90(variant=None):
     return _mods["fwd90"]
 
 
+def fwd_class(E):
+    """The forward's head-dim class of E (FlashPlan.headDimClass): the smallest specialisation at least E."""
+    return next(t[0] for t in FWD_TRAITS if E <= t[0])
+
+
 def forward_uses_sm90(E, Lk, dropout_p, device=None, variant=None, sm90=None):
-    """FlashPlan.hopper's rule: the wgmma kernel for an exact head dim of FWD_SM90 from its minimum key count (sm90=None),
-    or forced on (True, exact head dims only) / off (False)."""
-    if sm90 is False or not FWD_SM90_ON or not (variant or {}).get("sm90fwd", True) or E not in FWD_SM90 \
+    """FlashPlan.hopper's rule: the wgmma kernel for a head dim whose class is one of FWD_SM90's, from its minimum key
+    count (sm90=None), or forced on (True) / off (False)."""
+    if sm90 is False or not FWD_SM90_ON or not (variant or {}).get("sm90fwd", True) or fwd_class(E) not in FWD_SM90 \
             or torch.cuda.get_device_capability(device) != (9, 0):
         return False
-    return sm90 is True or Lk >= FWD_SM90[E][3 if dropout_p > 0 else 2]
+    return sm90 is True or Lk >= FWD_SM90[fwd_class(E)][3 if dropout_p > 0 else 2]
 
 
 def forward(q, k, v, o, lse, causal=0, scale=None, dropout_p=0.0, seed=0, offset=0, variant=None, byte=False, sm90=None):
@@ -165,9 +171,11 @@ def forward(q, k, v, o, lse, causal=0, scale=None, dropout_p=0.0, seed=0, offset
     params = struct.pack("<31q2f3qfI", *vals, scale, scale * LOG2E, _i64(sd), off, thr, ks, nb)
     drop = dropout_p > 0
     if forward_uses_sm90(E, Lk, dropout_p, q.device, variant, sm90):
-        BN, stages = FWD_SM90[E][:2]
-        name = f"flash_fwd_sm90_{dt}_d{E}" + ("_drop" + (variant or {}).get("fwd90_suffix", "") if drop else "")
-        module_fwd90(variant).launch(name, (math.ceil(Lq / 128), B * H), 256, 128 * E * 2 + 2 * stages * BN * E * 2,
+        D = fwd_class(E)
+        BN, stages = FWD_SM90[D][:2]
+        name = f"flash_fwd_sm90_{dt}_d{D}" + ("" if E == D else "_pad") + \
+            ("_drop" + (variant or {}).get("fwd90_suffix", "") if drop else "")
+        module_fwd90(variant).launch(name, (math.ceil(Lq / 128), B * H), 256, 128 * D * 2 + 2 * stages * BN * D * 2,
                                      params)
         return
     fwd, _ = modules(variant)

@@ -12,8 +12,10 @@
 // the online softmax on the fp32 accumulators (exp2 with scale*log2(e) folded in), and O += P V with m64n<D>k16,
 // A = P from registers (the accumulator layout is the A-fragment layout once packed to 16 bits) and B = V read
 // MN-major (the descriptor's transpose bit). Tiles are stored as column blocks of 64 elements (128-byte rows) with
-// the 16-byte chunk index XORed with (row & 7): exactly the hardware's 128-byte swizzle, so the same layout serves
-// cp.async, the descriptors and the epilogue. Key tiles are visited from the last to the first; masking only on
+// the 16-byte chunk index XORed with (row & 7), exactly the hardware's 128-byte swizzle, or at head dim 96 as blocks
+// of 32 (64-byte rows, the chunk XORed with (row >> 1) & 3: the 64-byte swizzle), so the same layout serves
+// cp.async, the descriptors and the epilogue. Head dims below a specialisation run its _pad kernel: columns past the
+// head dim load as zeros (exact zeros in S and O) and are not stored. Key tiles are visited from the last to the first; masking only on
 // tiles crossing the key end or the causal diagonal; tiles wholly above the diagonal are never visited. Rows with
 // every key masked give O = 0 and LSE = -inf.
 // The _drop entry points apply dev.sdpa4j.Dropout's mask (WORD or BYTE) to P as flash_common.cuh's keep words, drawn
@@ -24,13 +26,17 @@
 #include "flash_common.cuh"
 
 // ---- wgmma plumbing ----
-// Shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride byte offsets (>> 4 each).
-// K-major operands (Q, K): 8-row groups 1024 bytes apart (stride), the leading offset unused (1). MN-major (V):
-// leading = distance between 64-column blocks, stride = 1024 (8 keys). Tiles start 1024-byte aligned, so the base
-// offset field stays 0; a k-step inside a 128-byte row moves the start address by 32 bytes.
-DEVI u64 desc_sw128(u32 addr, u32 lbo_bytes, u32 sbo_bytes) {
+// Shared-memory matrix descriptor of a tile stored in kCB-column blocks (Sm90Traits::kColBlock): 64 columns with the
+// 128-byte swizzle, 32 with the 64-byte swizzle. Fields: start address, leading and stride byte offsets (>> 4 each),
+// the swizzle mode. K-major operands (Q, K): 8-row groups 8 * 2kCB bytes apart (stride), the leading offset unused
+// (1). MN-major (V): leading = distance between column blocks, stride = 8 keys. Tiles start 1024-byte aligned, so the
+// base offset field stays 0; a k-step inside a swizzled row moves the start address by 32 bytes.
+template <int kCB>
+DEVI u64 desc_sw(u32 addr, u32 lbo_bytes, u32 sbo_bytes) {
+  static_assert(kCB == 64 || kCB == 32, "column blocks of 64 (128-byte swizzle) or 32 (64-byte swizzle)");
+  constexpr u64 kMode = kCB == 64 ? 1 : 2;
   return (u64)((addr & 0x3FFFF) >> 4) | ((u64)((lbo_bytes >> 4) & 0x3FFF) << 16) |
-         ((u64)((sbo_bytes >> 4) & 0x3FFF) << 32) | (1ull << 62);
+         ((u64)((sbo_bytes >> 4) & 0x3FFF) << 32) | (kMode << 62);
 }
 DEVI void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 DEVI void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
@@ -67,6 +73,20 @@ template <> DEVI void wgmma_ss<64, true>(float* d, u64 a, u64 b, int acc) {
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "l"(a), "l"(b), "r"(acc));
 }
+template <> DEVI void wgmma_ss<96, false>(float* d, u64 a, u64 b, int acc) {
+  asm volatile(
+      "{ .reg .pred p; setp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}, %48, %49, p, 1, 1, 0, 0; }\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+      : "l"(a), "l"(b), "r"(acc));
+}
+template <> DEVI void wgmma_ss<96, true>(float* d, u64 a, u64 b, int acc) {
+  asm volatile(
+      "{ .reg .pred p; setp.ne.b32 p, %50, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}, %48, %49, p, 1, 1, 0, 0; }\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+      : "l"(a), "l"(b), "r"(acc));
+}
 template <> DEVI void wgmma_ss<128, false>(float* d, u64 a, u64 b, int acc) {
   asm volatile(
       "{ .reg .pred p; setp.ne.b32 p, %66, 0;\n"
@@ -93,6 +113,18 @@ template <> DEVI void wgmma_rs_tb<64, true>(float* d, const u32* a, u64 b) {
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
+template <> DEVI void wgmma_rs_tb<96, false>(float* d, const u32* a, u64 b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}, {%48, %49, %50, %51}, %52, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+template <> DEVI void wgmma_rs_tb<96, true>(float* d, const u32* a, u64 b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n96k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47}, {%48, %49, %50, %51}, %52, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
 template <> DEVI void wgmma_rs_tb<128, false>(float* d, const u32* a, u64 b) {
   asm volatile(
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
@@ -103,6 +135,18 @@ template <> DEVI void wgmma_rs_tb<128, true>(float* d, const u32* a, u64 b) {
   asm volatile(
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, 1, 1, 1, 1;\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+template <> DEVI void wgmma_rs_tb<192, false>(float* d, const u32* a, u64 b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, {%96, %97, %98, %99}, %100, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+template <> DEVI void wgmma_rs_tb<192, true>(float* d, const u32* a, u64 b) {
+  asm volatile(
+      "wgmma.mma_async.sync.aligned.m64n192k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, {%96, %97, %98, %99}, %100, 1, 1, 1, 1;\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 template <> DEVI void wgmma_rs_tb<256, false>(float* d, const u32* a, u64 b) {
@@ -119,33 +163,48 @@ template <> DEVI void wgmma_rs_tb<256, true>(float* d, const u32* a, u64 b) {
 }
 // ---- end of generated code ----
 
-// element offset of (row, col) in a tile of kRows rows stored as 64-column blocks with the 128-byte swizzle
-template <int kRows>
-DEVI int swz(int row, int col) {
-  return (col >> 6) * kRows * 64 + row * 64 + ((((col & 63) >> 3) ^ (row & 7)) << 3) + (col & 7);
+// element offset of (row, col) in flash_common.cuh's swz<kCB, kRows> layout (kCB-column blocks: the hardware's
+// 128-byte swizzle for kCB = 64, the 64-byte swizzle for kCB = 32), with shifts and masks: the columns here are never
+// negative, and swz's signed division by kCB cost these kernels 3-7% at head dim 256 (KERNEL_NOTES.md, v22)
+template <int kCB, int kRows>
+DEVI int swz90(int row, int col) {
+  static_assert(kCB == 64 || kCB == 32, "column blocks of 64 or 32");
+  constexpr int kShift = kCB == 64 ? 6 : 5;
+  const int x = kCB == 64 ? row & 7 : (row >> 1) & 3;
+  return (col >> kShift) * kRows * kCB + row * kCB + ((((col & (kCB - 1)) >> 3) ^ x) << 3) + (col & 7);
 }
 
-// loads a kRows x kD tile (rows >= nrows zero-filled) with cp.async, kThreads threads
-template <int kD, int kRows, int kThreads>
-DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int tid) {
-  constexpr int kChunksPerRow = kD / 8;
-  constexpr int kChunks = kRows * kChunksPerRow;
-  constexpr int kStep = kThreads / kChunksPerRow;
-  static_assert(kChunks % kThreads == 0 && kThreads % kChunksPerRow == 0 && kStep % 8 == 0, "tile chunks");
-  const int col = (tid % kChunksPerRow) * 8;
-  const int row0 = tid / kChunksPerRow;
-  const u16* src = g + (i64)row0 * row_stride + col;
-  const i64 step = (i64)kStep * row_stride;
-  const u32 dst = smem + 2 * swz<kRows>(row0, col);
+// loads a kRows x kD tile (rows >= nrows and, unless kEvenD, columns >= ncols zero-filled) with cp.async, kThreads
+// threads, into the swz90<kCB, kRows> layout. A thread's chunk column is fixed and its rows step by a multiple of 8, the swizzle's period,
+// so every destination after the first is a constant offset. Where the threads divide a row's 16-byte chunks (head
+// dims 64, 128, 256) a warp's copies cover whole rows; else (96, 192) the tile is loaded one column block after the
+// other, 4 or 8 chunks per row - at head dim 128 that order measured 4-8% slower (KERNEL_NOTES.md, v22).
+template <int kD, int kCB, int kRows, int kThreads, bool kEvenD>
+DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols, int tid) {
+  constexpr bool kWholeRows = kThreads % (kD / 8) == 0;
+  constexpr int kCpr = kWholeRows ? kD / 8 : kCB / 8;  // 16-byte chunks per row of one pass
+  constexpr int kStep = kThreads / kCpr;
+  static_assert(kThreads % kCpr == 0 && kRows % kStep == 0 && kStep % 8 == 0 && kD % kCB == 0, "tile chunks");
+  const int c8 = (tid % kCpr) * 8;
+  const int row0 = tid / kCpr;
+  const u32 dst = smem + 2 * swz90<kCB, kRows>(row0, c8);
 #pragma unroll
-  for (int i = 0; i < kChunks / kThreads; ++i) {
-    const bool pred = row0 + i * kStep < nrows;
-    cp_async16(dst + i * kStep * 128, pred ? src : g, pred);
-    src += step;
+  for (int cb = 0; cb < (kWholeRows ? 1 : kD / kCB); ++cb) {
+    const int col = cb * kCB + c8;
+    const bool col_ok = kEvenD || col < ncols;
+    const u16* src = g + (i64)row0 * row_stride + col;
+#pragma unroll
+    for (int i = 0; i < kRows / kStep; ++i) {
+      const bool pred = col_ok && row0 + i * kStep < nrows;
+      cp_async16(dst + 2 * (cb * kRows * kCB + i * kStep * kCB), pred ? src : g, pred);
+      src += (i64)kStep * row_stride;
+    }
   }
 }
 
-// kHeadDim: 64, 128 or 256 (exact); kBlockN keys per tile; kStages K/V stages in the ring
+// kHeadDim: 64, 96, 128, 192 or 256 (the head-dim classes; a head dim below the class runs its _pad kernel); kBlockN
+// keys per tile; kStages K/V stages in the ring. kColBlock: the column blocks tiles are stored in, 64 columns
+// (128-byte swizzle) where they divide the head dim, else 32 (64-byte swizzle: head dim 96)
 template <int kHeadDim_, int kBlockN_, int kStages_>
 struct Sm90Traits {
   static constexpr int kHeadDim = kHeadDim_;
@@ -153,18 +212,22 @@ struct Sm90Traits {
   static constexpr int kBlockN = kBlockN_;
   static constexpr int kStages = kStages_;
   static constexpr int kThreads = 256;
+  static constexpr int kColBlock = kHeadDim % 64 == 0 ? 64 : 32;
   static constexpr int kQBytes = kBlockM * kHeadDim * 2;
   static constexpr int kTileBytes = kBlockN * kHeadDim * 2;
   static constexpr int kSmemBytes = kQBytes + 2 * kStages * kTileBytes;
-  static_assert(kHeadDim % 64 == 0 && kBlockN % 16 == 0 && kStages >= 2, "sm90 tile sizes");
+  static_assert(kHeadDim % 32 == 0 && kBlockN % 16 == 0 && kStages >= 2, "sm90 tile sizes");
+  static_assert(kTileBytes % 1024 == 0, "stages 1024-byte aligned (the swizzle's base offset stays 0)");
 };
 
 // kDropout: dev.sdpa4j.Dropout's mask on the normalised probabilities (BYTE resolution with kDropBytes, else WORD),
 // drawn as keep words (flash_common.cuh) while a GEMM runs: tile i + 1's words between the commit and the wait of
 // tile i's P V GEMM (drawing tile i's during its own S GEMM measured 2-5% slower: KERNEL_NOTES.md, sm90 v2).
-template <typename T, bool kBf16, bool kDropout = false, bool kDropBytes = false>
+// kEvenD: the head dim is the class's (else p.head_dim: its columns past it load as zeros and are not stored).
+template <typename T, bool kBf16, bool kEvenD, bool kDropout = false, bool kDropBytes = false>
 DEVI void flash_fwd_sm90(const FlashParams& p) {
-  constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, S = T::kStages;
+  constexpr int D = T::kHeadDim, BM = T::kBlockM, BN = T::kBlockN, S = T::kStages, CB = T::kColBlock;
+  constexpr int kRowBytes = CB * 2;  // bytes per row of a column block
   constexpr int NS = BN / 2;  // S accumulators per thread
   constexpr int NO = D / 2;   // O accumulators per thread
   extern __shared__ __align__(1024) unsigned char smem_raw[];
@@ -187,6 +250,7 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   const i64 hk = h / p.kv_group;
   const int Lq = (int)p.seqlen_q;
   const int Lk = (int)p.seqlen_k;
+  const int E = kEvenD ? D : (int)p.head_dim;
   const int m0 = m_block * BM;
   const int wrow0 = m0 + wg * 64;                         // first row of this warpgroup
   const int row_g = wrow0 + (warp & 3) * 16 + g;          // this thread's rows: row_g and row_g + 8
@@ -206,10 +270,10 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   auto load_kv = [&](int i) {
     const int n0 = (n_max - 1 - i) * BN;
     const u32 st = (i % S) * T::kTileBytes;
-    load_tile<D, BN, T::kThreads>(sK + st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, tid);
-    load_tile<D, BN, T::kThreads>(sV + st, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, tid);
+    load_tile<D, CB, BN, T::kThreads, kEvenD>(sK + st, gK + (i64)n0 * p.k_row_stride, p.k_row_stride, Lk - n0, E, tid);
+    load_tile<D, CB, BN, T::kThreads, kEvenD>(sV + st, gV + (i64)n0 * p.v_row_stride, p.v_row_stride, Lk - n0, E, tid);
   };
-  if (n_max > 0) load_tile<D, BM, T::kThreads>(sQ, gQ, p.q_row_stride, Lq - m0, tid);
+  if (n_max > 0) load_tile<D, CB, BM, T::kThreads, kEvenD>(sQ, gQ, p.q_row_stride, Lq - m0, E, tid);
 #pragma unroll
   for (int i = 0; i < S - 1; ++i) {
     if (i < n_max) load_kv(i);
@@ -226,9 +290,9 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   const float sl2 = fabsf(p.scale_log2);
   const bool negate = p.scale_log2 < 0.f;
   // descriptors of this warpgroup's Q rows, of K and V stage 0
-  const u64 dQ = desc_sw128(sQ + wg * 64 * 128, 16, 1024);
-  const u64 dK = desc_sw128(sK, 16, 1024);
-  const u64 dV = desc_sw128(sV, BN * 128, 1024);
+  const u64 dQ = desc_sw<CB>(sQ + wg * 64 * kRowBytes, 16, 8 * kRowBytes);
+  const u64 dK = desc_sw<CB>(sK, 16, 8 * kRowBytes);
+  const u64 dV = desc_sw<CB>(sV, BN * kRowBytes, 8 * kRowBytes);
 
   // dropout keep words of one key tile (flash_common.cuh's layout: this warp's 16 rows, BN / 8 accumulator blocks)
   constexpr int NK = kDropout ? BN / 8 : 1;
@@ -264,8 +328,9 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      const u32 qo = ((kk >> 2) * BM * 128 + (kk & 3) * 32) >> 4;
-      const u32 ko = ((kk >> 2) * BN * 128 + (kk & 3) * 32) >> 4;
+      // k-step kk: columns 16kk .. 16kk+15, in column block 16kk / CB at byte 32kk % kRowBytes of its rows
+      const u32 qo = ((kk * 16 / CB) * BM * kRowBytes + (kk * 32) % kRowBytes) >> 4;
+      const u32 ko = ((kk * 16 / CB) * BN * kRowBytes + (kk * 32) % kRowBytes) >> 4;
       wgmma_ss<BN, kBf16>(s, dQ + qo, dK + st16 + ko, kk > 0);
     }
     wg_commit();
@@ -334,7 +399,7 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 16; ++kk) {
-      wgmma_rs_tb<D, kBf16>(acc_o, pa[kk], dV + st16 + ((kk * 16 * 128) >> 4));
+      wgmma_rs_tb<D, kBf16>(acc_o, pa[kk], dV + st16 + ((kk * 16 * kRowBytes) >> 4));
     }
     wg_commit();
     if constexpr (kDropout) {
@@ -361,7 +426,7 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
 #pragma unroll
     for (int d = 0; d < NO / 4; ++d) {
       const u32 v2 = pack2<kBf16>(acc_o[4 * d + 2 * hh] * inv, acc_o[4 * d + 2 * hh + 1] * inv);
-      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sQ + 2 * swz<BM>(lrow, d * 8 + 2 * t)), "r"(v2));
+      asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sQ + 2 * swz90<CB, BM>(lrow, d * 8 + 2 * t)), "r"(v2));
     }
   }
   __syncthreads();
@@ -371,38 +436,47 @@ DEVI void flash_fwd_sm90(const FlashParams& p) {
   for (int c = tid; c < BM * kCpr; c += T::kThreads) {
     const int row = c / kCpr;
     const int col = (c % kCpr) * 8;
-    if (m0 + row < Lq) {
+    if (m0 + row < Lq && (kEvenD || col < E)) {
       uint4 v;
       asm volatile("ld.shared.v4.b32 {%0,%1,%2,%3}, [%4];\n"
-                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(sQ + 2 * swz<BM>(row, col)));
+                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(sQ + 2 * swz90<CB, BM>(row, col)));
       *reinterpret_cast<uint4*>(o + (i64)row * p.o_row_stride + col) = v;
     }
   }
 }
 
-// ---- entry points: flash_fwd_sm90_<dtype>_d<D>[_drop]; FlashPlan.HOPPER holds the same table ----
+// ---- entry points: flash_fwd_sm90_<dtype>_d<D>[_pad][_drop]; FlashPlan.HOPPER holds the same table ----
 typedef Sm90Traits<64, 128, 2> H64;
+typedef Sm90Traits<96, 128, 2> H96;
 typedef Sm90Traits<128, 128, 2> H128;
+typedef Sm90Traits<192, 64, 2> H192;
 typedef Sm90Traits<256, 64, 2> H256;
 
-#define FLASH_SM90_ENTRY(NAME, T, BF16)                                                         \
+#define FLASH_SM90_ENTRY(NAME, T, BF16, EVEN)                                                   \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME(const FlashParams p) {     \
-    flash_fwd_sm90<T, BF16>(p);                                                               \
+    flash_fwd_sm90<T, BF16, EVEN>(p);                                                         \
   }
 // <name>_drop: with dropout, one body per mask resolution behind a uniform branch (as flash_fwd.cu's _drop kernels)
-#define FLASH_SM90_ENTRY_DROP(NAME, T, BF16)                                                      \
+#define FLASH_SM90_ENTRY_DROP(NAME, T, BF16, EVEN)                                                \
   extern "C" __global__ void __launch_bounds__(T::kThreads, 1) NAME##_drop(const FlashParams p) { \
-    if (p.dropout_bytes) flash_fwd_sm90<T, BF16, true, true>(p);                                \
-    else flash_fwd_sm90<T, BF16, true, false>(p);                                               \
+    if (p.dropout_bytes) flash_fwd_sm90<T, BF16, EVEN, true, true>(p);                          \
+    else flash_fwd_sm90<T, BF16, EVEN, true, false>(p);                                         \
   }
-#define FLASH_SM90_DIM(D)                                      \
-  FLASH_SM90_ENTRY(flash_fwd_sm90_f16_d##D, H##D, false)       \
-  FLASH_SM90_ENTRY(flash_fwd_sm90_bf16_d##D, H##D, true)       \
-  FLASH_SM90_ENTRY_DROP(flash_fwd_sm90_f16_d##D, H##D, false)  \
-  FLASH_SM90_ENTRY_DROP(flash_fwd_sm90_bf16_d##D, H##D, true)
+// the four entries of one traits and head-dim mode: f16 / bf16, without / with dropout
+#define FLASH_SM90_ENTRIES(NAME_F16, NAME_BF16, T, EVEN)  \
+  FLASH_SM90_ENTRY(NAME_F16, T, false, EVEN)               \
+  FLASH_SM90_ENTRY(NAME_BF16, T, true, EVEN)               \
+  FLASH_SM90_ENTRY_DROP(NAME_F16, T, false, EVEN)          \
+  FLASH_SM90_ENTRY_DROP(NAME_BF16, T, true, EVEN)
+// <name>_pad: head dims below D (p.head_dim), FlashPlan.headDimClass's
+#define FLASH_SM90_DIM(D)                                                                          \
+  FLASH_SM90_ENTRIES(flash_fwd_sm90_f16_d##D, flash_fwd_sm90_bf16_d##D, H##D, true)                \
+  FLASH_SM90_ENTRIES(flash_fwd_sm90_f16_d##D##_pad, flash_fwd_sm90_bf16_d##D##_pad, H##D, false)
 
 FLASH_SM90_DIM(64)
+FLASH_SM90_DIM(96)
 FLASH_SM90_DIM(128)
+FLASH_SM90_DIM(192)
 FLASH_SM90_DIM(256)
 
 #endif  // sm_90a (or the host pass)

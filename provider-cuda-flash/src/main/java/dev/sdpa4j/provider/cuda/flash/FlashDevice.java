@@ -414,7 +414,7 @@ final class FlashDevice {
     KernelArgs args = KernelArgs.builder().struct(p.array()).build();
     Optional<FlashPlan.HopperTraits> hopper = plan.hopper(hopperForward(), e, lq, lk, dropout);
     if (hopper.isPresent()) {
-      launchHopper(hopper.get(), r.dtype(), dropout, lq, plan.gridY(), stream, args);
+      launchHopper(hopper.get(), r.dtype(), e, dropout, lq, plan.gridY(), stream, args);
       return borrowed;
     }
     Dim3 grid = plan.steal() ? Dim3.of(plan.stealBlocks()) : Dim3.of(plan.gridX(), plan.gridY(), plan.splits());
@@ -431,11 +431,11 @@ final class FlashDevice {
 
   /**
    * Launches the Hopper main kernel of {@code t} ({@code flash_fwd_sm90.cu}, the same parameter block as the mma.sync
-   * kernels) for {@code lq} queries and {@code gridY} (batch, head) pairs.
+   * kernels) for head dim {@code e}, {@code lq} queries and {@code gridY} (batch, head) pairs.
    */
-  private void launchHopper(FlashPlan.HopperTraits t, DType dtype, boolean dropout, long lq, int gridY,
+  private void launchHopper(FlashPlan.HopperTraits t, DType dtype, long e, boolean dropout, long lq, int gridY,
       CudaStream stream, KernelArgs args) {
-    fwdSm90Module.get().function(t.kernel(dtype, dropout)).launch(Dim3.of(t.gridX(lq), gridY),
+    fwdSm90Module.get().function(t.kernel(dtype, e, dropout)).launch(Dim3.of(t.gridX(lq), gridY),
         Dim3.of(FlashPlan.HopperTraits.THREADS), t.sharedBytes(), stream, args);
   }
 

@@ -143,10 +143,11 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * Tile shape of one Hopper main-kernel specialisation ({@code Sm90Traits} in {@code flash_fwd_sm90.cu}: wgmma with
    * two consumer warpgroups of 64 query rows, K and V through a ring of {@code stages} shared-memory stages). It
-   * serves exactly its head dim, from {@code minKeys} keys on without dropout and from {@code minKeysDropout} with
-   * it (below, the mma.sync kernel measured faster).
+   * serves the head dims of its class ({@link #headDimClass}: its own, and those below it through its {@code _pad}
+   * kernel, whose loads zero-fill the columns past the head dim), from {@code minKeys} keys on without dropout and
+   * from {@code minKeysDropout} with it (below, the mma.sync kernel measured faster).
    *
-   * @param headDim        head dim of the specialisation (exact: no padded head dims)
+   * @param headDim        head dim of the specialisation, one of {@link #MAIN}'s classes
    * @param blockN         keys per tile
    * @param stages         K and V stages in shared memory
    * @param minKeys        fewest keys for which it replaces the mma.sync main kernel without dropout
@@ -168,20 +169,25 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       return Math.toIntExact(ceilDiv(lq, BLOCK_M));
     }
 
-    /** The kernel's name in {@code flash_fwd_sm90.cu}: {@code _drop} with dropout. */
-    String kernel(DType dtype, boolean dropout) {
-      return "flash_fwd_sm90_" + (dtype == DType.BFLOAT16 ? "bf16" : "f16") + "_d" + headDim + (dropout ? "_drop" : "");
+    /**
+     * The kernel's name in {@code flash_fwd_sm90.cu} for head dim {@code e} of this class: {@code _pad} below the
+     * specialisation's head dim, {@code _drop} with dropout.
+     */
+    String kernel(DType dtype, long e, boolean dropout) {
+      return "flash_fwd_sm90_" + (dtype == DType.BFLOAT16 ? "bf16" : "f16") + "_d" + headDim
+          + (e == headDim ? "" : "_pad") + (dropout ? "_drop" : "");
     }
   }
 
   /**
-   * The Hopper main kernels; {@code flash_fwd_sm90.cu} declares the same table. Head dim 64 keeps the mma.sync kernel
-   * below 8192 keys without dropout: on an H100 it was 12-15% faster at L = 1k and level at 4k (KERNEL_NOTES.md, sm90
-   * v1). With dropout the wgmma kernels were faster at every head dim and length measured (L = 512-16k, both mask
-   * resolutions; KERNEL_NOTES.md, sm90 v2).
+   * The Hopper main kernels, one per head-dim class but 32's; {@code flash_fwd_sm90.cu} declares the same table. Head
+   * dim 64's class keeps the mma.sync kernel below 8192 keys without dropout: on an H100 it was 12-15% faster at L =
+   * 1k and level at 4k (KERNEL_NOTES.md, sm90 v1). With dropout the wgmma kernels were faster at every head dim and
+   * length measured (L = 512-16k, both mask resolutions; KERNEL_NOTES.md, sm90 v2). Head dims 96 and 192 and the
+   * padded head dims: KERNEL_NOTES.md, v22.
    */
-  static final HopperTraits[] HOPPER = {new HopperTraits(64, 128, 2, 8192, 0),
-      new HopperTraits(128, 128, 2, 0, 0), new HopperTraits(256, 64, 2, 0, 0)};
+  static final HopperTraits[] HOPPER = {new HopperTraits(64, 128, 2, 8192, 0), new HopperTraits(96, 128, 2, 0, 0),
+      new HopperTraits(128, 128, 2, 0, 0), new HopperTraits(192, 64, 2, 0, 0), new HopperTraits(256, 64, 2, 0, 0)};
   /**
    * Decode traits per head-dim class for devices that allow their shared memory per block (sm_80, sm_90: D=128 takes
    * 32-key warp tiles in a 2-stage ring, 128 KB, 0.5-1% faster than the compact 96 KB ring on an H100). Head dims 64
@@ -944,8 +950,9 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
   /**
    * The Hopper kernel that replaces this plan's mma.sync main kernel, if any: on a device of compute capability 9.0
    * whose {@code flash_fwd_sm90.cu} module loaded as sm_90a code ({@code hopperModule}; its other builds are empty), for
-   * the main kernel (no split), for a head dim {@code e} that one of {@link #HOPPER} serves exactly and at least its
-   * {@code minKeys} keys ({@code lk}), or {@code minKeysDropout} with dropout; never for a decode call without dropout
+   * the main kernel (no split), for a head dim {@code e} whose class ({@link #headDim}) one of {@link #HOPPER} serves
+   * and at least its {@code minKeys} keys ({@code lk}), or {@code minKeysDropout} with dropout; never for a decode call
+   * without dropout
    * ({@code lq} at most {@link #DECODE_ROWS}: {@link #mainDecode}'s grids), whose 128-row wgmma blocks, one per SM,
    * ran slower than the mma.sync kernel's (H100, H=8, E=256, fp16, µs: B=56 at Lk=4k 658.6 against 615.5, B=64 701.4
    * against 691.3; KERNEL_NOTES.md, v16).
@@ -955,7 +962,7 @@ record FlashPlan(int headDim, boolean split, int splits, boolean cluster, int st
       return Optional.empty();
     }
     for (HopperTraits t : HOPPER) {
-      if (t.headDim() == e && lk >= (dropout ? t.minKeysDropout() : t.minKeys())) {
+      if (t.headDim() == headDim && e <= headDim && lk >= (dropout ? t.minKeysDropout() : t.minKeys())) {
         return Optional.of(t);
       }
     }

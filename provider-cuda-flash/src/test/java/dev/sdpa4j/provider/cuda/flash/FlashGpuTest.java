@@ -107,15 +107,18 @@ class FlashGpuTest {
         "compiles flash_fwd_sm90.cu with NVRTC once: not with NVRTC forced for the whole run");
     assertThat(device.hopperForward()).isTrue();
     // a grid large enough for the main kernel, GQA, bottom-right causal with Lq < Lk, ragged lengths: FlashPlan
-    // takes the Hopper kernel for it
-    long b = 2, h = 108, hk = 54, lq = 130, lk = 200, e = 128;
-    FlashPlan plan = FlashPlan.of(b * h, lq, lk, e, device.context().device().multiprocessorCount(),
-        device.context().device().maxSharedMemoryPerBlockOptin(), false);
-    assertThat(plan.hopper(true, e, lq, lk, false)).isPresent();
+    // takes the Hopper kernel for it, at head dims of 128-byte swizzled tiles (128, 192), of 64-byte ones (96), and
+    // below a class (80 and 160: the _pad kernels)
+    long b = 2, h = 108, hk = 54, lq = 130, lk = 200;
     long seed = System.nanoTime();
     System.out.println("hopperForwardRunsTheWgmmaModuleAndNvrtcCompilesIt seed " + seed);
     Random rnd = new Random(seed);
-    gqaBottomRightMatchesTheReference(rnd, DType.BFLOAT16, b, h, hk, lq, lk, e, 3e-2);
+    for (long e : new long[] {128, 96, 192, 80, 160}) {
+      FlashPlan plan = FlashPlan.of(b * h, lq, lk, e, device.context().device().multiprocessorCount(),
+          device.context().device().maxSharedMemoryPerBlockOptin(), false);
+      assertThat(plan.hopper(true, e, lq, lk, false)).as("head dim %d", e).isPresent();
+      gqaBottomRightMatchesTheReference(rnd, DType.BFLOAT16, b, h, hk, lq, lk, e, 3e-2);
+    }
     System.setProperty(KernelModule.FORCE_NVRTC_PROPERTY, "true");
     System.setProperty(KernelModule.CACHE_DIR_PROPERTY, cache.toString());
     try (KernelModule m = KernelModule.load(device.context(), FlashDevice.FWD_SM90_KERNELS)) {
@@ -124,8 +127,10 @@ class FlashGpuTest {
       assertThat(m.arch()).isEqualTo("sm_90a");
       for (FlashPlan.HopperTraits t : FlashPlan.HOPPER) {
         for (DType dt : new DType[] {DType.FLOAT16, DType.BFLOAT16}) {
-          assertThat(m.function(t.kernel(dt, false))).isNotNull();
-          assertThat(m.function(t.kernel(dt, true))).isNotNull();
+          for (long e : new long[] {t.headDim(), t.headDim() - 8}) {
+            assertThat(m.function(t.kernel(dt, e, false))).isNotNull();
+            assertThat(m.function(t.kernel(dt, e, true))).isNotNull();
+          }
         }
       }
     } finally {

@@ -855,17 +855,34 @@ class FlashPlanTest {
   void hopperKernelsReplaceTheMainKernelOnlyWhereTheRuleAllows() {
     FlashPlan p = FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, false);
     FlashPlan.HopperTraits t = p.hopper(true, 128, 4096, 4096, false).orElseThrow();
-    assertThat(t.kernel(DType.FLOAT16, false)).isEqualTo("flash_fwd_sm90_f16_d128");
-    assertThat(t.kernel(DType.BFLOAT16, false)).isEqualTo("flash_fwd_sm90_bf16_d128");
-    assertThat(t.kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d128_drop");
+    assertThat(t.kernel(DType.FLOAT16, 128, false)).isEqualTo("flash_fwd_sm90_f16_d128");
+    assertThat(t.kernel(DType.BFLOAT16, 128, false)).isEqualTo("flash_fwd_sm90_bf16_d128");
+    assertThat(t.kernel(DType.BFLOAT16, 128, true)).isEqualTo("flash_fwd_sm90_bf16_d128_drop");
     assertThat(t.gridX(4096)).isEqualTo(32);
     assertThat(t.gridX(4097)).isEqualTo(33);
-    // dropout runs the _drop kernel; no sm_90a module (another architecture, or the compute_80 PTX fallback) or a
-    // padded head dim keeps the mma.sync kernel
+    // dropout runs the _drop kernel; no sm_90a module (another architecture, or the compute_80 PTX fallback) keeps the
+    // mma.sync kernel
     assertThat(FlashPlan.of(4 * 16, 4096, 4096, 128, H100_SMS, H100_SHARED, true).hopper(true, 128, 4096, 4096, true))
         .containsSame(t);
     assertThat(p.hopper(false, 128, 4096, 4096, false)).isEmpty();
-    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false).hopper(true, 120, 4096, 4096, false))
+    // a head dim below its class runs the class's _pad kernel; head dims 96 and 192 have their own; the class of 32
+    // (head dims 8-32) has none
+    FlashPlan.HopperTraits t120 = FlashPlan.of(4 * 16, 4096, 4096, 120, H100_SMS, H100_SHARED, false)
+        .hopper(true, 120, 4096, 4096, false).orElseThrow();
+    assertThat(t120).isSameAs(t);
+    assertThat(t120.kernel(DType.FLOAT16, 120, false)).isEqualTo("flash_fwd_sm90_f16_d128_pad");
+    assertThat(t120.kernel(DType.BFLOAT16, 120, true)).isEqualTo("flash_fwd_sm90_bf16_d128_pad_drop");
+    for (long[] ek : new long[][] {{96, 96}, {80, 96}, {72, 96}, {192, 192}, {136, 192}, {184, 192}, {200, 256},
+        {40, 64}}) {
+      FlashPlan.HopperTraits h = FlashPlan.of(4 * 16, 8192, 8192, ek[0], H100_SMS, H100_SHARED, false)
+          .hopper(true, ek[0], 8192, 8192, false).orElseThrow();
+      assertThat(h.headDim()).as("head dim %d", ek[0]).isEqualTo(ek[1]);
+      assertThat(h.kernel(DType.FLOAT16, ek[0], false))
+          .isEqualTo("flash_fwd_sm90_f16_d" + ek[1] + (ek[0] == ek[1] ? "" : "_pad"));
+    }
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 32, H100_SMS, H100_SHARED, false).hopper(true, 32, 4096, 4096, false))
+        .isEmpty();
+    assertThat(FlashPlan.of(4 * 16, 4096, 4096, 24, H100_SMS, H100_SHARED, true).hopper(true, 24, 4096, 4096, true))
         .isEmpty();
     // the decode (split) kernels stay
     FlashPlan decode = FlashPlan.of(16, 1, 4096, 128, H100_SMS, H100_SHARED, false);
@@ -874,11 +891,14 @@ class FlashPlanTest {
     // head dim 64 keeps the mma.sync kernel below 8192 keys without dropout; 128 and 256 take the Hopper kernel at any length
     FlashPlan p64 = FlashPlan.of(16 * 32, 1024, 1024, 64, H100_SMS, H100_SHARED, false);
     assertThat(p64.hopper(true, 64, 1024, 4096, false)).isEmpty();
-    assertThat(p64.hopper(true, 64, 1024, 8192, false).orElseThrow().kernel(DType.FLOAT16, false))
+    assertThat(p64.hopper(true, 64, 1024, 8192, false).orElseThrow().kernel(DType.FLOAT16, 64, false))
         .isEqualTo("flash_fwd_sm90_f16_d64");
+    // and so does its class below 64
+    assertThat(FlashPlan.of(16 * 32, 1024, 1024, 48, H100_SMS, H100_SHARED, false).hopper(true, 48, 1024, 4096, false))
+        .isEmpty();
     // with dropout the wgmma _drop kernel at every length
     assertThat(FlashPlan.of(16 * 32, 512, 512, 64, H100_SMS, H100_SHARED, true).hopper(true, 64, 512, 512, true)
-        .orElseThrow().kernel(DType.BFLOAT16, true)).isEqualTo("flash_fwd_sm90_bf16_d64_drop");
+        .orElseThrow().kernel(DType.BFLOAT16, 64, true)).isEqualTo("flash_fwd_sm90_bf16_d64_drop");
     FlashPlan p256 = FlashPlan.of(32 * 8, 512, 512, 256, H100_SMS, H100_SHARED, false);
     assertThat(p256.hopper(true, 256, 512, 512, false).orElseThrow().sharedBytes())
         .isEqualTo((128 + 2 * 2 * 64) * 256 * 2);
@@ -941,11 +961,14 @@ class FlashPlanTest {
 
   @Test
   void hopperTilesFitTheH100AndCoverTheIssueHeadDims() {
-    assertThat(FlashPlan.HOPPER).extracting(FlashPlan.HopperTraits::headDim).containsExactly(64, 128, 256);
+    // every head-dim class of the main kernel but 32's
+    assertThat(FlashPlan.HOPPER).extracting(FlashPlan.HopperTraits::headDim).containsExactly(64, 96, 128, 192, 256);
     for (FlashPlan.HopperTraits t : FlashPlan.HOPPER) {
-      // sm_90's opt-in maximum per block; the tile layout needs 64-column blocks and 16-key k-steps
+      // sm_90's opt-in maximum per block; the tile layout needs 32- or 64-column blocks, 16-key k-steps and stages of
+      // whole 1024-byte swizzle periods
       assertThat(t.sharedBytes()).isLessThanOrEqualTo(H100_SHARED);
-      assertThat(t.headDim() % 64).isZero();
+      assertThat(t.headDim() % 32).isZero();
+      assertThat(t.blockN() * t.headDim() * 2 % 1024).isZero();
       assertThat(t.blockN() % 16).isZero();
       assertThat(t.stages()).isGreaterThanOrEqualTo(2);
     }
