@@ -5,7 +5,9 @@
   table rows SM90_BASE_ROWS "64:0,128:1,256:2", default flashlib.SM90's) against FLASH_SM90's on the same inputs, O
   and the LSE compared bit for bit, with PyTorch's flash and cuDNN backends;
 - dims: head dims SM90_AB_DIMS (default "96,192"; 16 heads up to 128, else 8) at SM90_AB_LS keys (B.L = 16k tokens):
-  the wgmma kernel, the mma.sync main kernel, flashlib.SM90_VARIANTS of that head dim, PyTorch's flash and cuDNN.
+  the wgmma kernel, the mma.sync main kernel, flashlib.SM90_VARIANTS of that head dim (SM90_AB_VARIANTS: a comma list
+  of those to run, default all), PyTorch's flash and cuDNN, in the dtypes SM90_AB_DTYPES (default
+  "float16,bfloat16").
 Every variant timed in shuffled rounds (placement.best_of_rounds over bench.graph_time); one line per shape
 (forward v22's tables)."""
 import ctypes, math, os, random, sys
@@ -20,6 +22,8 @@ from placement import best_of_rounds
 BASE = ctypes.CDLL(os.environ["SM90_BASE"]) if os.environ.get("SM90_BASE") else None
 BASE_ROWS = {int(d): int(i) for d, i in (x.split(":") for x in os.environ["SM90_BASE_ROWS"].split(","))} \
     if os.environ.get("SM90_BASE_ROWS") else {d: row[0] for d, row in SM90.items()}
+DTYPES = [getattr(torch, d) for d in os.environ.get("SM90_AB_DTYPES", "float16,bfloat16").split(",")]
+VARIANTS = os.environ["SM90_AB_VARIANTS"].split(",") if os.environ.get("SM90_AB_VARIANTS") else None
 rng = random.Random(18)
 gen = torch.Generator(device="cuda").manual_seed(18)
 HEADS = {64: 32, 128: 16, 256: 8}
@@ -94,7 +98,7 @@ def ab_dims(dims, Ls):
     for E in dims:
         for L in Ls:
             for causal in (0, 1):
-                for dt in (torch.float16, torch.bfloat16):
+                for dt in DTYPES:
                     H = 16 if E <= 128 else 8
                     B = 16384 // L
                     q = torch.randn(B, H, L, E, dtype=dt, device="cuda"); k = torch.randn_like(q); v = torch.randn_like(q)
@@ -102,7 +106,7 @@ def ab_dims(dims, Ls):
                     fns = {"sm90": prepare(q, k, v, o, lse, causal), "mma": prepare(q, k, v, o, lse, causal, sm90=False)}
                     assert fns["sm90"].info["sm90"] is not None
                     for name, (_, D, _, _) in flashlib.SM90_VARIANTS.items():
-                        if D == E:
+                        if D == E and (VARIANTS is None or name in VARIANTS):
                             fns[name] = prepare(q, k, v, o, lse, causal, sm90=name)
                     fns.update(torch_backends(q, k, v, causal))
                     t = best_of_rounds(fns, 2, rng)
