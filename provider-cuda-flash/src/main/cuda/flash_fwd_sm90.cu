@@ -15,9 +15,9 @@
 // the 16-byte chunk index XORed with (row & 7), exactly the hardware's 128-byte swizzle, or at head dim 96 as blocks
 // of 32 (64-byte rows, the chunk XORed with (row >> 1) & 3: the 64-byte swizzle), so the same layout serves
 // cp.async, the descriptors and the epilogue. Head dims below a specialisation run its _pad kernel: columns past the
-// head dim load as zeros (exact zeros in S and O) and are not stored. Key tiles are visited from the last to the first; masking only on
-// tiles crossing the key end or the causal diagonal; tiles wholly above the diagonal are never visited. Rows with
-// every key masked give O = 0 and LSE = -inf.
+// head dim load as zeros (exact zeros in S and O) and are not stored. Key tiles are visited from the last to the
+// first; masking only on tiles crossing the key end or the causal diagonal; tiles wholly above the diagonal are never
+// visited. Rows with every key masked give O = 0 and LSE = -inf.
 // The _drop entry points apply dev.sdpa4j.Dropout's mask (WORD or BYTE) to P as flash_common.cuh's keep words, drawn
 // for the next key tile while the P V GEMM runs.
 
@@ -175,10 +175,11 @@ DEVI int swz90(int row, int col) {
 }
 
 // loads a kRows x kD tile (rows >= nrows and, unless kEvenD, columns >= ncols zero-filled) with cp.async, kThreads
-// threads, into the swz90<kCB, kRows> layout. A thread's chunk column is fixed and its rows step by a multiple of 8, the swizzle's period,
-// so every destination after the first is a constant offset. Where the threads divide a row's 16-byte chunks (head
-// dims 64, 128, 256) a warp's copies cover whole rows; else (96, 192) the tile is loaded one column block after the
-// other, 4 or 8 chunks per row - at head dim 128 that order measured 4-8% slower (KERNEL_NOTES.md, v22).
+// threads, into the swz90<kCB, kRows> layout. A thread's chunk column is fixed and its rows step by a multiple of 8,
+// the swizzle's period, so every destination after the first is a constant offset. Where the threads divide a row's
+// 16-byte chunks (head dims 64, 128, 256) a warp's copies cover whole rows; else (96, 192) the tile is loaded one
+// column block after the other, 4 or 8 chunks per row - at head dim 128 that order measured 4-8% slower
+// (KERNEL_NOTES.md, v22).
 template <int kD, int kCB, int kRows, int kThreads, bool kEvenD>
 DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols, int tid) {
   constexpr bool kWholeRows = kThreads % (kD / 8) == 0;
