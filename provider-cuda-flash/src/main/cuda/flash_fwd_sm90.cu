@@ -177,12 +177,12 @@ DEVI int swz90(int row, int col) {
 // loads a kRows x kD tile (rows >= nrows and, unless kEvenD, columns >= ncols zero-filled) with cp.async, kThreads
 // threads, into the swz90<kCB, kRows> layout. A thread's chunk column is fixed and its rows step by a multiple of 8,
 // the swizzle's period, so every destination after the first is a constant offset. Where the threads divide a row's
-// 16-byte chunks (head dims 64, 128, 256) a warp's copies cover whole rows; else (96, 192) the tile is loaded one
-// column block after the other, 4 or 8 chunks per row - at head dim 128 that order measured 4-8% slower
-// (KERNEL_NOTES.md, v22).
+// 16-byte chunks in passes of 8 rows or more (256 threads at head dims 64, 128, 256) a warp's copies cover whole rows;
+// else (96, 192) the tile is loaded one column block after the other, 4 or 8 chunks per row - at head dim 128 that
+// order measured 4-8% slower (KERNEL_NOTES.md, v22).
 template <int kD, int kCB, int kRows, int kThreads, bool kEvenD>
 DEVI void load_tile(u32 smem, const u16* g, i64 row_stride, int nrows, int ncols, int tid) {
-  constexpr bool kWholeRows = kThreads % (kD / 8) == 0;
+  constexpr bool kWholeRows = kThreads % (kD / 8) == 0 && kThreads / (kD / 8) % 8 == 0;
   constexpr int kCpr = kWholeRows ? kD / 8 : kCB / 8;  // 16-byte chunks per row of one pass
   constexpr int kStep = kThreads / kCpr;
   static_assert(kThreads % kCpr == 0 && kRows % kStep == 0 && kStep % 8 == 0 && kD % kCB == 0, "tile chunks");
