@@ -34,7 +34,7 @@ def make(B, H, L, E, dtype, layout, gen):
     return t[..., :E]
 
 def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, steal=None, paced=None,
-        deterministic=False, stagger=None):
+        deterministic=False, stagger=None, sm90=None):
     B, H, G, Lq, Lk, E, dtype, causal, layout, scale, splits = cfg
     q = make(B, H, Lq, E, dtype, layout, gen)
     k = make(B, H // G, Lk, E, dtype, layout, gen)
@@ -45,7 +45,7 @@ def one(cfg, gen, replays=1, zero_counters=None, compact=False, cluster=None, st
     lse = torch.full((B, H, Lq), float("nan"), dtype=torch.float32, device="cuda")
     sc = scale if scale is not None else 1 / math.sqrt(E)
     run = prepare(q, k, v, o, lse, causal, sc, force_splits=splits, zero_counters=zero_counters, compact=compact,
-                  cluster=cluster, steal=steal, paced=paced, deterministic=deterministic, stagger=stagger)
+                  cluster=cluster, steal=steal, paced=paced, deterministic=deterministic, stagger=stagger, sm90=sm90)
     run()
     torch.cuda.synchronize()
     if replays > 1:   # the same launch again (as a captured graph would): the decode counters must start over
